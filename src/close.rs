@@ -1,0 +1,158 @@
+//! RFC 6455 §5.5.1 and §7.4: close status codes and the close frame payload.
+//!
+//! <https://www.rfc-editor.org/rfc/rfc6455#section-7.4>
+
+use crate::error::ProtocolError;
+use crate::frame::MAX_CONTROL_PAYLOAD;
+
+/// A close status code (RFC 6455 §7.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CloseCode(pub u16);
+
+impl CloseCode {
+    /// 1000: normal closure.
+    pub const NORMAL: CloseCode = CloseCode(1000);
+    /// 1001: the endpoint is going away (server shutdown, page navigation).
+    pub const GOING_AWAY: CloseCode = CloseCode(1001);
+    /// 1002: protocol error.
+    pub const PROTOCOL_ERROR: CloseCode = CloseCode(1002);
+    /// 1003: a data type the endpoint cannot accept.
+    pub const UNSUPPORTED_DATA: CloseCode = CloseCode(1003);
+    /// 1005: no status code was present. Never sent on the wire.
+    pub const NO_STATUS: CloseCode = CloseCode(1005);
+    /// 1006: the connection closed without a close frame. Never sent on the wire.
+    pub const ABNORMAL: CloseCode = CloseCode(1006);
+    /// 1007: data inconsistent with the message type (invalid UTF-8 in text).
+    pub const INVALID_PAYLOAD: CloseCode = CloseCode(1007);
+    /// 1008: a message that violates the endpoint's policy.
+    pub const POLICY_VIOLATION: CloseCode = CloseCode(1008);
+    /// 1009: a message too big to process.
+    pub const MESSAGE_TOO_BIG: CloseCode = CloseCode(1009);
+    /// 1010: the client expected an extension the server did not negotiate.
+    pub const MANDATORY_EXTENSION: CloseCode = CloseCode(1010);
+    /// 1011: the server hit an unexpected condition.
+    pub const INTERNAL_ERROR: CloseCode = CloseCode(1011);
+    /// 1012: the service is restarting (IANA registry).
+    pub const SERVICE_RESTART: CloseCode = CloseCode(1012);
+    /// 1013: try again later (IANA registry).
+    pub const TRY_AGAIN_LATER: CloseCode = CloseCode(1013);
+
+    /// Whether an endpoint may send this code in a close frame.
+    ///
+    /// RFC 6455 §7.4.1 defines 1000–1003 and 1007–1011; 1004 is reserved and 1005, 1006 and 1015
+    /// "MUST NOT be set as a status code in a Close control frame by an endpoint". 1012–1014 are
+    /// registered with IANA (§11.7). §7.4.2: 0–999 are not used, 1000–2999 are reserved for the
+    /// protocol and its extensions, 3000–3999 are registered for libraries and applications, and
+    /// 4000–4999 are for private use.
+    pub fn is_valid_on_wire(self) -> bool {
+        matches!(self.0, 1000..=1003 | 1007..=1014 | 3000..=4999)
+    }
+}
+
+/// The content of a close frame (RFC 6455 §5.5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseFrame<'a> {
+    /// The status code.
+    pub code: CloseCode,
+    /// The reason, valid UTF-8, possibly empty.
+    pub reason: &'a str,
+}
+
+/// The most bytes a close reason can have: the control payload limit less the 2-byte code.
+pub const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
+
+/// Parses a close frame's (unmasked) payload: `None` for an empty payload, which carries no code.
+///
+/// RFC 6455 §5.5.1: "If there is a body, the first two bytes of the body MUST be a 2-byte unsigned
+/// integer (in network byte order) representing a status code", followed by a reason that "MUST
+/// be UTF-8".
+pub fn parse_close_payload(payload: &[u8]) -> Result<Option<CloseFrame<'_>>, ProtocolError> {
+    match payload {
+        [] => Ok(None),
+        [_] => Err(ProtocolError::CloseFrameTooShort),
+        [hi, lo, reason @ ..] => {
+            let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
+            if !code.is_valid_on_wire() {
+                return Err(ProtocolError::InvalidCloseCode(code.0));
+            }
+            let reason = std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
+            Ok(Some(CloseFrame { code, reason }))
+        }
+    }
+}
+
+/// Writes a close payload (code, then as much of `reason` as fits in a control frame, cut at a
+/// character boundary) into `out` and returns its length.
+pub fn encode_close_payload(
+    code: CloseCode,
+    reason: &str,
+    out: &mut [u8; MAX_CONTROL_PAYLOAD],
+) -> usize {
+    let mut end = reason.len().min(MAX_CLOSE_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    out[..2].copy_from_slice(&code.0.to_be_bytes());
+    out[2..2 + end].copy_from_slice(&reason.as_bytes()[..end]);
+    2 + end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_payload_has_no_code() {
+        assert_eq!(parse_close_payload(&[]), Ok(None));
+    }
+
+    #[test]
+    fn one_byte_payload_is_too_short() {
+        assert_eq!(
+            parse_close_payload(&[3]),
+            Err(ProtocolError::CloseFrameTooShort)
+        );
+    }
+
+    #[test]
+    fn accepts_exactly_the_wire_codes() {
+        for code in 0..=u16::MAX {
+            let payload = code.to_be_bytes();
+            let valid = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
+            match parse_close_payload(&payload) {
+                Ok(Some(frame)) => {
+                    assert!(valid && frame.code.0 == code && frame.reason.is_empty())
+                }
+                Err(ProtocolError::InvalidCloseCode(c)) => assert!(!valid && c == code),
+                other => panic!("{code}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn reason_must_be_utf8() {
+        assert_eq!(
+            parse_close_payload(b"\x03\xe8\xff"),
+            Err(ProtocolError::InvalidUtf8)
+        );
+        let frame = parse_close_payload(b"\x03\xe8bye").unwrap().unwrap();
+        assert_eq!(
+            frame,
+            CloseFrame {
+                code: CloseCode::NORMAL,
+                reason: "bye"
+            }
+        );
+    }
+
+    #[test]
+    fn encode_truncates_reason_at_char_boundary() {
+        let reason = "é".repeat(100); // 200 bytes
+        let mut out = [0u8; MAX_CONTROL_PAYLOAD];
+        let n = encode_close_payload(CloseCode::GOING_AWAY, &reason, &mut out);
+        assert!(n <= MAX_CONTROL_PAYLOAD);
+        let frame = parse_close_payload(&out[..n]).unwrap().unwrap();
+        assert_eq!(frame.code, CloseCode::GOING_AWAY);
+        assert_eq!(frame.reason.len(), 122);
+    }
+}

@@ -1,0 +1,921 @@
+//! RFC 6455 §5.1, §5.4, §5.5 and §7: the per-connection protocol state machine. Every state
+//! transition of an open WebSocket connection happens in this file.
+//!
+//! <https://www.rfc-editor.org/rfc/rfc6455#section-7>
+//!
+//! A [`Connection`] takes bytes in ([`Connection::receive`]) and gives back how many it consumed
+//! and at most one [`Event`] per call. Frames it must send by itself (pongs, the close reply, the
+//! close that fails the connection) go into the caller's [`Outbox`], as do the frames the
+//! application sends. It never touches a socket or a clock.
+//!
+//! ```text
+//!                 close()                         peer's Close
+//!   ┌──────┐  ──────────────────►  ┌───────────┐  ─────────────►  ┌────────┐
+//!   │ Open │                       │ CloseSent │                  │ Closed │
+//!   └──────┘  ───────────────────────────────────────────────────► └────────┘
+//!              peer's Close (reply queued), or a protocol error
+//!              (close with its code queued): "Fail the WebSocket Connection"
+//! ```
+//!
+//! In `Closed`, a server should close TCP ([`Connection::wants_tcp_close`]); RFC 6455 §7.1.1:
+//! "the underlying TCP connection, in most normal cases, SHOULD be closed first by the server".
+
+use crate::close::{self, CloseCode, CloseFrame};
+use crate::error::{ProtocolError, SendError};
+use crate::frame::{self, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Opcode, Status};
+use crate::limits::Limits;
+use crate::mask::{apply_mask, random_key};
+use crate::message::{self, Assembler, Message, MessageKind};
+use crate::outbox::Outbox;
+use std::borrow::Cow;
+
+/// Which end of the connection this is (§5.1: clients mask, servers do not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Receives masked frames, sends unmasked ones.
+    Server,
+    /// Receives unmasked frames, sends masked ones.
+    Client,
+}
+
+/// Where the connection is in the closing handshake (§7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Data flows both ways.
+    Open,
+    /// We sent a Close and wait for the peer's; incoming data is discarded.
+    CloseSent,
+    /// Both Close frames have been exchanged, or the connection was failed. Nothing more is sent.
+    Closed,
+}
+
+/// Something the peer said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A complete text or binary message.
+    Message(Message<'a>),
+    /// A ping; the pong is already queued (§5.5.2).
+    Ping(&'a [u8]),
+    /// A pong, solicited or not (§5.5.3).
+    Pong(&'a [u8]),
+    /// The peer's Close, with its code and reason if it sent one (§5.5.1). The reply, if one is
+    /// due, is already queued.
+    Close(Option<CloseFrame<'a>>),
+}
+
+/// The result of one [`Connection::receive`] call.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Received<'a> {
+    /// How many bytes from the front of the input were used. Keep the rest for the next call.
+    pub consumed: usize,
+    /// The event those bytes completed, if any.
+    pub event: Option<Event<'a>>,
+}
+
+impl Received<'_> {
+    /// Whether the call made no progress: the input holds only part of a header or of a control
+    /// frame, and more bytes are needed.
+    pub fn needs_more(&self) -> bool {
+        self.consumed == 0 && self.event.is_none()
+    }
+}
+
+/// The data frame whose payload is still arriving.
+#[derive(Debug, Clone, Copy)]
+struct PayloadProgress {
+    fin: bool,
+    mask: Option<[u8; 4]>,
+    remaining: u64,
+    /// Payload bytes of this frame already received (the masking key offset).
+    received: u64,
+}
+
+/// The protocol state of one WebSocket connection.
+///
+/// ```
+/// use rfc6455::connection::{Connection, Event, Role};
+/// use rfc6455::limits::Limits;
+/// use rfc6455::outbox::Outbox;
+///
+/// let mut connection = Connection::new(Role::Server, Limits::default());
+/// let mut outbox = Outbox::new();
+/// // RFC 6455 §5.7: a single-frame masked text message containing "Hello".
+/// let mut input = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+/// let received = connection.receive(&mut input, &mut outbox).unwrap();
+/// assert_eq!(received.consumed, 11);
+/// let Some(Event::Message(message)) = received.event else { panic!("expected a message") };
+/// assert_eq!(message.as_text(), Some("Hello"));
+/// // Echo it: a server frame is unmasked, "Hello" in 7 bytes.
+/// connection.send(message.kind(), message.as_bytes(), &mut outbox).unwrap();
+/// assert_eq!(outbox.len(), 7);
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    role: Role,
+    state: State,
+    limits: Limits,
+    frame: Option<PayloadProgress>,
+    message: Option<Assembler>,
+}
+
+impl Connection {
+    /// A connection that just completed its opening handshake.
+    pub fn new(role: Role, limits: Limits) -> Self {
+        Connection {
+            role,
+            state: State::Open,
+            limits,
+            frame: None,
+            message: None,
+        }
+    }
+
+    /// The closing-handshake state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The role this end plays.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether the IO layer should now close the TCP connection: a server once the closing
+    /// handshake is over or the connection failed (§7.1.1). A client waits for the server to close
+    /// first.
+    pub fn wants_tcp_close(&self) -> bool {
+        self.state == State::Closed && self.role == Role::Server
+    }
+
+    /// Whether a message has started arriving but is not complete (for deadlines and metrics).
+    pub fn is_mid_message(&self) -> bool {
+        self.message.is_some() || self.frame.is_some()
+    }
+
+    /// Processes bytes from the peer, unmasking them in place.
+    ///
+    /// Consumes at most one frame, or the part of a data frame's payload that has arrived, and
+    /// returns at most one event. Call it again with the unconsumed rest until
+    /// [`Received::needs_more`]. A partial header or a partial control frame is not consumed;
+    /// present it again with more bytes appended (at most [`MAX_HEADER_LEN`] + 125 bytes).
+    ///
+    /// On a protocol error the connection is failed (§7.1.7): a Close with the error's code is
+    /// queued, the state becomes [`State::Closed`], and the error is returned. Input after that
+    /// is ignored.
+    pub fn receive<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        out: &mut Outbox,
+    ) -> Result<Received<'a>, ProtocolError> {
+        if self.state == State::Closed {
+            return Ok(Received {
+                consumed: input.len(),
+                event: None,
+            });
+        }
+        match self.receive_frame(input, out) {
+            Ok(mut received) => {
+                if self.state != State::Open && matches!(received.event, Some(Event::Message(_))) {
+                    // §5.5.1: after our Close, data that still arrives is read but not delivered.
+                    received.event = None;
+                }
+                Ok(received)
+            }
+            Err(error) => {
+                self.fail(error.close_code(), out);
+                Err(error)
+            }
+        }
+    }
+
+    fn receive_frame<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        out: &mut Outbox,
+    ) -> Result<Received<'a>, ProtocolError> {
+        if self.frame.is_some() {
+            return self.receive_payload(input);
+        }
+        let (header, header_len) = match frame::decode_header(input)? {
+            Status::Partial => {
+                return Ok(Received {
+                    consumed: 0,
+                    event: None,
+                });
+            }
+            Status::Complete(decoded) => decoded,
+        };
+        self.check_header(&header)?;
+        // A control frame's length fits in 7 bits (checked by decode_header), a data frame's
+        // length was checked against the limits above; neither allocates from it.
+        let payload_len = header.payload_len as usize;
+        let available = input.len() - header_len;
+        let (_, rest) = input.split_at_mut(header_len);
+
+        if header.opcode.is_control() {
+            if available < payload_len {
+                return Ok(Received {
+                    consumed: 0,
+                    event: None,
+                });
+            }
+            let payload = rest.split_at_mut(payload_len).0;
+            if let Some(key) = header.mask {
+                apply_mask(payload, key, 0);
+            }
+            let event = self.receive_control(header.opcode, payload, out)?;
+            return Ok(Received {
+                consumed: header_len + payload_len,
+                event: Some(event),
+            });
+        }
+
+        let kind = match header.opcode {
+            Opcode::Text => Some(MessageKind::Text),
+            Opcode::Binary => Some(MessageKind::Binary),
+            _ => None,
+        };
+        if let (Some(kind), true, true) = (kind, header.fin, available >= payload_len) {
+            // The common case: a whole single-frame message in the input. Deliver it in place.
+            let payload = rest.split_at_mut(payload_len).0;
+            if let Some(key) = header.mask {
+                apply_mask(payload, key, 0);
+            }
+            let payload: &'a [u8] = payload;
+            // RFC 6455 §8.1: "When an endpoint is to interpret a byte stream as UTF-8 but finds
+            // that the byte stream is not, in fact, a valid UTF-8 stream, that endpoint MUST
+            // _Fail the WebSocket Connection_."
+            if kind == MessageKind::Text && std::str::from_utf8(payload).is_err() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            let message = Message::new(kind, Cow::Borrowed(payload));
+            return Ok(Received {
+                consumed: header_len + payload_len,
+                event: Some(Event::Message(message)),
+            });
+        }
+
+        // A fragment, or a frame whose payload has not fully arrived: stream it into the
+        // assembler so that text is validated as it arrives and only a header is ever left over.
+        if let Some(kind) = kind {
+            self.message = Some(Assembler::new(kind));
+        }
+        self.frame = Some(PayloadProgress {
+            fin: header.fin,
+            mask: header.mask,
+            remaining: header.payload_len,
+            received: 0,
+        });
+        let mut received = self.receive_payload(rest)?;
+        received.consumed += header_len;
+        Ok(received)
+    }
+
+    /// The checks on a header that depend on the role and on the message in progress.
+    fn check_header(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
+        // RFC 6455 §5.2: "MUST be 0 unless an extension is negotiated that defines meanings for
+        // non-zero values. If a nonzero value is received and none of the negotiated extensions
+        // defines the meaning of such a nonzero value, the receiving endpoint MUST _Fail the
+        // WebSocket Connection_."
+        if header.rsv1 || header.rsv2 || header.rsv3 {
+            return Err(ProtocolError::ReservedBitsSet);
+        }
+        match (self.role, header.mask.is_some()) {
+            // RFC 6455 §5.1: "The server MUST close the connection upon receiving a frame that is
+            // not masked."
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedClientFrame),
+            // RFC 6455 §5.1: "A client MUST close a connection if it detects a masked frame."
+            (Role::Client, true) => return Err(ProtocolError::MaskedServerFrame),
+            _ => {}
+        }
+        match (header.opcode, &mut self.message) {
+            // RFC 6455 §5.4: "A fragmented message consists of a single frame with the FIN bit
+            // clear and an opcode other than 0, followed by zero or more frames with the FIN bit
+            // clear and the opcode set to 0, and terminated by a single frame with the FIN bit set
+            // and an opcode of 0."
+            (Opcode::Continuation, None) => Err(ProtocolError::UnexpectedContinuation),
+            (Opcode::Continuation, Some(assembler)) => {
+                assembler.add_fragment(header.payload_len, &self.limits)
+            }
+            (Opcode::Text | Opcode::Binary, Some(_)) => Err(ProtocolError::ExpectedContinuation),
+            (Opcode::Text | Opcode::Binary, None) => {
+                message::check_message_size(0, header.payload_len, &self.limits)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes the next piece of the current data frame's payload.
+    fn receive_payload<'a>(&mut self, input: &'a mut [u8]) -> Result<Received<'a>, ProtocolError> {
+        let progress = self
+            .frame
+            .as_mut()
+            .expect("receive_payload is called only mid-frame");
+        let take = progress.remaining.min(input.len() as u64) as usize;
+        let piece = &mut input[..take];
+        if let Some(key) = progress.mask {
+            apply_mask(piece, key, (progress.received % 4) as usize);
+        }
+        progress.received += take as u64;
+        progress.remaining -= take as u64;
+        let (frame_done, fin) = (progress.remaining == 0, progress.fin);
+        let assembler = self
+            .message
+            .as_mut()
+            .expect("a frame in progress belongs to a message");
+        assembler.push(piece)?;
+        if !frame_done {
+            return Ok(Received {
+                consumed: take,
+                event: None,
+            });
+        }
+        self.frame = None;
+        if !fin {
+            return Ok(Received {
+                consumed: take,
+                event: None,
+            });
+        }
+        let assembler = self.message.take().expect("checked above");
+        let message = assembler.finish()?;
+        Ok(Received {
+            consumed: take,
+            event: Some(Event::Message(message)),
+        })
+    }
+
+    fn receive_control<'a>(
+        &mut self,
+        opcode: Opcode,
+        payload: &'a [u8],
+        out: &mut Outbox,
+    ) -> Result<Event<'a>, ProtocolError> {
+        match opcode {
+            Opcode::Ping => {
+                // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong
+                // frame in response, unless it already received a Close frame." §5.5.3: "A Pong
+                // frame sent in response to a Ping frame must have identical "Application data"".
+                if self.state == State::Open {
+                    self.queue_frame(Opcode::Pong, payload, out);
+                }
+                Ok(Event::Ping(payload))
+            }
+            Opcode::Pong => Ok(Event::Pong(payload)),
+            Opcode::Close => {
+                let close_frame = close::parse_close_payload(payload)?;
+                if self.state == State::Open {
+                    // RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not
+                    // previously send a Close frame, the endpoint MUST send a Close frame in
+                    // response. ... it typically echos the status code it received."
+                    let code = close_frame.map(|f| f.code.0.to_be_bytes());
+                    self.queue_frame(
+                        Opcode::Close,
+                        code.as_ref().map_or(&[][..], |c| &c[..]),
+                        out,
+                    );
+                }
+                self.state = State::Closed;
+                Ok(Event::Close(close_frame))
+            }
+            _ => unreachable!("receive_control is called only for control opcodes"),
+        }
+    }
+
+    /// RFC 6455 §7.1.7 "Fail the WebSocket Connection": send a Close with `code` (unless one was
+    /// sent already) and stop processing.
+    fn fail(&mut self, code: CloseCode, out: &mut Outbox) {
+        if self.state == State::Open {
+            self.queue_frame(Opcode::Close, &code.0.to_be_bytes(), out);
+        }
+        self.state = State::Closed;
+        self.frame = None;
+        self.message = None;
+    }
+
+    /// Queues a data message.
+    pub fn send(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        out: &mut Outbox,
+    ) -> Result<(), SendError> {
+        self.check_open()?;
+        let opcode = match kind {
+            MessageKind::Text => Opcode::Text,
+            MessageKind::Binary => Opcode::Binary,
+        };
+        self.queue_frame(opcode, payload, out);
+        Ok(())
+    }
+
+    /// Queues a frame that was encoded once for many recipients (a broadcast), without copying it.
+    /// Only a server may do this: its frames are unmasked, hence identical for every peer.
+    pub fn send_shared(
+        &mut self,
+        frame: std::rc::Rc<[u8]>,
+        out: &mut Outbox,
+    ) -> Result<(), SendError> {
+        debug_assert_eq!(
+            self.role,
+            Role::Server,
+            "client frames are masked per connection"
+        );
+        self.check_open()?;
+        out.push_shared(frame);
+        Ok(())
+    }
+
+    /// Queues a ping (§5.5.2).
+    pub fn ping(&mut self, payload: &[u8], out: &mut Outbox) -> Result<(), SendError> {
+        self.check_open()?;
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(SendError::ControlPayloadTooLong(payload.len()));
+        }
+        self.queue_frame(Opcode::Ping, payload, out);
+        Ok(())
+    }
+
+    /// Starts the closing handshake (§7.1.2) with `code` and a reason (cut to fit 123 bytes).
+    pub fn close(
+        &mut self,
+        code: CloseCode,
+        reason: &str,
+        out: &mut Outbox,
+    ) -> Result<(), SendError> {
+        self.check_open()?;
+        let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
+        let len = close::encode_close_payload(code, reason, &mut payload);
+        self.queue_frame(Opcode::Close, &payload[..len], out);
+        self.state = State::CloseSent;
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<(), SendError> {
+        if self.state == State::Open {
+            Ok(())
+        } else {
+            Err(SendError::NotOpen)
+        }
+    }
+
+    /// Encodes one whole frame into the outbox: unmasked for a server, masked with a fresh key
+    /// for a client (§5.3).
+    fn queue_frame(&self, opcode: Opcode, payload: &[u8], out: &mut Outbox) {
+        match self.role {
+            Role::Server => {
+                out.append(|buf| frame::encode_unmasked_frame(opcode, true, false, payload, buf))
+            }
+            Role::Client => out.append(|buf| {
+                let key = random_key();
+                let header = FrameHeader {
+                    fin: true,
+                    rsv1: false,
+                    rsv2: false,
+                    rsv3: false,
+                    opcode,
+                    mask: Some(key),
+                    payload_len: payload.len() as u64,
+                };
+                let mut header_bytes = [0u8; MAX_HEADER_LEN];
+                let header_len = frame::encode_header(&header, &mut header_bytes);
+                buf.extend_from_slice(&header_bytes[..header_len]);
+                let start = buf.len();
+                buf.extend_from_slice(payload);
+                apply_mask(&mut buf[start..], key, 0);
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::IoSlice;
+
+    fn drain(out: &mut Outbox) -> Vec<u8> {
+        let mut slices = [IoSlice::new(&[]); 64];
+        let n = out.io_slices(&mut slices);
+        let bytes: Vec<u8> = slices[..n].iter().flat_map(|s| s.iter().copied()).collect();
+        out.advance(bytes.len());
+        bytes
+    }
+
+    /// A masked client frame.
+    fn client_frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
+        let key = [0x11, 0x22, 0x33, 0x44];
+        let opcode = Opcode::from_u8(first_byte & 0xF).unwrap();
+        let header = FrameHeader {
+            fin: first_byte & 0x80 != 0,
+            rsv1: first_byte & 0x40 != 0,
+            rsv2: false,
+            rsv3: false,
+            opcode,
+            mask: Some(key),
+            payload_len: payload.len() as u64,
+        };
+        let mut h = [0u8; MAX_HEADER_LEN];
+        let n = frame::encode_header(&header, &mut h);
+        let mut bytes = h[..n].to_vec();
+        let mut p = payload.to_vec();
+        apply_mask(&mut p, key, 0);
+        bytes.extend_from_slice(&p);
+        bytes
+    }
+
+    /// An owned copy of an event, so results from different splits can be compared.
+    #[derive(Debug, PartialEq, Eq, Clone)]
+    enum Seen {
+        Text(String),
+        Binary(Vec<u8>),
+        Ping(Vec<u8>),
+        Pong(Vec<u8>),
+        Close(Option<(u16, String)>),
+        Error(ProtocolError),
+    }
+
+    /// Feeds `input` in pieces of at most `piece` bytes, keeping unconsumed bytes as an IO layer
+    /// would, and returns every event and the bytes the connection wrote.
+    fn run(input: &[u8], piece: usize, limits: Limits) -> (Vec<Seen>, Vec<u8>) {
+        let mut conn = Connection::new(Role::Server, limits);
+        let mut out = Outbox::new();
+        let mut seen = Vec::new();
+        let mut pending: Vec<u8> = Vec::new();
+        'feed: for chunk in input.chunks(piece.max(1)) {
+            pending.extend_from_slice(chunk);
+            let mut pos = 0;
+            loop {
+                match conn.receive(&mut pending[pos..], &mut out) {
+                    Ok(received) => {
+                        let stop = received.needs_more();
+                        pos += received.consumed;
+                        match received.event {
+                            Some(Event::Message(m)) => seen.push(match m.kind() {
+                                MessageKind::Text => Seen::Text(m.as_text().unwrap().to_string()),
+                                MessageKind::Binary => Seen::Binary(m.into_payload()),
+                            }),
+                            Some(Event::Ping(p)) => seen.push(Seen::Ping(p.to_vec())),
+                            Some(Event::Pong(p)) => seen.push(Seen::Pong(p.to_vec())),
+                            Some(Event::Close(c)) => {
+                                seen.push(Seen::Close(c.map(|c| (c.code.0, c.reason.to_string()))))
+                            }
+                            None => {}
+                        }
+                        if stop || pos == pending.len() && conn.frame.is_none() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        seen.push(Seen::Error(e));
+                        break 'feed;
+                    }
+                }
+            }
+            pending.drain(..pos);
+            assert!(
+                pending.len() <= MAX_HEADER_LEN + MAX_CONTROL_PAYLOAD,
+                "left over {}",
+                pending.len()
+            );
+        }
+        (seen, drain(&mut out))
+    }
+
+    /// The same events and output whether the input arrives whole, split at any index, or one
+    /// byte at a time.
+    fn check_every_split(input: &[u8]) -> (Vec<Seen>, Vec<u8>) {
+        let whole = run(input, input.len(), Limits::default());
+        for piece in 1..input.len().min(40) {
+            assert_eq!(
+                run(input, piece, Limits::default()),
+                whole,
+                "pieces of {piece}"
+            );
+        }
+        for split in 0..input.len() {
+            assert_eq!(run_split(input, split), whole, "split at {split}");
+        }
+        whole
+    }
+
+    fn run_split(input: &[u8], split: usize) -> (Vec<Seen>, Vec<u8>) {
+        // Two reads: [..split] and [split..].
+        let mut conn = Connection::new(Role::Server, Limits::default());
+        let mut out = Outbox::new();
+        let mut seen = Vec::new();
+        let mut pending = Vec::new();
+        for chunk in [&input[..split], &input[split..]] {
+            pending.extend_from_slice(chunk);
+            let mut pos = 0;
+            loop {
+                match conn.receive(&mut pending[pos..], &mut out) {
+                    Ok(r) => {
+                        let stop = r.needs_more();
+                        pos += r.consumed;
+                        if let Some(e) = r.event {
+                            seen.push(match e {
+                                Event::Message(m) if m.kind() == MessageKind::Text => {
+                                    Seen::Text(m.as_text().unwrap().into())
+                                }
+                                Event::Message(m) => Seen::Binary(m.into_payload()),
+                                Event::Ping(p) => Seen::Ping(p.to_vec()),
+                                Event::Pong(p) => Seen::Pong(p.to_vec()),
+                                Event::Close(c) => {
+                                    Seen::Close(c.map(|c| (c.code.0, c.reason.to_string())))
+                                }
+                            });
+                        }
+                        if stop || pos == pending.len() && conn.frame.is_none() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        seen.push(Seen::Error(e));
+                        return (seen, drain(&mut out));
+                    }
+                }
+            }
+            pending.drain(..pos);
+        }
+        (seen, drain(&mut out))
+    }
+
+    fn concat(frames: &[Vec<u8>]) -> Vec<u8> {
+        frames.concat()
+    }
+
+    #[test]
+    fn rfc_5_7_masked_hello() {
+        let input = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
+        let (seen, out) = check_every_split(&input);
+        assert_eq!(seen, [Seen::Text("Hello".into())]);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn rfc_5_7_fragmented_hello_with_ping_between() {
+        let input = concat(&[
+            client_frame(0x01, b"Hel"),
+            client_frame(0x89, b"Hello"),
+            client_frame(0x80, b"lo"),
+        ]);
+        let (seen, out) = check_every_split(&input);
+        assert_eq!(
+            seen,
+            [Seen::Ping(b"Hello".to_vec()), Seen::Text("Hello".into())]
+        );
+        // RFC 6455 §5.7: the pong is "0x8a 0x05 0x48 0x65 0x6c 0x6c 0x6f".
+        assert_eq!(out, [0x8a, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
+    }
+
+    #[test]
+    fn binary_of_every_length_form() {
+        for len in [0usize, 125, 126, 65535, 65536] {
+            let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let input = client_frame(0x82, &payload);
+            let (seen, _) = run(&input, 1000, Limits::default());
+            assert_eq!(seen, [Seen::Binary(payload.clone())], "len {len}");
+        }
+    }
+
+    #[test]
+    fn rejects_unmasked_client_frame() {
+        let (seen, out) = check_every_split(&[0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
+        assert_eq!(seen, [Seen::Error(ProtocolError::UnmaskedClientFrame)]);
+        assert_eq!(out, [0x88, 0x02, 0x03, 0xEA]); // close 1002
+    }
+
+    #[test]
+    fn rejects_rsv_bits_without_extension() {
+        let (seen, _) = check_every_split(&client_frame(0xC1, b"x"));
+        assert_eq!(seen, [Seen::Error(ProtocolError::ReservedBitsSet)]);
+    }
+
+    #[test]
+    fn rejects_continuation_without_message() {
+        let (seen, _) = check_every_split(&client_frame(0x80, b"x"));
+        assert_eq!(seen, [Seen::Error(ProtocolError::UnexpectedContinuation)]);
+    }
+
+    #[test]
+    fn rejects_new_message_inside_fragmented_one() {
+        let input = concat(&[client_frame(0x01, b"a"), client_frame(0x81, b"b")]);
+        let (seen, _) = check_every_split(&input);
+        assert_eq!(seen, [Seen::Error(ProtocolError::ExpectedContinuation)]);
+    }
+
+    #[test]
+    fn messages_before_a_bad_frame_are_delivered() {
+        let input = concat(&[
+            client_frame(0x81, b"Hello"),
+            client_frame(0xC1, b"x"),
+            client_frame(0x89, b""),
+        ]);
+        let (seen, out) = check_every_split(&input);
+        assert_eq!(
+            seen,
+            [
+                Seen::Text("Hello".into()),
+                Seen::Error(ProtocolError::ReservedBitsSet)
+            ]
+        );
+        assert_eq!(out, [0x88, 0x02, 0x03, 0xEA]);
+    }
+
+    #[test]
+    fn invalid_utf8_fails_with_1007_at_the_bad_byte() {
+        // A single text frame whose payload arrives in pieces: the error comes as soon as the
+        // piece holding the bad byte arrives, before the rest of the frame.
+        let payload =
+            b"\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5\xF4\x90\x80\x80\x65\x64\x69\x74\x65\x64";
+        let frame = client_frame(0x81, payload);
+        let bad_at = frame.len() - payload.len() + 12; // the 0x90 after 0xF4
+        let mut conn = Connection::new(Role::Server, Limits::default());
+        let mut out = Outbox::new();
+        let mut prefix = frame[..bad_at].to_vec();
+        let mut pos = 0;
+        while pos < prefix.len() {
+            let r = conn.receive(&mut prefix[pos..], &mut out).unwrap();
+            assert!(r.event.is_none());
+            pos += r.consumed;
+        }
+        let mut bad = frame[bad_at..bad_at + 1].to_vec();
+        assert_eq!(
+            conn.receive(&mut bad, &mut out),
+            Err(ProtocolError::InvalidUtf8)
+        );
+        assert_eq!(drain(&mut out), [0x88, 0x02, 0x03, 0xEF]); // close 1007
+        assert_eq!(conn.state(), State::Closed);
+        assert!(conn.wants_tcp_close());
+    }
+
+    #[test]
+    fn invalid_utf8_across_fragments() {
+        let input = concat(&[
+            client_frame(0x01, b"\xCE\xBA\xE1"),
+            client_frame(0x00, b"\xBD\xB9\xED\xA0\x80"),
+            client_frame(0x80, b"ok"),
+        ]);
+        let (seen, out) = check_every_split(&input);
+        assert_eq!(seen, [Seen::Error(ProtocolError::InvalidUtf8)]);
+        assert_eq!(out, [0x88, 0x02, 0x03, 0xEF]);
+    }
+
+    #[test]
+    fn text_ending_mid_code_point_is_invalid() {
+        let input = concat(&[client_frame(0x01, b"\xE2\x82"), client_frame(0x80, b"")]);
+        let (seen, _) = check_every_split(&input);
+        assert_eq!(seen, [Seen::Error(ProtocolError::InvalidUtf8)]);
+    }
+
+    #[test]
+    fn close_is_echoed_and_then_tcp_closes() {
+        let input = concat(&[
+            client_frame(0x88, b"\x03\xe8bye"),
+            client_frame(0x81, b"ignored"),
+        ]);
+        let (seen, out) = check_every_split(&input);
+        assert_eq!(seen, [Seen::Close(Some((1000, "bye".into())))]);
+        assert_eq!(out, [0x88, 0x02, 0x03, 0xE8]);
+    }
+
+    #[test]
+    fn empty_close_gets_empty_reply() {
+        let (seen, out) = check_every_split(&client_frame(0x88, b""));
+        assert_eq!(seen, [Seen::Close(None)]);
+        assert_eq!(out, [0x88, 0x00]);
+    }
+
+    #[test]
+    fn bad_close_payloads_fail() {
+        for (payload, error, code) in [
+            (&b"\x03"[..], ProtocolError::CloseFrameTooShort, 1002u16),
+            (b"\x03\xed", ProtocolError::InvalidCloseCode(1005), 1002),
+            (b"\x03\xe8\xff", ProtocolError::InvalidUtf8, 1007),
+        ] {
+            let (seen, out) = check_every_split(&client_frame(0x88, payload));
+            assert_eq!(seen, [Seen::Error(error)]);
+            assert_eq!(out[2..], code.to_be_bytes());
+        }
+    }
+
+    #[test]
+    fn our_close_then_theirs() {
+        let mut conn = Connection::new(Role::Server, Limits::default());
+        let mut out = Outbox::new();
+        conn.close(CloseCode::GOING_AWAY, "bye", &mut out).unwrap();
+        assert_eq!(drain(&mut out), [0x88, 0x05, 0x03, 0xE9, b'b', b'y', b'e']);
+        assert_eq!(
+            conn.send(MessageKind::Text, b"x", &mut out),
+            Err(SendError::NotOpen)
+        );
+        // Data arriving after our close is not delivered, pings are not answered.
+        let mut input = concat(&[
+            client_frame(0x81, b"late"),
+            client_frame(0x89, b""),
+            client_frame(0x88, b"\x03\xe9"),
+        ]);
+        let mut pos = 0;
+        let mut events = Vec::new();
+        while pos < input.len() {
+            let r = conn.receive(&mut input[pos..], &mut out).unwrap();
+            pos += r.consumed;
+            events.extend(r.event.map(|e| format!("{e:?}")));
+        }
+        assert_eq!(events.len(), 2, "{events:?}"); // the ping and the close
+        assert!(out.is_empty());
+        assert!(conn.wants_tcp_close());
+    }
+
+    #[test]
+    fn unsolicited_pong_is_reported() {
+        let (seen, out) = check_every_split(&client_frame(0x8A, b"hi"));
+        assert_eq!(seen, [Seen::Pong(b"hi".to_vec())]);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn size_limits_fail_from_the_header() {
+        let limits = Limits {
+            max_frame_size: 100,
+            max_message_size: 150,
+            ..Limits::default()
+        };
+        // The header alone declares too much: failed before any payload arrives.
+        let frame = client_frame(0x82, &[0u8; 101]);
+        let (seen, out) = run(&frame[..8], 8, limits);
+        assert_eq!(
+            seen,
+            [Seen::Error(ProtocolError::FrameTooBig {
+                len: 101,
+                limit: 100
+            })]
+        );
+        assert_eq!(out, [0x88, 0x02, 0x03, 0xF1]); // close 1009
+        let input = concat(&[
+            client_frame(0x02, &[0u8; 100]),
+            client_frame(0x80, &[0u8; 51]),
+        ]);
+        let (seen, _) = run(&input, input.len(), limits);
+        assert_eq!(
+            seen,
+            [Seen::Error(ProtocolError::MessageTooBig {
+                len: 151,
+                limit: 150
+            })]
+        );
+        let input = concat(&[
+            client_frame(0x02, &[0u8; 100]),
+            client_frame(0x80, &[0u8; 50]),
+        ]);
+        assert_eq!(run(&input, 7, limits).0, [Seen::Binary(vec![0; 150])]);
+    }
+
+    #[test]
+    fn empty_continuations_are_capped() {
+        let limits = Limits {
+            max_fragments: 4,
+            ..Limits::default()
+        };
+        let mut input = client_frame(0x02, b"");
+        for _ in 0..4 {
+            input.extend(client_frame(0x00, b""));
+        }
+        let (seen, out) = run(&input, input.len(), limits);
+        assert_eq!(
+            seen,
+            [Seen::Error(ProtocolError::TooManyFragments { limit: 4 })]
+        );
+        assert_eq!(out, [0x88, 0x02, 0x03, 0xF0]); // close 1008
+    }
+
+    #[test]
+    fn client_role_masks_and_accepts_unmasked() {
+        let mut conn = Connection::new(Role::Client, Limits::default());
+        let mut out = Outbox::new();
+        conn.send(MessageKind::Text, b"Hello", &mut out).unwrap();
+        let mut sent = drain(&mut out);
+        // Decode it as a server would.
+        let mut server = Connection::new(Role::Server, Limits::default());
+        let r = server.receive(&mut sent, &mut out).unwrap();
+        assert_eq!(
+            r.event.map(|e| format!("{e:?}")),
+            Some(format!(
+                "{:?}",
+                Event::Message(Message::new(MessageKind::Text, Cow::Borrowed(b"Hello")))
+            ))
+        );
+        let mut input = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+        assert!(matches!(
+            conn.receive(&mut input, &mut out).unwrap().event,
+            Some(Event::Message(_))
+        ));
+        let mut masked = client_frame(0x81, b"x");
+        assert_eq!(
+            conn.receive(&mut masked, &mut out),
+            Err(ProtocolError::MaskedServerFrame)
+        );
+    }
+}

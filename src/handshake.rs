@@ -1,0 +1,516 @@
+//! RFC 6455 §4.2 Server-Side Requirements: reading the HTTP/1.1 upgrade request, validating it,
+//! and writing the 101 response or the HTTP error that refuses it.
+//!
+//! <https://www.rfc-editor.org/rfc/rfc6455#section-4.2>
+//!
+//! The work is split so that its cost stays linear in the bytes received: [`HeadScanner`] finds
+//! the end of the request head incrementally (remembering how far it looked), [`parse_request`]
+//! runs httparse once on the complete head, and [`validate_upgrade`] applies §4.2.1.
+
+use crate::error::HandshakeError;
+use crate::frame::Status;
+use crate::limits::Limits;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use sha1::{Digest, Sha1};
+
+/// RFC 6455 §1.3: the GUID a server concatenates with `Sec-WebSocket-Key` to form the accept
+/// value.
+pub const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// The only protocol version this implementation speaks (§4.1, §11.6).
+pub const WEBSOCKET_VERSION: &str = "13";
+
+/// Computes `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §1.3, §4.2.2 item 5.4):
+/// the base64 of the SHA-1 of the key concatenated with [`WEBSOCKET_GUID`].
+///
+/// ```
+/// // The example from RFC 6455 §1.3.
+/// assert_eq!(rfc6455::handshake::accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+/// ```
+pub fn accept_key(key: &[u8]) -> String {
+    let mut sha1 = Sha1::new();
+    sha1.update(key);
+    sha1.update(WEBSOCKET_GUID.as_bytes());
+    BASE64.encode(sha1.finalize())
+}
+
+/// Finds the end of an HTTP request head (the empty line) in bytes that arrive in pieces,
+/// remembering how far it has looked so that each byte is examined once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HeadScanner {
+    scanned: usize,
+}
+
+impl HeadScanner {
+    /// A scanner at the start of a request.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Looks for the end of the head in `received` (every byte received so far, the same prefix
+    /// each call). Returns the head's length once the empty line is found, `Partial` before, and
+    /// [`HandshakeError::HeadTooLarge`] once the head is known to exceed `max_head_size`.
+    ///
+    /// The empty line is CRLF CRLF; a bare LF is accepted in its place, as httparse does.
+    pub fn scan(
+        &mut self,
+        received: &[u8],
+        max_head_size: usize,
+    ) -> Result<Status<usize>, HandshakeError> {
+        let mut i = self.scanned;
+        while let Some(offset) = received[i..].iter().position(|&b| b == b'\n') {
+            let lf = i + offset;
+            match (received.get(lf + 1), received.get(lf + 2)) {
+                (Some(b'\n'), _) => return Self::found(lf + 2, max_head_size),
+                (Some(b'\r'), Some(b'\n')) => return Self::found(lf + 3, max_head_size),
+                (None, _) | (Some(b'\r'), None) => {
+                    // Not enough bytes to tell whether this line break ends the head.
+                    i = lf;
+                    break;
+                }
+                _ => i = lf + 1,
+            }
+            self.scanned = i;
+        }
+        self.scanned = if received[i..].contains(&b'\n') {
+            i
+        } else {
+            received.len()
+        };
+        if received.len() >= max_head_size {
+            return Err(HandshakeError::HeadTooLarge);
+        }
+        Ok(Status::Partial)
+    }
+
+    fn found(len: usize, max_head_size: usize) -> Result<Status<usize>, HandshakeError> {
+        if len > max_head_size {
+            Err(HandshakeError::HeadTooLarge)
+        } else {
+            Ok(Status::Complete(len))
+        }
+    }
+}
+
+/// A parsed HTTP/1.x request head. Fields borrow from the head bytes.
+#[derive(Debug, Clone)]
+pub struct Request<'h> {
+    /// The method, for example `GET`.
+    pub method: &'h str,
+    /// The request target, for example `/chat`.
+    pub path: &'h str,
+    /// The minor HTTP version: 1 for HTTP/1.1, 0 for HTTP/1.0.
+    pub minor_version: u8,
+    /// Every header field in order, names as sent.
+    pub headers: Vec<(&'h str, &'h [u8])>,
+}
+
+impl<'h> Request<'h> {
+    /// The values of every header field named `name` (case-insensitive), trimmed.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'h [u8]> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim_ascii())
+    }
+
+    /// The single value of header `name`: `None` when it is absent or appears more than once.
+    pub fn header(&self, name: &str) -> Option<&'h [u8]> {
+        let mut values = self.header_values(name);
+        match (values.next(), values.next()) {
+            (Some(value), None) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The comma-separated tokens of every header field named `name`, trimmed, empty ones skipped
+    /// (the `#rule` list syntax of RFC 7230 §7).
+    pub fn header_tokens<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'h str> + 'a {
+        self.header_values(name)
+            .filter_map(|v| std::str::from_utf8(v).ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Whether header `name` lists `token` (case-insensitive).
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.header_tokens(name)
+            .any(|t| t.eq_ignore_ascii_case(token))
+    }
+
+    /// The subprotocols the client offers in `Sec-WebSocket-Protocol`, in its order of preference
+    /// (§4.1 item 10). The server picks one of these or none.
+    pub fn protocols<'a>(&'a self) -> impl Iterator<Item = &'h str> + 'a {
+        self.header_tokens("Sec-WebSocket-Protocol")
+    }
+
+    /// Whether the request asks for a WebSocket upgrade at all (an `Upgrade` header listing
+    /// `websocket`), as opposed to a plain HTTP request.
+    pub fn is_upgrade(&self) -> bool {
+        self.has_token("Upgrade", "websocket")
+    }
+}
+
+/// Parses a complete request head (as delimited by [`HeadScanner`]) with httparse.
+pub fn parse_request<'h>(head: &'h [u8], limits: &Limits) -> Result<Request<'h>, HandshakeError> {
+    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(HandshakeError::Malformed),
+        Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
+        Err(_) => return Err(HandshakeError::Malformed),
+    }
+    let (Some(method), Some(path), Some(minor_version)) =
+        (request.method, request.path, request.version)
+    else {
+        return Err(HandshakeError::Malformed);
+    };
+    Ok(Request {
+        method,
+        path,
+        minor_version,
+        headers: request.headers.iter().map(|h| (h.name, h.value)).collect(),
+    })
+}
+
+/// A validated opening handshake: what the server needs to answer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upgrade<'h> {
+    /// The client's `Sec-WebSocket-Key`, as sent.
+    pub key: &'h str,
+}
+
+/// Checks a request against RFC 6455 §4.2.1, in the order the section lists the requirements.
+pub fn validate_upgrade<'h>(request: &Request<'h>) -> Result<Upgrade<'h>, HandshakeError> {
+    // §4.2.1 item 1: "An HTTP/1.1 or higher GET request".
+    if request.method != "GET" {
+        return Err(HandshakeError::MethodNotGet);
+    }
+    if request.minor_version < 1 {
+        return Err(HandshakeError::HttpVersion);
+    }
+    // §4.2.1 item 2: "A |Host| header field containing the server's authority."
+    if request.header("Host").is_none_or(|h| h.is_empty()) {
+        return Err(HandshakeError::MissingHost);
+    }
+    // §4.2.1 item 3: "An |Upgrade| header field containing the value "websocket", treated as an
+    // ASCII case-insensitive value."
+    if !request.is_upgrade() {
+        return Err(HandshakeError::NotWebSocket);
+    }
+    // §4.2.1 item 4: "A |Connection| header field that includes the token "Upgrade", treated as an
+    // ASCII case-insensitive value."
+    if !request.has_token("Connection", "Upgrade") {
+        return Err(HandshakeError::MissingConnectionUpgrade);
+    }
+    // §4.2.1 item 6: "A |Sec-WebSocket-Version| header field, with a value of 13." Checked before
+    // the key: a client of another version gets 426 telling it which version we speak (§4.4).
+    if request.header("Sec-WebSocket-Version") != Some(WEBSOCKET_VERSION.as_bytes()) {
+        return Err(HandshakeError::UnsupportedVersion);
+    }
+    // §4.2.1 item 5: "A |Sec-WebSocket-Key| header field with a base64-encoded value that, when
+    // decoded, is 16 bytes in length."
+    let key = request
+        .header("Sec-WebSocket-Key")
+        .ok_or(HandshakeError::InvalidKey)?;
+    let mut decoded = [0u8; 18]; // room for the decoder's slack; a 16-byte key fills exactly 16
+    match BASE64.decode_slice(key, &mut decoded) {
+        Ok(16) => {}
+        _ => return Err(HandshakeError::InvalidKey),
+    }
+    let key = std::str::from_utf8(key).map_err(|_| HandshakeError::InvalidKey)?;
+    Ok(Upgrade { key })
+}
+
+/// Appends the `101 Switching Protocols` response (RFC 6455 §4.2.2 item 5) to `out`.
+/// `protocol` is the subprotocol the server chose from the client's offer, `extensions` the
+/// negotiated `Sec-WebSocket-Extensions` value.
+pub fn write_accept_response(
+    key: &str,
+    protocol: Option<&str>,
+    extensions: Option<&str>,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+    );
+    out.extend_from_slice(b"Sec-WebSocket-Accept: ");
+    out.extend_from_slice(accept_key(key.as_bytes()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in [
+        ("Sec-WebSocket-Protocol", protocol),
+        ("Sec-WebSocket-Extensions", extensions),
+    ] {
+        if let Some(value) = value {
+            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The reason phrase for the statuses this crate sends.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+/// Appends a complete HTTP error response refusing the handshake for `error` to `out`. It always
+/// carries `Connection: close` (the server closes the connection after sending it) and a short
+/// plain-text body naming the reason.
+pub fn write_error_response(error: HandshakeError, out: &mut Vec<u8>) {
+    let status = error.status();
+    let body = format!("{error}\n");
+    let extra = match error {
+        // RFC 7231 §6.5.5: a 405 response "MUST generate an Allow header field".
+        HandshakeError::MethodNotGet => "Allow: GET\r\n",
+        // RFC 6455 §4.4: tell the client the version(s) we speak.
+        HandshakeError::UnsupportedVersion => "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
+        // RFC 7231 §6.5.15: a 426 response "MUST send an Upgrade header field".
+        HandshakeError::NotWebSocket => "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
+        _ => "",
+    };
+    out.extend_from_slice(
+        format!(
+            "HTTP/1.1 {status} {}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{extra}\r\n{body}",
+            reason_phrase(status),
+            body.len()
+        )
+        .as_bytes(),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &[u8] = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\n\
+Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    fn validate(head: &[u8]) -> Result<String, HandshakeError> {
+        let request = parse_request(head, &Limits::default())?;
+        validate_upgrade(&request).map(|u| u.key.to_string())
+    }
+
+    fn replace(from: &str, to: &str) -> Vec<u8> {
+        String::from_utf8(GOOD.to_vec())
+            .unwrap()
+            .replace(from, to)
+            .into_bytes()
+    }
+
+    #[test]
+    fn rfc_1_3_accept_key() {
+        assert_eq!(
+            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn accepts_rfc_1_3_request() {
+        assert_eq!(validate(GOOD), Ok("dGhlIHNhbXBsZSBub25jZQ==".to_string()));
+        let request = parse_request(GOOD, &Limits::default()).unwrap();
+        assert_eq!(
+            request.protocols().collect::<Vec<_>>(),
+            ["chat", "superchat"]
+        );
+        assert_eq!(request.path, "/chat");
+    }
+
+    #[test]
+    fn token_lists_are_case_insensitive() {
+        let head = replace("Connection: Upgrade", "connection: keep-alive, UPGRADE");
+        let head = String::from_utf8(head)
+            .unwrap()
+            .replace("Upgrade: websocket", "upgrade: WebSocket");
+        assert!(validate(head.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn each_requirement_has_its_status() {
+        let cases: &[(Vec<u8>, HandshakeError, u16)] = &[
+            (
+                replace("GET /chat", "POST /chat"),
+                HandshakeError::MethodNotGet,
+                405,
+            ),
+            (
+                replace("HTTP/1.1", "HTTP/1.0"),
+                HandshakeError::HttpVersion,
+                400,
+            ),
+            (
+                replace("Host: server.example.com\r\n", ""),
+                HandshakeError::MissingHost,
+                400,
+            ),
+            (
+                replace("Upgrade: websocket\r\n", ""),
+                HandshakeError::NotWebSocket,
+                426,
+            ),
+            (
+                replace("Connection: Upgrade", "Connection: keep-alive"),
+                HandshakeError::MissingConnectionUpgrade,
+                400,
+            ),
+            (
+                replace("Version: 13", "Version: 8"),
+                HandshakeError::UnsupportedVersion,
+                426,
+            ),
+            (
+                replace("Sec-WebSocket-Version: 13\r\n", ""),
+                HandshakeError::UnsupportedVersion,
+                426,
+            ),
+            (
+                replace("dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZQ=="),
+                HandshakeError::InvalidKey,
+                400,
+            ),
+            (
+                replace("dGhlIHNhbXBsZSBub25jZQ==", "not base64!"),
+                HandshakeError::InvalidKey,
+                400,
+            ),
+            (
+                replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""),
+                HandshakeError::InvalidKey,
+                400,
+            ),
+            (
+                b"\x00\x01garbage\r\n\r\n".to_vec(),
+                HandshakeError::Malformed,
+                400,
+            ),
+        ];
+        for (head, error, status) in cases {
+            assert_eq!(
+                validate(head),
+                Err(*error),
+                "{}",
+                String::from_utf8_lossy(head)
+            );
+            assert_eq!(error.status(), *status);
+        }
+    }
+
+    #[test]
+    fn too_many_headers_is_431() {
+        let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..65 {
+            head.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        assert_eq!(validate(&head), Err(HandshakeError::TooManyHeaders));
+        assert_eq!(HandshakeError::TooManyHeaders.status(), 431);
+    }
+
+    #[test]
+    fn scanner_finds_head_end_at_every_split() {
+        let mut input = GOOD.to_vec();
+        input.extend_from_slice(b"\x81\x80frame");
+        for split in 0..input.len() {
+            let mut scanner = HeadScanner::new();
+            let first = scanner.scan(&input[..split], 8192).unwrap();
+            if split < GOOD.len() {
+                assert_eq!(first, Status::Partial, "split {split}");
+                assert_eq!(scanner.scan(&input, 8192), Ok(Status::Complete(GOOD.len())));
+            } else {
+                assert_eq!(first, Status::Complete(GOOD.len()));
+            }
+        }
+    }
+
+    #[test]
+    fn scanner_byte_by_byte() {
+        let mut scanner = HeadScanner::new();
+        for end in 1..GOOD.len() {
+            assert_eq!(scanner.scan(&GOOD[..end], 8192), Ok(Status::Partial));
+        }
+        assert_eq!(scanner.scan(GOOD, 8192), Ok(Status::Complete(GOOD.len())));
+    }
+
+    #[test]
+    fn scanner_accepts_bare_lf() {
+        let head = b"GET / HTTP/1.1\nHost: a\n\nrest";
+        assert_eq!(
+            HeadScanner::new().scan(head, 8192),
+            Ok(Status::Complete(24))
+        );
+    }
+
+    #[test]
+    fn scanner_caps_head_size() {
+        let big = vec![b'a'; 100];
+        assert_eq!(
+            HeadScanner::new().scan(&big, 100),
+            Err(HandshakeError::HeadTooLarge)
+        );
+        assert_eq!(
+            HeadScanner::new().scan(&big[..99], 100),
+            Ok(Status::Partial)
+        );
+        assert_eq!(
+            HeadScanner::new().scan(GOOD, GOOD.len() - 1),
+            Err(HandshakeError::HeadTooLarge)
+        );
+    }
+
+    #[test]
+    fn accept_response_matches_rfc() {
+        let mut out = Vec::new();
+        write_accept_response("dGhlIHNhbXBsZSBub25jZQ==", Some("chat"), None, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+        assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        assert!(text.contains("Sec-WebSocket-Protocol: chat\r\n"));
+        assert!(text.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn error_responses_are_complete() {
+        for error in [
+            HandshakeError::MethodNotGet,
+            HandshakeError::UnsupportedVersion,
+            HandshakeError::HeadTooLarge,
+        ] {
+            let mut out = Vec::new();
+            write_error_response(error, &mut out);
+            let mut headers = [httparse::EMPTY_HEADER; 16];
+            let mut response = httparse::Response::new(&mut headers);
+            let httparse::Status::Complete(head_len) = response.parse(&out).unwrap() else {
+                panic!()
+            };
+            assert_eq!(response.code, Some(error.status()));
+            let length: usize = response
+                .headers
+                .iter()
+                .find(|h| h.name == "Content-Length")
+                .map(|h| std::str::from_utf8(h.value).unwrap().parse().unwrap())
+                .unwrap();
+            assert_eq!(out.len() - head_len, length);
+            assert!(
+                response
+                    .headers
+                    .iter()
+                    .any(|h| h.name == "Connection" && h.value == b"close")
+            );
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! rfc6455: a from-scratch implementation of the WebSocket protocol (RFC 6455).
+//!
+//! The crate has two layers. The **protocol core** takes bytes and returns values and never
+//! touches a socket or a clock:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`frame`] | §5.2 wire format: [`frame::Opcode`], [`frame::FrameHeader`], `decode_header`, `encode_header` |
+//! | [`mask`] | §5.3 masking, in place, at any offset |
+//! | [`utf8`] | §5.6/§8.1 incremental UTF-8 validation across reads and fragments |
+//! | [`close`] | §5.5.1/§7.4 close codes and the close payload |
+//! | [`message`] | §5.4 messages, fragment reassembly and the size limits |
+//! | [`handshake`] | §4.2 request validation, `accept_key`, response bytes |
+//! | [`connection`] | §5.1/§7 the per-connection state machine |
+//! | [`error`] | [`ProtocolError`] (close codes) and [`HandshakeError`] (HTTP statuses) |
+//! | [`limits`] | every resource limit with its default |
+//! | [`outbox`] | queued output, owned or shared between peers |
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod close;
+pub mod connection;
+pub mod error;
+pub mod frame;
+pub mod handshake;
+pub mod limits;
+pub mod mask;
+pub mod message;
+pub mod outbox;
+pub mod utf8;
+
+pub use error::{HandshakeError, ProtocolError};
