@@ -15,6 +15,15 @@
 //! | [`error`] | [`ProtocolError`] (close codes) and [`HandshakeError`] (HTTP statuses) |
 //! | [`limits`] | every resource limit with its default |
 //! | [`outbox`] | queued output, owned or shared between peers |
+//!
+//! The **IO shell** moves bytes between sockets and the core and makes no protocol decisions:
+//!
+//! | module | owns |
+//! |---|---|
+//! | `peer` | one socket: handshaking, open, draining; read, flush |
+//! | [`broadcast`] | encode a frame once, share the bytes with every peer |
+//! | [`handler`] | the application's side: [`Handler`], [`Context`], [`Echo`], [`Broadcast`] |
+//! | [`server`] | the mio loop: listener, `Slab` of peers, timers, interest changes |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -28,5 +37,13 @@ pub mod mask;
 pub mod message;
 pub mod outbox;
 pub mod utf8;
+
+pub mod broadcast;
+pub mod handler;
+mod peer;
+pub mod server;
+
+pub use handler::{Broadcast, Context, Echo, Handler, PeerId};
+pub use server::{Config, Server, ShutdownHandle};
 
 pub use error::{HandshakeError, ProtocolError};

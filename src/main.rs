@@ -1,0 +1,152 @@
+//! The `rfc6455` binary: parse arguments, run the server in echo or broadcast mode.
+
+use clap::{Args, Parser, Subcommand};
+use rfc6455::limits::Limits;
+use rfc6455::{Broadcast, Config, Echo, Server};
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// A WebSocket server (RFC 6455) on one thread.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand, Debug)]
+enum Mode {
+    /// Echo every message back to its sender (the Autobahn|Testsuite testee).
+    Echo(ServerArgs),
+    /// Send every message to every connected client, the sender included (a chat relay).
+    Broadcast(ServerArgs),
+}
+
+/// Settings shared by both modes. Every limit has a tested default; see the README.
+#[derive(Args, Debug)]
+struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Port to listen on (0 picks a free one; the startup line says which).
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    /// Largest message accepted, in bytes; larger ones are closed with 1009.
+    #[arg(long, default_value_t = rfc6455::limits::DEFAULT_MAX_MESSAGE_SIZE)]
+    max_message_size: u64,
+    /// Largest frame accepted, in bytes; larger ones are closed with 1009.
+    #[arg(long, default_value_t = rfc6455::limits::DEFAULT_MAX_FRAME_SIZE)]
+    max_frame_size: u64,
+    /// Most frames in one message; more is closed with 1008.
+    #[arg(long, default_value_t = rfc6455::limits::DEFAULT_MAX_FRAGMENTS)]
+    max_fragments: u32,
+    /// Largest upgrade request head, in bytes; larger is answered 431.
+    #[arg(long, default_value_t = rfc6455::limits::DEFAULT_MAX_HEAD_SIZE)]
+    max_head_size: usize,
+    /// Most header fields in the upgrade request; more is answered 431.
+    #[arg(long, default_value_t = rfc6455::limits::DEFAULT_MAX_HEADERS)]
+    max_headers: usize,
+    /// Most connections at once; past it new connections get 503.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// Queued output per connection (bytes) past which a broadcast recipient is disconnected
+    /// and an echo client is no longer read from until its queue drains.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    outbound_high_water: usize,
+    /// Queued output (bytes) below which reading from a paused client resumes.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    outbound_low_water: usize,
+    /// Seconds from accept to a completed upgrade (0 disables).
+    #[arg(long, default_value_t = 10.0)]
+    handshake_timeout: f64,
+    /// Seconds of silence before a keepalive ping (0 disables).
+    #[arg(long, default_value_t = 60.0)]
+    idle_timeout: f64,
+    /// Seconds after the keepalive ping with no traffic before the connection is dropped
+    /// (0: never drop).
+    #[arg(long, default_value_t = 30.0)]
+    pong_timeout: f64,
+    /// Seconds to wait for the peer's close after ours, and for its TCP close after ours.
+    #[arg(long, default_value_t = 1.0)]
+    close_timeout: f64,
+    /// Seconds to wait for connections to close on SIGINT/SIGTERM.
+    #[arg(long, default_value_t = 5.0)]
+    shutdown_timeout: f64,
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value).map_err(|_| format!("--{flag}: {value} is not a duration in seconds"))
+}
+
+impl ServerArgs {
+    fn config(&self) -> Result<Config, String> {
+        Ok(Config {
+            addr: SocketAddr::new(self.bind, self.port),
+            limits: Limits {
+                max_frame_size: self.max_frame_size,
+                max_message_size: self.max_message_size,
+                max_fragments: self.max_fragments.max(1),
+                max_head_size: self.max_head_size,
+                max_headers: self.max_headers,
+            },
+            max_connections: self.max_connections,
+            outbound_high_water: self.outbound_high_water,
+            outbound_low_water: self.outbound_low_water.min(self.outbound_high_water),
+            handshake_timeout: seconds(self.handshake_timeout, "handshake-timeout")?,
+            idle_timeout: seconds(self.idle_timeout, "idle-timeout")?,
+            pong_timeout: seconds(self.pong_timeout, "pong-timeout")?,
+            close_timeout: seconds(self.close_timeout, "close-timeout")?,
+            shutdown_timeout: seconds(self.shutdown_timeout, "shutdown-timeout")?,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let (mode, args) = match &cli.mode {
+        Mode::Echo(args) => ("echo", args),
+        Mode::Broadcast(args) => ("broadcast", args),
+    };
+    let config = match args.config() {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut server = match Server::bind(config.clone()) {
+        Ok(server) => server,
+        Err(e) => {
+            log::error!("cannot listen on {}: {e}", config.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    // SIGINT and SIGTERM start a graceful shutdown: a thread that only waits for the signals
+    // wakes the event loop through mio's Waker.
+    let handle = server.shutdown_handle();
+    match signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM]) {
+        Ok(mut signals) => {
+            std::thread::spawn(move || {
+                if let Some(signal) = signals.forever().next() {
+                    log::info!("received signal {signal}");
+                    handle.shutdown();
+                }
+            });
+        }
+        Err(e) => log::warn!("cannot install signal handlers: {e}"),
+    }
+    log::info!("listening on ws://{} in {mode} mode", server.local_addr());
+    let result = match &cli.mode {
+        Mode::Echo(_) => server.run(&mut Echo),
+        Mode::Broadcast(_) => server.run(&mut Broadcast),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("event loop failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
