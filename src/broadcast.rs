@@ -25,6 +25,9 @@ mod tests {
 
     #[test]
     fn encodes_a_server_frame() {
-        assert_eq!(&*encode_shared(MessageKind::Text, b"Hello"), [0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
+        assert_eq!(
+            &*encode_shared(MessageKind::Text, b"Hello"),
+            [0x81, 0x05, b'H', b'e', b'l', b'l', b'o']
+        );
     }
 }

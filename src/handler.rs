@@ -45,7 +45,9 @@ pub struct Context<'s> {
 impl Context<'_> {
     /// The live peer `id` names, if it still exists.
     fn find(peers: &mut Slab<Peer>, id: PeerId) -> Option<&mut Peer> {
-        peers.get_mut(id.key).filter(|p| p.generation == id.generation && !p.doomed)
+        peers
+            .get_mut(id.key)
+            .filter(|p| p.generation == id.generation && !p.doomed)
     }
 
     pub(crate) fn mark_dirty(peer: &mut Peer, key: usize, dirty: &mut Vec<usize>) {
@@ -60,8 +62,12 @@ impl Context<'_> {
     /// high-water mark, the server stops reading from it until the queue drains (backpressure).
     pub fn send(&mut self, to: PeerId, kind: MessageKind, payload: &[u8]) -> Result<(), SendError> {
         let high_water = self.config.outbound_high_water;
-        let Some(peer) = Self::find(self.peers, to) else { return Err(SendError::NotOpen) };
-        let Some((connection, outbox)) = peer.connection() else { return Err(SendError::NotOpen) };
+        let Some(peer) = Self::find(self.peers, to) else {
+            return Err(SendError::NotOpen);
+        };
+        let Some((connection, outbox)) = peer.connection() else {
+            return Err(SendError::NotOpen);
+        };
         connection.send(kind, payload, outbox)?;
         if peer.outbox.len() > high_water {
             peer.read_paused = true;
@@ -84,7 +90,9 @@ impl Context<'_> {
             if peer.doomed {
                 continue;
             }
-            let Some((connection, outbox)) = peer.connection() else { continue };
+            let Some((connection, outbox)) = peer.connection() else {
+                continue;
+            };
             if connection.send_shared(frame.clone(), outbox).is_err() {
                 continue;
             }
@@ -103,8 +111,12 @@ impl Context<'_> {
     /// answer within the close timeout, TCP is closed anyway.
     pub fn close(&mut self, id: PeerId, code: CloseCode, reason: &str) -> Result<(), SendError> {
         let close_timeout = self.config.close_timeout_ms();
-        let Some(peer) = Self::find(self.peers, id) else { return Err(SendError::NotOpen) };
-        let Some((connection, outbox)) = peer.connection() else { return Err(SendError::NotOpen) };
+        let Some(peer) = Self::find(self.peers, id) else {
+            return Err(SendError::NotOpen);
+        };
+        let Some((connection, outbox)) = peer.connection() else {
+            return Err(SendError::NotOpen);
+        };
         connection.close(code, reason, outbox)?;
         self.stats.count_close_sent(code);
         let at = self.timers.now + close_timeout;

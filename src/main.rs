@@ -76,7 +76,8 @@ struct ServerArgs {
 }
 
 fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(value).map_err(|_| format!("--{flag}: {value} is not a duration in seconds"))
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| format!("--{flag}: {value} is not a duration in seconds"))
 }
 
 impl ServerArgs {
@@ -126,7 +127,10 @@ fn main() -> ExitCode {
     // SIGINT and SIGTERM start a graceful shutdown: a thread that only waits for the signals
     // wakes the event loop through mio's Waker.
     let handle = server.shutdown_handle();
-    match signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM]) {
+    match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) {
         Ok(mut signals) => {
             std::thread::spawn(move || {
                 if let Some(signal) = signals.forever().next() {

@@ -13,10 +13,10 @@
 
 use crate::close::CloseCode;
 use crate::connection::{Connection, Event, Role, State};
+use crate::error::HandshakeError;
 use crate::frame::Status;
 use crate::handler::{Context, Handler, PeerId};
 use crate::handshake::{self, Request};
-use crate::error::HandshakeError;
 use crate::limits::Limits;
 use crate::peer::{Peer, Phase, ReadOutcome};
 use mio::net::{TcpListener, TcpStream};
@@ -198,7 +198,8 @@ impl Server {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.addr)?;
         let local_addr = listener.local_addr()?;
-        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         Ok(Server {
             poll,
@@ -211,7 +212,10 @@ impl Server {
             started: Instant::now(),
             next_generation: 0,
             accept_paused_until: None,
-            shutdown: ShutdownHandle { waker, requested: Arc::new(AtomicBool::new(false)) },
+            shutdown: ShutdownHandle {
+                waker,
+                requested: Arc::new(AtomicBool::new(false)),
+            },
             shutdown_deadline: None,
             stats: Stats::default(),
             config,
@@ -254,13 +258,19 @@ impl Server {
                 match event.token() {
                     LISTENER => self.accept(),
                     WAKER => {
-                        if self.shutdown.requested.load(Ordering::SeqCst) && self.shutdown_deadline.is_none() {
+                        if self.shutdown.requested.load(Ordering::SeqCst)
+                            && self.shutdown_deadline.is_none()
+                        {
                             self.begin_shutdown(handler);
                         }
                     }
                     token => {
                         let (key, generation) = split_token(token);
-                        if self.peers.get(key).is_none_or(|p| p.generation != generation) {
+                        if self
+                            .peers
+                            .get(key)
+                            .is_none_or(|p| p.generation != generation)
+                        {
                             continue; // a stale event for a peer that is gone
                         }
                         if event.is_writable() {
@@ -275,7 +285,10 @@ impl Server {
             }
             self.run_timers(handler);
             self.flush_dirty(handler);
-            if self.accept_paused_until.is_some_and(|t| t <= self.timers.now) {
+            if self
+                .accept_paused_until
+                .is_some_and(|t| t <= self.timers.now)
+            {
                 self.accept_paused_until = None;
                 self.accept();
             }
@@ -292,14 +305,20 @@ impl Server {
         let now = self.now();
         // Drop stale entries from the top so the timeout reflects a live deadline.
         while let Some(Reverse((at, key, generation))) = self.timers.heap.peek().copied() {
-            let live = self.peers.get(key).is_some_and(|p| p.generation == generation && p.timer_at == at);
+            let live = self
+                .peers
+                .get(key)
+                .is_some_and(|p| p.generation == generation && p.timer_at == at);
             if live {
                 break;
             }
             self.timers.heap.pop();
         }
         let next_timer = self.timers.heap.peek().map(|Reverse((at, _, _))| *at);
-        let next = [next_timer, self.accept_paused_until, self.shutdown_deadline].into_iter().flatten().min()?;
+        let next = [next_timer, self.accept_paused_until, self.shutdown_deadline]
+            .into_iter()
+            .flatten()
+            .min()?;
         Some(Duration::from_millis(next.saturating_sub(now)))
     }
 
@@ -312,7 +331,8 @@ impl Server {
                 Ok((stream, addr)) => self.add_peer(stream, addr),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.raw_os_error(), Some(libc_emfile) if libc_emfile == 24 || libc_emfile == 23) => {
+                Err(e) if matches!(e.raw_os_error(), Some(libc_emfile) if libc_emfile == 24 || libc_emfile == 23) =>
+                {
                     // EMFILE (24) or ENFILE (23): out of file descriptors. Retrying at once would
                     // spin; pause accepting and let closes free some.
                     log::warn!("accept: {e}; pausing accepts for {ACCEPT_PAUSE:?}");
@@ -342,7 +362,11 @@ impl Server {
         let now = self.now();
         let entry = self.peers.vacant_entry();
         let key = entry.key();
-        if let Err(e) = self.poll.registry().register(&mut stream, token(key, generation), Interest::READABLE) {
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut stream, token(key, generation), Interest::READABLE)
+        {
             log::warn!("{addr}: register: {e}");
             return;
         }
@@ -375,7 +399,9 @@ impl Server {
 
     fn on_readable<H: Handler>(&mut self, key: usize, handler: &mut H) {
         loop {
-            let Some(peer) = self.peers.get_mut(key) else { return };
+            let Some(peer) = self.peers.get_mut(key) else {
+                return;
+            };
             if peer.read_paused || peer.doomed {
                 return;
             }
@@ -413,12 +439,22 @@ impl Server {
             Phase::Open(_) => {}
         }
         loop {
-            let Server { peers, read_buffer, dirty, config, stats, timers, .. } = self;
+            let Server {
+                peers,
+                read_buffer,
+                dirty,
+                config,
+                stats,
+                timers,
+                ..
+            } = self;
             let peer = &mut peers[key];
             if peer.doomed {
                 return;
             }
-            let Phase::Open(connection) = &mut peer.phase else { return };
+            let Phase::Open(connection) = &mut peer.phase else {
+                return;
+            };
             let generation = peer.generation;
             let received = match connection.receive(&mut read_buffer[pos..len], &mut peer.outbox) {
                 Ok(received) => received,
@@ -440,11 +476,20 @@ impl Server {
             match received.event {
                 Some(Event::Message(message)) => {
                     stats.messages_in += 1;
-                    let mut context = Context { peers, dirty, config, stats, timers };
+                    let mut context = Context {
+                        peers,
+                        dirty,
+                        config,
+                        stats,
+                        timers,
+                    };
                     handler.on_message(&mut context, PeerId { key, generation }, message);
                 }
                 Some(Event::Close(frame)) => {
-                    bump(&mut stats.close_codes_received, frame.map_or(1005, |f| f.code.0));
+                    bump(
+                        &mut stats.close_codes_received,
+                        frame.map_or(1005, |f| f.code.0),
+                    );
                     if !peer.outbox.is_empty() {
                         stats.count_close_sent(frame.map_or(CloseCode::NO_STATUS, |f| f.code));
                     }
@@ -464,7 +509,9 @@ impl Server {
     fn handshake<H: Handler>(&mut self, key: usize, len: usize, handler: &mut H) -> Option<usize> {
         let limits = self.config.limits;
         let peer = &mut self.peers[key];
-        let Phase::Handshaking(scanner) = &mut peer.phase else { return None };
+        let Phase::Handshaking(scanner) = &mut peer.phase else {
+            return None;
+        };
         let input = &self.read_buffer[..len];
         let head_len = match scanner.scan(input, limits.max_head_size) {
             Ok(Status::Partial) => {
@@ -513,7 +560,8 @@ impl Server {
         log::debug!("{key}: handshake refused: {error}");
         bump(&mut self.stats.handshake_rejections, error.status());
         let peer = &mut self.peers[key];
-        peer.outbox.append(|out| handshake::write_error_response(error, out));
+        peer.outbox
+            .append(|out| handshake::write_error_response(error, out));
         self.shut_after_flush(key);
     }
 
@@ -543,7 +591,9 @@ impl Server {
     }
 
     fn flush_peer<H: Handler>(&mut self, key: usize, handler: &mut H) {
-        let Some(peer) = self.peers.get_mut(key) else { return };
+        let Some(peer) = self.peers.get_mut(key) else {
+            return;
+        };
         if peer.doomed {
             self.remove_peer(key, handler, "slow consumer");
             return;
@@ -574,9 +624,17 @@ impl Server {
         }
         let wants_write = !peer.outbox.is_empty();
         if wants_write != peer.write_interest {
-            let interest = if wants_write { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            let interest = if wants_write {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
             let peer_token = token(key, peer.generation);
-            if let Err(e) = self.poll.registry().reregister(&mut peer.stream, peer_token, interest) {
+            if let Err(e) = self
+                .poll
+                .registry()
+                .reregister(&mut peer.stream, peer_token, interest)
+            {
                 log::debug!("{key}: reregister: {e}");
                 self.remove_peer(key, handler, "reregister failed");
                 return;
@@ -592,12 +650,20 @@ impl Server {
     }
 
     fn remove_peer<H: Handler>(&mut self, key: usize, handler: &mut H, why: &str) {
-        let Some(mut peer) = self.peers.try_remove(key) else { return };
+        let Some(mut peer) = self.peers.try_remove(key) else {
+            return;
+        };
         log::debug!("{key}: dropped: {why}");
         let _ = self.poll.registry().deregister(&mut peer.stream);
         self.stats.closed += 1;
         if matches!(peer.phase, Phase::Open(_)) {
-            handler.on_close(&mut self.context(), PeerId { key, generation: peer.generation });
+            handler.on_close(
+                &mut self.context(),
+                PeerId {
+                    key,
+                    generation: peer.generation,
+                },
+            );
         }
     }
 
@@ -608,7 +674,9 @@ impl Server {
                 break;
             }
             self.timers.heap.pop();
-            let Some(peer) = self.peers.get_mut(key) else { continue };
+            let Some(peer) = self.peers.get_mut(key) else {
+                continue;
+            };
             if peer.generation != generation || peer.timer_at != at {
                 continue; // stale
             }
@@ -661,7 +729,9 @@ impl Server {
             match peer.phase {
                 Phase::Open(_) => {
                     let id = PeerId { key, generation };
-                    let _ = self.context().close(id, CloseCode::GOING_AWAY, "server shutting down");
+                    let _ = self
+                        .context()
+                        .close(id, CloseCode::GOING_AWAY, "server shutting down");
                 }
                 Phase::Handshaking(_) => self.remove_peer(key, handler, "shutdown"),
                 Phase::Draining => {}
