@@ -292,11 +292,11 @@ impl Server {
                 self.accept_paused_until = None;
                 self.accept();
             }
-            if let Some(deadline) = self.shutdown_deadline {
-                if self.peers.is_empty() || self.timers.now >= deadline {
-                    log::info!("shutdown complete: {:?}", self.stats);
-                    return Ok(());
-                }
+            if let Some(deadline) = self.shutdown_deadline
+                && (self.peers.is_empty() || self.timers.now >= deadline)
+            {
+                log::info!("shutdown complete: {:?}", self.stats);
+                return Ok(());
             }
         }
     }
@@ -616,10 +616,10 @@ impl Server {
         if matches!(peer.phase, Phase::Draining) && peer.outbox.is_empty() {
             // Half-close: the peer reads our last bytes, then EOF. Reading continues until it
             // closes too, so that unread input does not turn our close into a reset.
-            if let Err(e) = peer.stream.shutdown(Shutdown::Write) {
-                if e.kind() != io::ErrorKind::NotConnected {
-                    log::debug!("{key}: shutdown: {e}");
-                }
+            if let Err(e) = peer.stream.shutdown(Shutdown::Write)
+                && e.kind() != io::ErrorKind::NotConnected
+            {
+                log::debug!("{key}: shutdown: {e}");
             }
         }
         let wants_write = !peer.outbox.is_empty();
