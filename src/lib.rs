@@ -47,3 +47,8 @@ pub use handler::{Broadcast, Context, Echo, Handler, PeerId};
 pub use server::{Config, Server, ShutdownHandle};
 
 pub use error::{HandshakeError, ProtocolError};
+
+/// The README's code examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

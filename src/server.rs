@@ -501,6 +501,11 @@ impl Server {
         if pos < len && matches!(peer.phase, Phase::Open(_)) {
             peer.pending = self.read_buffer[pos..len].to_vec();
         }
+        if peer.connection().is_some_and(|(c, _)| c.wants_tcp_close()) {
+            // The closing handshake ended (possibly with no reply to send): flushing moves the
+            // peer on to closing TCP.
+            self.mark_dirty(key);
+        }
     }
 
     /// Runs the opening handshake on the buffered input. Returns the head length once the

@@ -14,7 +14,10 @@ use std::io::IoSlice;
 #[derive(Debug, Clone)]
 enum Step {
     /// A message: text or binary, split into these fragments.
-    Message { text: bool, fragments: Vec<Vec<u8>> },
+    Message {
+        text: bool,
+        fragments: Vec<Vec<u8>>,
+    },
     Ping(Vec<u8>),
     Pong(Vec<u8>),
 }
@@ -55,10 +58,18 @@ fn cut_at_char_boundaries(text: &str, cuts: &[usize]) -> Vec<Vec<u8>> {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (any::<String>(), prop::collection::vec(any::<usize>(), 0..4))
-            .prop_map(|(text, cuts)| Step::Message { text: true, fragments: cut_at_char_boundaries(&text, &cuts) }),
-        prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 1..4)
-            .prop_map(|fragments| Step::Message { text: false, fragments }),
+        (any::<String>(), prop::collection::vec(any::<usize>(), 0..4)).prop_map(|(text, cuts)| {
+            Step::Message {
+                text: true,
+                fragments: cut_at_char_boundaries(&text, &cuts),
+            }
+        }),
+        prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 1..4).prop_map(
+            |fragments| Step::Message {
+                text: false,
+                fragments
+            }
+        ),
         prop::collection::vec(any::<u8>(), 0..=MAX_CONTROL_PAYLOAD).prop_map(Step::Ping),
         prop::collection::vec(any::<u8>(), 0..=MAX_CONTROL_PAYLOAD).prop_map(Step::Pong),
     ]
@@ -126,7 +137,11 @@ fn run(input: &[u8], sizes: &[usize]) -> (Vec<String>, Vec<u8>, Option<String>) 
     }
     let mut slices = [IoSlice::new(&[]); 1024];
     let n = outbox.io_slices(&mut slices);
-    (events, slices[..n].iter().flat_map(|s| s.iter().copied()).collect(), error)
+    (
+        events,
+        slices[..n].iter().flat_map(|s| s.iter().copied()).collect(),
+        error,
+    )
 }
 
 proptest! {

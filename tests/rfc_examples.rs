@@ -14,13 +14,17 @@ fn feed(role: Role, mut input: Vec<u8>) -> (Vec<String>, Vec<u8>) {
     let mut events = Vec::new();
     let mut pos = 0;
     loop {
-        let received = connection.receive(&mut input[pos..], &mut outbox).expect("valid input");
+        let received = connection
+            .receive(&mut input[pos..], &mut outbox)
+            .expect("valid input");
         if received.needs_more() {
             break;
         }
         pos += received.consumed;
         events.extend(received.event.map(|event| match event {
-            Event::Message(m) if m.kind() == MessageKind::Text => format!("text {}", m.as_text().unwrap()),
+            Event::Message(m) if m.kind() == MessageKind::Text => {
+                format!("text {}", m.as_text().unwrap())
+            }
             Event::Message(m) => format!("binary {}", m.as_bytes().len()),
             Event::Ping(p) => format!("ping {}", String::from_utf8_lossy(p)),
             Event::Pong(p) => format!("pong {}", String::from_utf8_lossy(p)),
@@ -30,7 +34,10 @@ fn feed(role: Role, mut input: Vec<u8>) -> (Vec<String>, Vec<u8>) {
     assert_eq!(pos, input.len(), "all input consumed");
     let mut slices = [IoSlice::new(&[]); 8];
     let n = outbox.io_slices(&mut slices);
-    (events, slices[..n].iter().flat_map(|s| s.iter().copied()).collect())
+    (
+        events,
+        slices[..n].iter().flat_map(|s| s.iter().copied()).collect(),
+    )
 }
 
 #[test]
@@ -41,7 +48,9 @@ fn single_frame_unmasked_text() {
 
 #[test]
 fn single_frame_masked_text() {
-    let input = vec![0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    let input = vec![
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
     let (events, _) = feed(Role::Server, input);
     assert_eq!(events, ["text Hello"]);
 }
@@ -67,7 +76,9 @@ fn unmasked_ping_is_answered_with_identical_payload() {
 
 #[test]
 fn masked_pong() {
-    let input = vec![0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    let input = vec![
+        0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
     let (events, out) = feed(Role::Server, input);
     assert_eq!(events, ["pong Hello"]);
     assert!(out.is_empty(), "a pong is not answered");

@@ -120,7 +120,9 @@ pub fn read_to_eof(stream: &mut TcpStream) -> Vec<u8> {
 
 pub struct Client {
     pub stream: TcpStream,
+    /// Received bytes; `buffer[start..]` is not yet parsed.
     buffer: Vec<u8>,
+    start: usize,
 }
 
 #[derive(Debug, PartialEq, Eq, Clone)]
@@ -147,6 +149,7 @@ impl Client {
         Client {
             stream,
             buffer: Vec::new(),
+            start: 0,
         }
     }
 
@@ -154,6 +157,7 @@ impl Client {
         Client {
             stream,
             buffer: Vec::new(),
+            start: 0,
         }
     }
 

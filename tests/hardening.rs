@@ -1,0 +1,351 @@
+//! Every resource promise of the server, each with a test that fails without it: deadlines,
+//! keepalive, slow consumers, backpressure, bounded memory under a fragment flood, the
+//! connection cap, and graceful shutdown on SIGTERM.
+
+mod common;
+
+use common::{Client, Mode, config, read_response_head, start, tcp, upgrade_request};
+use rfc6455::frame::Opcode;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn dripping_handshake_is_cut_off() {
+    let mut cfg = config();
+    cfg.handshake_timeout = Duration::from_millis(300);
+    let server = start(Mode::Echo, cfg);
+    let mut stream = tcp(server.addr);
+    let request = upgrade_request(server.addr);
+    let started = Instant::now();
+    let mut closed = false;
+    // A slowloris client: one byte every 20 ms would take over 3 s to finish the request.
+    for byte in request.as_bytes() {
+        if stream.write_all(std::slice::from_ref(byte)).is_err() {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        if started.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+    }
+    if !closed {
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "no response to an incomplete request");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cut off by the handshake deadline"
+    );
+    assert_eq!(server.stop().timeouts, 1);
+}
+
+#[test]
+fn idle_client_is_pinged_then_dropped() {
+    let mut cfg = config();
+    cfg.idle_timeout = Duration::from_millis(200);
+    cfg.pong_timeout = Duration::from_millis(200);
+    let server = start(Mode::Echo, cfg);
+    let mut client = Client::connect(server.addr);
+    let ping = client.expect_frame();
+    assert_eq!(ping.opcode, Opcode::Ping);
+    // Never answer: the server drops the connection.
+    client.expect_eof();
+    assert_eq!(server.stop().timeouts, 1);
+}
+
+#[test]
+fn client_answering_pings_stays_connected() {
+    let mut cfg = config();
+    cfg.idle_timeout = Duration::from_millis(100);
+    cfg.pong_timeout = Duration::from_millis(100);
+    let server = start(Mode::Echo, cfg);
+    let mut client = Client::connect(server.addr);
+    for _ in 0..3 {
+        let ping = client.expect_frame();
+        assert_eq!(ping.opcode, Opcode::Ping);
+        client.send_frame(true, Opcode::Pong, &ping.payload);
+    }
+    client.send_text("still here");
+    let frame = client.expect_frame();
+    let frame = if frame.opcode == Opcode::Ping {
+        client.expect_frame()
+    } else {
+        frame
+    };
+    assert_eq!(frame.payload, b"still here");
+}
+
+#[test]
+fn unanswered_close_is_dropped_after_close_timeout() {
+    let mut cfg = config();
+    cfg.close_timeout = Duration::from_millis(200);
+    let server = start(Mode::Echo, cfg);
+    let mut client = Client::connect(server.addr);
+    server.shutdown.shutdown();
+    assert_eq!(client.expect_close(), Some(1001));
+    // We never reply; the server closes TCP by itself.
+    let started = Instant::now();
+    client.expect_eof();
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn never_reading_broadcast_client_is_disconnected_while_readers_get_everything() {
+    let mut cfg = config();
+    cfg.outbound_high_water = 1024 * 1024;
+    let server = start(Mode::Broadcast, cfg);
+    let mut readers = [Client::connect(server.addr), Client::connect(server.addr)];
+    let mut slow = Client::connect(server.addr); // never reads
+    let mut sender = Client::connect(server.addr);
+    for client in readers.iter_mut().chain([&mut sender, &mut slow]) {
+        client.send_frame(true, Opcode::Ping, b"");
+    }
+    for client in readers.iter_mut().chain([&mut sender]) {
+        assert_eq!(client.expect_frame().opcode, Opcode::Pong);
+    }
+    // 64 MiB in total: more than the never-reading client's socket buffers and its high-water
+    // mark can hold. The sender paces itself by its own copies, so healthy readers keep up.
+    const MESSAGES: usize = 1024;
+    const BATCH: usize = 16;
+    let reader_threads: Vec<_> = readers
+        .into_iter()
+        .map(|mut reader| {
+            std::thread::spawn(move || {
+                for i in 0..MESSAGES {
+                    let frame = reader.expect_frame();
+                    assert_eq!(frame.opcode, Opcode::Binary);
+                    assert_eq!(
+                        &frame.payload[..8],
+                        &(i as u64).to_be_bytes(),
+                        "in order, no gaps"
+                    );
+                }
+            })
+        })
+        .collect();
+    let mut message = vec![b'x'; 64 * 1024];
+    for batch in 0..MESSAGES / BATCH {
+        for i in batch * BATCH..(batch + 1) * BATCH {
+            message[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            sender.send_frame(true, Opcode::Binary, &message);
+        }
+        for _ in 0..BATCH {
+            assert_eq!(sender.expect_frame().opcode, Opcode::Binary);
+        }
+    }
+    for thread in reader_threads {
+        thread.join().expect("reader got every message");
+    }
+    assert_eq!(server.stop().slow_consumer_disconnects, 1);
+}
+
+#[test]
+fn connection_cap_holds_without_disturbing_others() {
+    let mut cfg = config();
+    cfg.max_connections = 3;
+    let server = start(Mode::Echo, cfg);
+    let mut clients: Vec<Client> = (0..3).map(|_| Client::connect(server.addr)).collect();
+    let mut extra = tcp(server.addr);
+    let (status, _) = read_response_head(&mut extra);
+    assert_eq!(status, 503);
+    for (i, client) in clients.iter_mut().enumerate() {
+        client.send_text(&format!("still served {i}"));
+        assert_eq!(
+            client.expect_frame().payload,
+            format!("still served {i}").as_bytes()
+        );
+    }
+    // Once one leaves, a newcomer is accepted again.
+    let mut leaving = clients.pop().unwrap();
+    leaving.send_frame(true, Opcode::Close, b"\x03\xe8");
+    assert_eq!(leaving.expect_close(), Some(1000));
+    leaving.expect_eof();
+    drop(leaving);
+    // The server frees the slot when it reads our TCP close; poll for that, bounded.
+    let started = Instant::now();
+    loop {
+        let mut stream = tcp(server.addr);
+        stream
+            .write_all(upgrade_request(server.addr).as_bytes())
+            .unwrap();
+        let (status, _) = read_response_head(&mut stream);
+        if status == 101 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "slot never freed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(server.stop().refused_over_capacity >= 1);
+}
+
+// --- Tests against the binary, to read its memory and send it signals. ---
+
+struct Binary {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Binary {
+    fn start(mode: &str, args: &[&str]) -> Binary {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rfc6455"))
+            .arg(mode)
+            .args(["--port", "0"])
+            .args(args)
+            .env(
+                "RUST_LOG",
+                std::env::var("SERVER_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the server binary");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines.next().expect("startup line").unwrap();
+            if let Some(rest) = line.split("listening on ws://").nth(1) {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        let echo = std::env::var("SERVER_LOG").is_ok();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if echo {
+                    eprintln!("server: {line}");
+                }
+            }
+        });
+        Binary { child, addr }
+    }
+
+    /// Resident memory of the server process, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn tiny_fragment_flood_costs_no_memory() {
+    let server = Binary::start("echo", &[]);
+    let mut client = Client::connect(server.addr);
+    client.send_text("warm up");
+    assert_eq!(client.expect_frame().payload, b"warm up");
+    let before = server.rss_kib();
+    // 100 000 one-byte continuations, then a flood of empty ones past the fragment cap.
+    let mut flood = Client::encode(false, Opcode::Binary, b"x");
+    for _ in 0..100_000 {
+        flood.extend_from_slice(&Client::encode(false, Opcode::Continuation, b"y"));
+    }
+    let empty = Client::encode(false, Opcode::Continuation, b"");
+    for _ in 0..100_000 {
+        flood.extend_from_slice(&empty);
+    }
+    let writer = {
+        let mut stream = client.stream.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let _ = stream.write_all(&flood); // the server may close before it is all sent
+        })
+    };
+    assert_eq!(client.expect_close(), Some(1008));
+    let after = server.rss_kib();
+    writer.join().unwrap();
+    // The message buffer holds 100 KB of payload; nothing is kept per fragment.
+    assert!(
+        after < before + 4 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+}
+
+#[test]
+fn echo_backpressure_bounds_memory_and_drops_nothing() {
+    let server = Binary::start(
+        "echo",
+        &[
+            "--outbound-high-water",
+            "1048576",
+            "--outbound-low-water",
+            "262144",
+        ],
+    );
+    let mut client = Client::connect(server.addr);
+    client.send_text("warm up");
+    assert_eq!(client.expect_frame().payload, b"warm up");
+    let before = server.rss_kib();
+    // 128 MiB of echo requests while not reading any reply: the server must stop reading us
+    // instead of queueing 128 MiB of replies.
+    const MESSAGES: usize = 2048;
+    let writer = {
+        let mut stream = client.stream.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let payload = vec![7u8; 64 * 1024];
+            for i in 0..MESSAGES {
+                let mut message = payload.clone();
+                message[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                stream
+                    .write_all(&Client::encode(true, Opcode::Binary, &message))
+                    .unwrap();
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500)); // let the buffers fill while nobody reads
+    let stalled = server.rss_kib();
+    for i in 0..MESSAGES {
+        let frame = client.expect_frame();
+        assert_eq!(frame.payload.len(), 64 * 1024);
+        assert_eq!(
+            &frame.payload[..8],
+            &(i as u64).to_be_bytes(),
+            "in order, nothing dropped"
+        );
+    }
+    writer.join().unwrap();
+    assert!(
+        stalled < before + 16 * 1024,
+        "RSS grew from {before} KiB to {stalled} KiB while stalled"
+    );
+}
+
+#[test]
+fn sigterm_closes_every_client_with_1001_and_exits_zero() {
+    let mut server = Binary::start("broadcast", &[]);
+    let mut clients: Vec<Client> = (0..3).map(|_| Client::connect(server.addr)).collect();
+    for client in &mut clients {
+        client.send_frame(true, Opcode::Ping, b"");
+        assert_eq!(client.expect_frame().opcode, Opcode::Pong);
+    }
+    server.signal("TERM");
+    for client in &mut clients {
+        assert_eq!(client.expect_close(), Some(1001));
+        client.send_frame(true, Opcode::Close, b"\x03\xe9");
+        client.expect_eof();
+    }
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    // Nothing listens any more.
+    assert!(TcpStream::connect(server.addr).is_err());
+}
