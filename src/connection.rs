@@ -147,9 +147,10 @@ impl Connection {
         self.state == State::Closed && self.role == Role::Server
     }
 
-    /// Whether a message has started arriving but is not complete (for deadlines and metrics).
-    pub fn is_mid_message(&self) -> bool {
-        self.message.is_some() || self.frame.is_some()
+    /// Bytes held for the message being assembled (0 when none is): never more than
+    /// `Limits::max_message_size`.
+    pub fn buffered(&self) -> usize {
+        self.message.as_ref().map_or(0, Assembler::len)
     }
 
     /// Processes bytes from the peer, unmasking them in place.

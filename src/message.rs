@@ -99,6 +99,11 @@ impl Assembler {
         check_message_size(self.buffer.len() as u64, payload_len, limits)
     }
 
+    /// Payload bytes held so far.
+    pub(crate) fn len(&self) -> usize {
+        self.buffer.len()
+    }
+
     /// Appends unmasked payload bytes, validating text as it arrives (§8.1: fail fast).
     pub(crate) fn push(&mut self, bytes: &[u8]) -> Result<(), ProtocolError> {
         if self.kind == MessageKind::Text {

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target for SECONDS each (default 60); a crash fails the run.
+#
+#   fuzz/run.sh            # 60 s per target
+#   fuzz/run.sh 30         # the CI smoke
+#   fuzz/run.sh 600 utf8   # a longer campaign on one target
+#
+# Installs cargo-fuzz if it is missing. Uses a nightly toolchain when one is installed, otherwise
+# the stable one with RUSTC_BOOTSTRAP=1 (cargo-fuzz needs nightly-only sanitizer flags). New
+# inputs go to fuzz/work/<target> (git-ignored); the committed seeds stay in fuzz/corpus/<target>.
+# Crashes are written to fuzz/artifacts/<target>/.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here"
+seconds="${1:-60}"
+shift || true
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "Installing cargo-fuzz"
+    cargo install cargo-fuzz --locked
+fi
+if cargo +nightly --version >/dev/null 2>&1; then
+    fuzz=(cargo +nightly fuzz)
+else
+    export RUSTC_BOOTSTRAP=1
+    fuzz=(cargo fuzz)
+fi
+
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    mapfile -t targets < <("${fuzz[@]}" list)
+fi
+for target in "${targets[@]}"; do
+    mkdir -p "work/$target"
+    extra=()
+    [ -f "$target.dict" ] && extra+=("-dict=$target.dict")
+    echo "== fuzzing $target for ${seconds}s"
+    "${fuzz[@]}" run --release "$target" "work/$target" "corpus/$target" -- \
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 "${extra[@]}" \
+        2>"work/$target.log" || {
+        tail -40 "work/$target.log" >&2
+        echo "fuzz target $target failed; the input is in fuzz/artifacts/$target/" >&2
+        exit 1
+    }
+    grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb" "work/$target.log" | sed 's/^/   /'
+done
+echo "all ${#targets[@]} fuzz targets ran ${seconds}s without a crash"
