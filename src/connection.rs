@@ -114,8 +114,16 @@ pub struct Connection {
     role: Role,
     state: State,
     limits: Limits,
+    /// The message still arriving, and its frame whose payload is still arriving. Boxed, so that
+    /// an idle connection carries one null pointer for it.
+    incoming: Option<Box<Incoming>>,
+}
+
+/// A message that arrives in several frames, or in one frame over several reads.
+#[derive(Debug)]
+struct Incoming {
+    message: Assembler,
     frame: Option<PayloadProgress>,
-    message: Option<Assembler>,
 }
 
 impl Connection {
@@ -125,8 +133,7 @@ impl Connection {
             role,
             state: State::Open,
             limits,
-            frame: None,
-            message: None,
+            incoming: None,
         }
     }
 
@@ -150,7 +157,15 @@ impl Connection {
     /// Bytes held for the message being assembled (0 when none is): never more than
     /// `Limits::max_message_size`.
     pub fn buffered(&self) -> usize {
-        self.message.as_ref().map_or(0, Assembler::len)
+        self.incoming
+            .as_ref()
+            .map_or(0, |incoming| incoming.message.len())
+    }
+
+    fn is_mid_frame(&self) -> bool {
+        self.incoming
+            .as_ref()
+            .is_some_and(|incoming| incoming.frame.is_some())
     }
 
     /// Processes bytes from the peer, unmasking them in place.
@@ -194,7 +209,7 @@ impl Connection {
         input: &'a mut [u8],
         out: &mut Outbox,
     ) -> Result<Received<'a>, ProtocolError> {
-        if self.frame.is_some() {
+        if self.is_mid_frame() {
             return self.receive_payload(input);
         }
         let (header, header_len) = match frame::decode_header(input)? {
@@ -258,15 +273,23 @@ impl Connection {
 
         // A fragment, or a frame whose payload has not fully arrived: stream it into the
         // assembler so that text is validated as it arrives and only a header is ever left over.
-        if let Some(kind) = kind {
-            self.message = Some(Assembler::new(kind));
-        }
-        self.frame = Some(PayloadProgress {
+        let progress = PayloadProgress {
             fin: header.fin,
             mask: header.mask,
             remaining: header.payload_len,
             received: 0,
-        });
+        };
+        match (kind, self.incoming.as_deref_mut()) {
+            (Some(kind), _) => {
+                let message = Assembler::new(kind);
+                self.incoming = Some(Box::new(Incoming {
+                    message,
+                    frame: Some(progress),
+                }));
+            }
+            (None, Some(incoming)) => incoming.frame = Some(progress),
+            (None, None) => unreachable!("check_header rejects a continuation without a message"),
+        }
         let mut received = self.receive_payload(rest)?;
         received.consumed += header_len;
         Ok(received)
@@ -289,15 +312,15 @@ impl Connection {
             (Role::Client, true) => return Err(ProtocolError::MaskedServerFrame),
             _ => {}
         }
-        match (header.opcode, &mut self.message) {
+        match (header.opcode, self.incoming.as_deref_mut()) {
             // RFC 6455 §5.4: "A fragmented message consists of a single frame with the FIN bit
             // clear and an opcode other than 0, followed by zero or more frames with the FIN bit
             // clear and the opcode set to 0, and terminated by a single frame with the FIN bit set
             // and an opcode of 0."
             (Opcode::Continuation, None) => Err(ProtocolError::UnexpectedContinuation),
-            (Opcode::Continuation, Some(assembler)) => {
-                assembler.add_fragment(header.payload_len, &self.limits)
-            }
+            (Opcode::Continuation, Some(incoming)) => incoming
+                .message
+                .add_fragment(header.payload_len, &self.limits),
             (Opcode::Text | Opcode::Binary, Some(_)) => Err(ProtocolError::ExpectedContinuation),
             (Opcode::Text | Opcode::Binary, None) => {
                 message::check_message_size(0, header.payload_len, &self.limits)
@@ -308,7 +331,11 @@ impl Connection {
 
     /// Takes the next piece of the current data frame's payload.
     fn receive_payload<'a>(&mut self, input: &'a mut [u8]) -> Result<Received<'a>, ProtocolError> {
-        let progress = self
+        let incoming = self
+            .incoming
+            .as_deref_mut()
+            .expect("receive_payload is called only mid-frame");
+        let progress = incoming
             .frame
             .as_mut()
             .expect("receive_payload is called only mid-frame");
@@ -320,26 +347,22 @@ impl Connection {
         progress.received += take as u64;
         progress.remaining -= take as u64;
         let (frame_done, fin) = (progress.remaining == 0, progress.fin);
-        let assembler = self
-            .message
-            .as_mut()
-            .expect("a frame in progress belongs to a message");
-        assembler.push(piece)?;
+        incoming.message.push(piece)?;
         if !frame_done {
             return Ok(Received {
                 consumed: take,
                 event: None,
             });
         }
-        self.frame = None;
+        incoming.frame = None;
         if !fin {
             return Ok(Received {
                 consumed: take,
                 event: None,
             });
         }
-        let assembler = self.message.take().expect("checked above");
-        let message = assembler.finish()?;
+        let incoming = self.incoming.take().expect("checked above");
+        let message = incoming.message.finish()?;
         Ok(Received {
             consumed: take,
             event: Some(Event::Message(message)),
@@ -390,8 +413,7 @@ impl Connection {
             self.queue_frame(Opcode::Close, &code.0.to_be_bytes(), out);
         }
         self.state = State::Closed;
-        self.frame = None;
-        self.message = None;
+        self.incoming = None;
     }
 
     /// Queues a data message.
@@ -562,7 +584,7 @@ mod tests {
                             }
                             None => {}
                         }
-                        if stop || pos == pending.len() && conn.frame.is_none() {
+                        if stop || pos == pending.len() && !conn.is_mid_frame() {
                             break;
                         }
                     }
@@ -626,7 +648,7 @@ mod tests {
                                 }
                             });
                         }
-                        if stop || pos == pending.len() && conn.frame.is_none() {
+                        if stop || pos == pending.len() && !conn.is_mid_frame() {
                             break;
                         }
                     }

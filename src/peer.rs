@@ -121,3 +121,21 @@ impl Peer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An idle open connection costs its slab entry and nothing else (every buffer is empty and
+    /// unallocated), so this size is the user memory per idle connection. The benchmark's idle
+    /// cell measures the same thing from the outside.
+    #[test]
+    fn an_idle_peer_fits_in_192_bytes() {
+        assert!(
+            std::mem::size_of::<Peer>() <= 192,
+            "Peer is {} bytes",
+            std::mem::size_of::<Peer>()
+        );
+        assert!(std::mem::size_of::<Connection>() <= 64);
+    }
+}
