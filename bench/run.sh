@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The side-by-side benchmark: every server in turn, pinned to core 0, against the load generator
+# pinned to core 1, for every cell, ROUNDS times with the server order rotated each round. Prints a
+# markdown table of medians with ratios to rfc6455 and keeps the raw results in bench/results/.
+#
+#   bench/run.sh                    # everything, about 8 minutes
+#   ROUNDS=1 DURATION=1 bench/run.sh   # a quick look
+#   CELLS="echo_100x16 idle_10000" bench/run.sh
+#
+# Builds rfc6455, the load generator (bench/loadgen) and the Rust peers (bench/peers) in release
+# mode, and installs Node's `ws` into bench/node if Node.js is present (its servers are skipped
+# otherwise). Everything runs on loopback and stops by itself.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+rounds="${ROUNDS:-3}"
+duration="${DURATION:-3}"
+cells="${CELLS:-echo_1x1 echo_100x1 echo_100x16 echo_1000x1 echo_100x16KiB echo_10x1MiB broadcast_1x1000 idle_10000}"
+
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+have_node=false
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    (cd "$here/node" && npm install --no-audit --no-fund --silent >/dev/null) && have_node=true
+fi
+
+ours="$root/target/release/rfc6455"
+peers="$here/target/release"
+wsload="$peers/wsload"
+
+# name|command (PORT is replaced)
+echo_servers=(
+    "rfc6455|$ours echo --port PORT --idle-timeout 0 --max-connections 20000"
+    "tokio-tungstenite|$peers/tokio_tungstenite_echo PORT"
+    "fastwebsockets|$peers/fastwebsockets_echo PORT"
+)
+broadcast_servers=(
+    "rfc6455|$ours broadcast --port PORT --idle-timeout 0 --max-connections 20000"
+    "tokio-tungstenite|$peers/tokio_tungstenite_broadcast PORT"
+)
+if $have_node; then
+    echo_servers+=("node-ws|node $here/node/echo.js PORT")
+    broadcast_servers+=("node-ws|node $here/node/broadcast.js PORT")
+fi
+
+cell_args() {
+    case "$1" in
+        echo_1x1) echo "echo -c 1 -k 1 -s 20" ;;
+        echo_100x1) echo "echo -c 100 -k 1 -s 20" ;;
+        echo_100x16) echo "echo -c 100 -k 16 -s 20" ;;
+        echo_1000x1) echo "echo -c 1000 -k 1 -s 20" ;;
+        echo_100x16KiB) echo "echo -c 100 -k 1 -s 16384" ;;
+        echo_10x1MiB) echo "echo -c 10 -k 1 -s 1048576" ;;
+        broadcast_1x1000) echo "broadcast -r 1000 -s 64" ;;
+        idle_10000) echo "idle -c 10000" ;;
+        *) echo "unknown cell $1" >&2; exit 2 ;;
+    esac
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+server_pid=""
+cleanup() { if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi; }
+trap cleanup EXIT
+
+mkdir -p "$here/results"
+results="$here/results/$(date -u +%Y%m%dT%H%M%SZ).tsv"
+: >"$results"
+
+run_one() { # round cell name command
+    local round=$1 cell=$2 name=$3 command=$4 port args timing
+    port=$(free_port)
+    RUST_LOG=warn taskset -c 0 ${command//PORT/$port} >/dev/null 2>&1 &
+    server_pid=$!
+    for _ in $(seq 1 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.05
+    done
+    args=$(cell_args "$cell")
+    timing=""
+    [[ "$cell" != idle_* ]] && timing="--duration $duration"
+    local line
+    if line=$(taskset -c 1 "$wsload" $args $timing --addr "127.0.0.1:$port" --pid "$server_pid" | grep '^RESULT'); then
+        printf '%s\t%s\t%s\t%s\n' "$round" "$cell" "$name" "$line" >>"$results"
+        printf '  round %s %-17s %-18s %s\n' "$round" "$cell" "$name" "${line#RESULT }"
+    else
+        printf '  round %s %-17s %-18s FAILED\n' "$round" "$cell" "$name"
+        printf '%s\t%s\t%s\tFAILED\n' "$round" "$cell" "$name" >>"$results"
+    fi
+    cleanup
+    server_pid=""
+}
+
+echo "Benchmark: $rounds rounds, ${duration}s per measurement; server on core 0, load generator on core 1"
+for round in $(seq 1 "$rounds"); do
+    for cell in $cells; do
+        if [[ "$cell" == broadcast_* ]]; then list=("${broadcast_servers[@]}"); else list=("${echo_servers[@]}"); fi
+        # Rotate the order each round so that no server always runs first.
+        n=${#list[@]}
+        for i in $(seq 0 $((n - 1))); do
+            entry=${list[$(((i + round) % n))]}
+            run_one "$round" "$cell" "${entry%%|*}" "${entry#*|}"
+        done
+    done
+done
+echo
+python3 "$here/table.py" "$results"
+echo
+echo "raw results: ${results#"$root"/}"
