@@ -1,10 +1,10 @@
 """Compares an Autobahn|Testsuite report with the committed expectation.
 
-usage: compare.py INDEX_JSON EXPECTED_JSON EXPECTED_CASE_COUNT
+usage: compare.py EXPECTED_JSON EXPECTED_CASE_COUNT INDEX_JSON...
 
 Prints a summary per case group, every case whose behavior or behaviorClose differs from the
 expectation (better or worse), and a last line "N passed, N failed". Exits 1 on any difference or
-if the report does not hold EXPECTED_CASE_COUNT cases (0 skips that check, for subset runs).
+if the reports together do not hold EXPECTED_CASE_COUNT cases (0 skips that check, for subset runs).
 Works under Python 2.7 (the suite's) and 3.
 """
 from __future__ import print_function
@@ -19,12 +19,14 @@ def case_key(case_id):
 
 
 def main():
-    index_path, expected_path, expected_count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    report = json.load(open(index_path))
-    if len(report) != 1:
-        print("expected one agent in the report, found %d" % len(report))
-        return 1
-    results = list(report.values())[0]
+    expected_path, expected_count, index_paths = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+    results = {}
+    for index_path in index_paths:
+        report = json.load(open(index_path))
+        if len(report) != 1:
+            print("expected one agent in %s, found %d" % (index_path, len(report)))
+            return 1
+        results.update(list(report.values())[0])
     expected = json.load(open(expected_path))
 
     passed, failed = 0, 0

@@ -21,6 +21,7 @@
 //! "the underlying TCP connection, in most normal cases, SHOULD be closed first by the server".
 
 use crate::close::{self, CloseCode, CloseFrame};
+use crate::deflate::{Deflate, Negotiated};
 use crate::error::{ProtocolError, SendError};
 use crate::frame::{self, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Opcode, Status};
 use crate::limits::Limits;
@@ -117,6 +118,8 @@ pub struct Connection {
     /// The message still arriving, and its frame whose payload is still arriving. Boxed, so that
     /// an idle connection carries one null pointer for it.
     incoming: Option<Box<Incoming>>,
+    /// RFC 7692 permessage-deflate, when negotiated.
+    deflate: Option<Deflate>,
 }
 
 /// A message that arrives in several frames, or in one frame over several reads.
@@ -134,7 +137,27 @@ impl Connection {
             state: State::Open,
             limits,
             incoming: None,
+            deflate: None,
         }
+    }
+
+    /// Applies permessage-deflate (RFC 7692), as negotiated in the opening handshake.
+    pub fn with_deflate(mut self, deflate: Deflate) -> Self {
+        self.deflate = Some(deflate);
+        self
+    }
+
+    /// The negotiated permessage-deflate parameters, if the extension is in use.
+    pub fn deflate_params(&self) -> Option<Negotiated> {
+        self.deflate.as_ref().map(Deflate::params)
+    }
+
+    /// Whether this connection compresses a payload of `len` bytes (so that a broadcast knows
+    /// which of its shared frames this recipient gets).
+    pub fn compresses(&self, len: usize) -> bool {
+        self.deflate
+            .as_ref()
+            .is_some_and(|d| d.should_compress(len))
     }
 
     /// The closing-handshake state.
@@ -251,7 +274,9 @@ impl Connection {
             Opcode::Binary => Some(MessageKind::Binary),
             _ => None,
         };
-        if let (Some(kind), true, true) = (kind, header.fin, available >= payload_len) {
+        if let (Some(kind), true, true, false) =
+            (kind, header.fin, available >= payload_len, header.rsv1)
+        {
             // The common case: a whole single-frame message in the input. Deliver it in place.
             let payload = rest.split_at_mut(payload_len).0;
             if let Some(key) = header.mask {
@@ -281,7 +306,7 @@ impl Connection {
         };
         match (kind, self.incoming.as_deref_mut()) {
             (Some(kind), _) => {
-                let message = Assembler::new(kind);
+                let message = Assembler::new(kind, header.rsv1);
                 self.incoming = Some(Box::new(Incoming {
                     message,
                     frame: Some(progress),
@@ -301,7 +326,14 @@ impl Connection {
         // non-zero values. If a nonzero value is received and none of the negotiated extensions
         // defines the meaning of such a nonzero value, the receiving endpoint MUST _Fail the
         // WebSocket Connection_."
-        if header.rsv1 || header.rsv2 || header.rsv3 {
+        //
+        // RFC 7692 §6: permessage-deflate gives RSV1 a meaning on the first frame of a data
+        // message only: "An endpoint MUST NOT set the "Per-Message Compressed" bit of control
+        // frames and non-first fragments of a data message."
+        let compressed_first_frame = header.rsv1
+            && self.deflate.is_some()
+            && matches!(header.opcode, Opcode::Text | Opcode::Binary);
+        if (header.rsv1 && !compressed_first_frame) || header.rsv2 || header.rsv3 {
             return Err(ProtocolError::ReservedBitsSet);
         }
         match (self.role, header.mask.is_some()) {
@@ -362,7 +394,9 @@ impl Connection {
             });
         }
         let incoming = self.incoming.take().expect("checked above");
-        let message = incoming.message.finish()?;
+        let message = incoming
+            .message
+            .finish(self.deflate.as_mut(), &self.limits)?;
         Ok(Received {
             consumed: take,
             event: Some(Event::Message(message)),
@@ -428,7 +462,15 @@ impl Connection {
             MessageKind::Text => Opcode::Text,
             MessageKind::Binary => Opcode::Binary,
         };
-        self.queue_frame(opcode, payload, out);
+        match &self.deflate {
+            Some(deflate) if deflate.should_compress(payload.len()) => {
+                // RFC 7692 §7.2.1: compress, drop the tail, and set RSV1 on the frame.
+                let mut compressed = Vec::with_capacity(payload.len() / 2 + 16);
+                deflate.compress(payload, &mut compressed);
+                self.queue_data_frame(opcode, true, &compressed, out);
+            }
+            _ => self.queue_frame(opcode, payload, out),
+        }
         Ok(())
     }
 
@@ -485,15 +527,20 @@ impl Connection {
     /// Encodes one whole frame into the outbox: unmasked for a server, masked with a fresh key
     /// for a client (§5.3).
     fn queue_frame(&self, opcode: Opcode, payload: &[u8], out: &mut Outbox) {
+        self.queue_data_frame(opcode, false, payload, out);
+    }
+
+    /// Like `queue_frame`, with RSV1 set for a compressed message (RFC 7692 §6).
+    fn queue_data_frame(&self, opcode: Opcode, rsv1: bool, payload: &[u8], out: &mut Outbox) {
         match self.role {
             Role::Server => {
-                out.append(|buf| frame::encode_unmasked_frame(opcode, true, false, payload, buf))
+                out.append(|buf| frame::encode_unmasked_frame(opcode, true, rsv1, payload, buf))
             }
             Role::Client => out.append(|buf| {
                 let key = random_key();
                 let header = FrameHeader {
                     fin: true,
-                    rsv1: false,
+                    rsv1,
                     rsv2: false,
                     rsv3: false,
                     opcode,

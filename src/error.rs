@@ -34,6 +34,8 @@ pub enum ProtocolError {
     CloseFrameTooShort,
     /// §7.4: a close frame carrying a status code that may not appear on the wire.
     InvalidCloseCode(u16),
+    /// RFC 7692 §7.2.2: a compressed message that is not a valid DEFLATE stream.
+    InvalidCompressedData,
     /// Our limit: a frame larger than `Limits::max_frame_size`.
     FrameTooBig {
         /// The length the frame header declared.
@@ -59,7 +61,9 @@ impl ProtocolError {
     /// The close code sent when failing the connection for this error (RFC 6455 §7.4.1).
     pub fn close_code(&self) -> CloseCode {
         match self {
-            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
             ProtocolError::FrameTooBig { .. } | ProtocolError::MessageTooBig { .. } => {
                 CloseCode::MESSAGE_TOO_BIG
             }
@@ -83,6 +87,7 @@ impl ProtocolError {
             ProtocolError::UnexpectedContinuation => "continuation frame without a message",
             ProtocolError::ExpectedContinuation => "new data frame inside a fragmented message",
             ProtocolError::InvalidUtf8 => "invalid UTF-8 in text",
+            ProtocolError::InvalidCompressedData => "invalid compressed data",
             ProtocolError::CloseFrameTooShort => "close frame payload of one byte",
             ProtocolError::InvalidCloseCode(_) => "close code not allowed on the wire",
             ProtocolError::FrameTooBig { .. } => "frame exceeds the frame size limit",
@@ -127,6 +132,8 @@ pub enum HandshakeError {
     UnsupportedVersion,
     /// §4.2.2 item 4 / §10.2: the `Origin` is not on the server's allow-list (403).
     OriginNotAllowed,
+    /// §9.1: a `Sec-WebSocket-Extensions` value that does not match the ABNF (400).
+    MalformedExtensions,
 }
 
 impl HandshakeError {
@@ -141,7 +148,8 @@ impl HandshakeError {
             | HandshakeError::HttpVersion
             | HandshakeError::MissingHost
             | HandshakeError::MissingConnectionUpgrade
-            | HandshakeError::InvalidKey => 400,
+            | HandshakeError::InvalidKey
+            | HandshakeError::MalformedExtensions => 400,
         }
     }
 
@@ -158,6 +166,7 @@ impl HandshakeError {
             HandshakeError::InvalidKey => "missing or invalid Sec-WebSocket-Key",
             HandshakeError::UnsupportedVersion => "Sec-WebSocket-Version is not 13",
             HandshakeError::OriginNotAllowed => "Origin not allowed",
+            HandshakeError::MalformedExtensions => "malformed Sec-WebSocket-Extensions",
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::message::{Message, MessageKind};
 use crate::peer::Peer;
 use crate::server::{Config, Stats, Timers};
 use slab::Slab;
+use std::rc::Rc;
 
 /// Names one connection for as long as it is open. Slab slots are reused; the generation makes
 /// an id of a closed connection stale instead of pointing at a newer one.
@@ -83,8 +84,12 @@ impl Context<'_> {
     /// bound; every other recipient still gets every message, in order. Returns the number of
     /// recipients.
     pub fn broadcast(&mut self, kind: MessageKind, payload: &[u8]) -> usize {
-        let frame = broadcast::encode_shared(kind, payload);
         let high_water = self.config.outbound_high_water;
+        let level = self.config.deflate.level;
+        // One plain frame, and one compressed frame per window size in use: each is encoded once,
+        // when first needed, and shared by every recipient of its kind.
+        let mut plain: Option<Rc<[u8]>> = None;
+        let mut compressed: [Option<Rc<[u8]>>; 16] = Default::default();
         let mut recipients = 0;
         for (key, peer) in self.peers.iter_mut() {
             if peer.doomed {
@@ -93,11 +98,25 @@ impl Context<'_> {
             let Some((connection, outbox)) = peer.connection() else {
                 continue;
             };
-            if connection.send_shared(frame.clone(), outbox).is_err() {
+            let frame = match connection.deflate_params() {
+                Some(params) if connection.compresses(payload.len()) => {
+                    let bits = params.server_max_window_bits;
+                    compressed[bits as usize]
+                        .get_or_insert_with(|| {
+                            broadcast::encode_shared_compressed(kind, payload, bits, level)
+                        })
+                        .clone()
+                }
+                _ => plain
+                    .get_or_insert_with(|| broadcast::encode_shared(kind, payload))
+                    .clone(),
+            };
+            let frame_len = frame.len();
+            if connection.send_shared(frame, outbox).is_err() {
                 continue;
             }
             recipients += 1;
-            if peer.outbox.len() > high_water + frame.len() {
+            if peer.outbox.len() > high_water + frame_len {
                 peer.doomed = true;
                 self.stats.slow_consumer_disconnects += 1;
             }

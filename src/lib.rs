@@ -12,6 +12,7 @@
 //! | [`message`] | §5.4 messages, fragment reassembly and the size limits |
 //! | [`handshake`] | §4.2 request validation, `accept_key`, response bytes |
 //! | [`connection`] | §5.1/§7 the per-connection state machine |
+//! | [`deflate`] | RFC 7692 permessage-deflate: negotiation, compression, bounded decompression |
 //! | [`error`] | [`ProtocolError`] (close codes) and [`HandshakeError`] (HTTP statuses) |
 //! | [`limits`] | every resource limit with its default |
 //! | [`outbox`] | queued output, owned or shared between peers |
@@ -29,6 +30,7 @@
 
 pub mod close;
 pub mod connection;
+pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;

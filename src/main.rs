@@ -1,6 +1,7 @@
 //! The `rfc6455` binary: parse arguments, run the server in echo or broadcast mode.
 
 use clap::{Args, Parser, Subcommand};
+use rfc6455::deflate::DeflateConfig;
 use rfc6455::limits::Limits;
 use rfc6455::{Broadcast, Config, Echo, Server};
 use std::net::{IpAddr, SocketAddr};
@@ -73,6 +74,19 @@ struct ServerArgs {
     /// Seconds to wait for connections to close on SIGINT/SIGTERM.
     #[arg(long, default_value_t = 5.0)]
     shutdown_timeout: f64,
+    /// Decline permessage-deflate (RFC 7692) even when a client offers it.
+    #[arg(long)]
+    no_compression: bool,
+    /// Messages shorter than this many bytes are sent uncompressed.
+    #[arg(long, default_value_t = 64)]
+    compression_threshold: usize,
+    /// zlib compression level, 0 (none) to 9 (best).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
+    compression_level: u32,
+    /// Let clients keep their compression context between messages (better ratio for small
+    /// messages; costs an inflater of about 40 KiB per such connection once it sends one).
+    #[arg(long)]
+    client_context_takeover: bool,
 }
 
 fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
@@ -99,6 +113,12 @@ impl ServerArgs {
             pong_timeout: seconds(self.pong_timeout, "pong-timeout")?,
             close_timeout: seconds(self.close_timeout, "close-timeout")?,
             shutdown_timeout: seconds(self.shutdown_timeout, "shutdown-timeout")?,
+            deflate: DeflateConfig {
+                enabled: !self.no_compression,
+                threshold: self.compression_threshold,
+                level: self.compression_level,
+                client_context_takeover: self.client_context_takeover,
+            },
         })
     }
 }

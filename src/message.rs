@@ -3,6 +3,7 @@
 //!
 //! <https://www.rfc-editor.org/rfc/rfc6455#section-5.4>
 
+use crate::deflate::Deflate;
 use crate::error::ProtocolError;
 use crate::limits::Limits;
 use crate::utf8::Utf8Validator;
@@ -64,6 +65,9 @@ impl<'a> Message<'a> {
 #[derive(Debug)]
 pub(crate) struct Assembler {
     kind: MessageKind,
+    /// RFC 7692 §6: RSV1 on the first frame marks a compressed message; `buffer` then holds the
+    /// compressed bytes and text is validated after decompression.
+    compressed: bool,
     /// Frames received for this message, the first included.
     fragments: u32,
     buffer: Vec<u8>,
@@ -72,9 +76,10 @@ pub(crate) struct Assembler {
 
 impl Assembler {
     /// Starts a message of `kind` with its first frame.
-    pub(crate) fn new(kind: MessageKind) -> Self {
+    pub(crate) fn new(kind: MessageKind, compressed: bool) -> Self {
         Assembler {
             kind,
+            compressed,
             fragments: 1,
             buffer: Vec::new(),
             utf8: Utf8Validator::new(),
@@ -106,7 +111,7 @@ impl Assembler {
 
     /// Appends unmasked payload bytes, validating text as it arrives (§8.1: fail fast).
     pub(crate) fn push(&mut self, bytes: &[u8]) -> Result<(), ProtocolError> {
-        if self.kind == MessageKind::Text {
+        if self.kind == MessageKind::Text && !self.compressed {
             self.utf8
                 .feed(bytes)
                 .map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -115,8 +120,22 @@ impl Assembler {
         Ok(())
     }
 
-    /// Ends the message after its final frame.
-    pub(crate) fn finish(mut self) -> Result<Message<'static>, ProtocolError> {
+    /// Ends the message after its final frame. A compressed message is decompressed with the
+    /// connection's `deflate` state, its output capped at `limits.max_message_size`.
+    pub(crate) fn finish(
+        mut self,
+        deflate: Option<&mut Deflate>,
+        limits: &Limits,
+    ) -> Result<Message<'static>, ProtocolError> {
+        if self.compressed {
+            let deflate =
+                deflate.expect("RSV1 is accepted only with permessage-deflate negotiated");
+            let payload = deflate.decompress(&self.buffer, limits.max_message_size)?;
+            if self.kind == MessageKind::Text && std::str::from_utf8(&payload).is_err() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            return Ok(Message::new(self.kind, Cow::Owned(payload)));
+        }
         if self.kind == MessageKind::Text {
             self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
         }
@@ -154,26 +173,29 @@ mod tests {
     #[test]
     fn assembles_fragments_in_order() {
         let limits = Limits::default();
-        let mut a = Assembler::new(MessageKind::Text);
+        let mut a = Assembler::new(MessageKind::Text, false);
         a.push(b"Hel").unwrap();
         a.add_fragment(2, &limits).unwrap();
         a.push(b"lo").unwrap();
-        let m = a.finish().unwrap();
+        let m = a.finish(None, &limits).unwrap();
         assert_eq!(m.as_text(), Some("Hello"));
     }
 
     #[test]
     fn fails_text_at_the_bad_fragment() {
-        let mut a = Assembler::new(MessageKind::Text);
+        let mut a = Assembler::new(MessageKind::Text, false);
         a.push(b"\xCE\xBA\xE1").unwrap();
         assert_eq!(a.push(b"\xBD\xB9\xED\xA0"), Err(ProtocolError::InvalidUtf8));
     }
 
     #[test]
     fn rejects_text_ending_mid_code_point() {
-        let mut a = Assembler::new(MessageKind::Text);
+        let mut a = Assembler::new(MessageKind::Text, false);
         a.push(b"\xE2\x82").unwrap();
-        assert_eq!(a.finish(), Err(ProtocolError::InvalidUtf8));
+        assert_eq!(
+            a.finish(None, &Limits::default()),
+            Err(ProtocolError::InvalidUtf8)
+        );
     }
 
     #[test]
@@ -201,7 +223,7 @@ mod tests {
             max_fragments: 3,
             ..Limits::default()
         };
-        let mut a = Assembler::new(MessageKind::Binary);
+        let mut a = Assembler::new(MessageKind::Binary, false);
         a.add_fragment(0, &limits).unwrap();
         a.add_fragment(0, &limits).unwrap();
         assert_eq!(

@@ -13,6 +13,7 @@
 
 use crate::close::CloseCode;
 use crate::connection::{Connection, Event, Role, State};
+use crate::deflate::{self, Deflate, DeflateConfig};
 use crate::error::HandshakeError;
 use crate::frame::Status;
 use crate::handler::{Context, Handler, PeerId};
@@ -64,6 +65,8 @@ pub struct Config {
     pub close_timeout: Duration,
     /// On shutdown, time to wait for every connection's closing handshake.
     pub shutdown_timeout: Duration,
+    /// permessage-deflate (RFC 7692) settings.
+    pub deflate: DeflateConfig,
 }
 
 impl Default for Config {
@@ -79,6 +82,7 @@ impl Default for Config {
             pong_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(5),
+            deflate: DeflateConfig::default(),
         }
     }
 }
@@ -530,15 +534,23 @@ impl Server {
             }
         };
         let head = &self.read_buffer[..head_len];
+        let deflate_config = self.config.deflate;
         let accepted = handshake::parse_request(head, &limits).and_then(|request: Request<'_>| {
             let upgrade = handshake::validate_upgrade(&request)?;
             let protocol = handler.choose_protocol(&request);
+            let deflate = deflate::negotiate(&request, &deflate_config)?;
+            let extensions = deflate.map(|negotiated| negotiated.response());
             let mut response = Vec::with_capacity(256);
-            handshake::write_accept_response(upgrade.key, protocol, None, &mut response);
-            Ok(response)
+            handshake::write_accept_response(
+                upgrade.key,
+                protocol,
+                extensions.as_deref(),
+                &mut response,
+            );
+            Ok((response, deflate))
         });
-        let response = match accepted {
-            Ok(response) => response,
+        let (response, deflate) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) => {
                 self.refuse(key, error);
                 return None;
@@ -546,7 +558,11 @@ impl Server {
         };
         let peer = &mut self.peers[key];
         peer.outbox.append(|out| out.extend_from_slice(&response));
-        peer.phase = Phase::Open(Connection::new(Role::Server, limits));
+        let mut connection = Connection::new(Role::Server, limits);
+        if let Some(negotiated) = deflate {
+            connection = connection.with_deflate(Deflate::new(negotiated, &deflate_config));
+        }
+        peer.phase = Phase::Open(connection);
         self.stats.opened += 1;
         if !self.config.idle_timeout.is_zero() {
             let at = self.timers.now + self.config.idle_timeout.as_millis() as u64;

@@ -1,0 +1,695 @@
+//! RFC 7692 permessage-deflate: negotiating the extension (§5, §7.1) and compressing and
+//! decompressing message payloads (§7.2).
+//!
+//! <https://www.rfc-editor.org/rfc/rfc7692>
+//!
+//! Our choices, made for bounded memory:
+//! - The server always answers with `server_no_context_takeover` (allowed by §7.1.1.1): every
+//!   message we send is compressed on its own, with one compressor per window size shared by the
+//!   whole thread. A connection keeps no compressor, and a broadcast is compressed once for every
+//!   recipient that negotiated the same window size.
+//! - By default the server also answers with `client_no_context_takeover` (allowed by
+//!   §7.1.1.2), so incoming messages are decompressed with one shared inflater too and an idle
+//!   connection keeps no compression state at all. With
+//!   [`DeflateConfig::client_context_takeover`] set, a client that did not offer
+//!   `client_no_context_takeover` may keep its context: its connection then allocates an inflater
+//!   (about 40 KiB with a 32 KiB window) when its first compressed message arrives, and keeps it.
+//! - A compressed message is decompressed once it is complete, into a buffer capped by the message
+//!   size limit: a small message that inflates past the limit fails with 1009 before the memory is
+//!   spent.
+
+use crate::error::{HandshakeError, ProtocolError};
+
+const MALFORMED: HandshakeError = HandshakeError::MalformedExtensions;
+use crate::handshake::Request;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use std::cell::RefCell;
+
+/// The extension's name in `Sec-WebSocket-Extensions`.
+pub const EXTENSION_NAME: &str = "permessage-deflate";
+
+/// RFC 7692 §7.2.1: the four bytes a sync flush ends with, removed from every compressed message
+/// and appended again before decompressing.
+pub const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
+
+/// The largest LZ77 window (2^15 bytes) and the default for both directions (§7.1.2).
+pub const MAX_WINDOW_BITS: u8 = 15;
+
+/// Server settings for permessage-deflate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeflateConfig {
+    /// Accept the extension when a client offers it.
+    pub enabled: bool,
+    /// Messages shorter than this many bytes are sent uncompressed (RSV1 clear), which the
+    /// extension allows per message (§6).
+    pub threshold: usize,
+    /// zlib compression level, 0 (none) to 9 (best).
+    pub level: u32,
+    /// Let clients that want it keep their compression context between messages, at the cost of
+    /// an inflater per such connection once it sends a compressed message.
+    pub client_context_takeover: bool,
+}
+
+impl Default for DeflateConfig {
+    fn default() -> Self {
+        DeflateConfig {
+            enabled: true,
+            threshold: 64,
+            level: 6,
+            client_context_takeover: false,
+        }
+    }
+}
+
+/// The parameters both ends agreed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Negotiated {
+    /// The window we compress with (`server_max_window_bits`, 9–15).
+    pub server_max_window_bits: u8,
+    /// The client compresses each message on its own.
+    pub client_no_context_takeover: bool,
+}
+
+impl Negotiated {
+    /// The `Sec-WebSocket-Extensions` value of the 101 response.
+    pub fn response(&self) -> String {
+        let mut value = format!("{EXTENSION_NAME}; server_no_context_takeover");
+        if self.client_no_context_takeover {
+            value.push_str("; client_no_context_takeover");
+        }
+        if self.server_max_window_bits != MAX_WINDOW_BITS {
+            value.push_str(&format!(
+                "; server_max_window_bits={}",
+                self.server_max_window_bits
+            ));
+        }
+        value
+    }
+}
+
+/// One extension in a `Sec-WebSocket-Extensions` list, with its parameters (values unquoted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtensionOffer {
+    /// The extension token.
+    pub name: String,
+    /// Each parameter and its value, if it has one, in order.
+    pub params: Vec<(String, Option<String>)>,
+}
+
+/// RFC 7230 §3.2.6 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Parses `Sec-WebSocket-Extensions` values (RFC 6455 §9.1) into offers, in order across all
+/// values. A value that does not match the ABNF is an error: RFC 6455 §9.1 "If a value is
+/// received ... that does not conform to the ABNF below, the recipient of such malformed data
+/// MUST immediately _Fail the WebSocket Connection_."
+pub fn parse_extensions<'a>(
+    values: impl Iterator<Item = &'a [u8]>,
+) -> Result<Vec<ExtensionOffer>, HandshakeError> {
+    let mut offers = Vec::new();
+    for value in values {
+        let mut p = Parser {
+            bytes: value,
+            pos: 0,
+        };
+        loop {
+            p.skip_ows();
+            if p.eat(b',') {
+                continue; // an empty list element (RFC 7230 §7)
+            }
+            if p.at_end() {
+                break;
+            }
+            let name = p.token()?;
+            let mut params = Vec::new();
+            loop {
+                p.skip_ows();
+                if !p.eat(b';') {
+                    break;
+                }
+                p.skip_ows();
+                let param = p.token()?;
+                p.skip_ows();
+                let value = if p.eat(b'=') {
+                    p.skip_ows();
+                    Some(if p.peek() == Some(b'"') {
+                        p.quoted_token()?
+                    } else {
+                        p.token()?
+                    })
+                } else {
+                    None
+                };
+                params.push((param, value));
+            }
+            offers.push(ExtensionOffer { name, params });
+            p.skip_ows();
+            if !p.at_end() && !p.eat(b',') {
+                return Err(MALFORMED);
+            }
+        }
+    }
+    Ok(offers)
+}
+
+struct Parser<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+    fn at_end(&self) -> bool {
+        self.pos >= self.bytes.len()
+    }
+    fn eat(&mut self, b: u8) -> bool {
+        let hit = self.peek() == Some(b);
+        self.pos += hit as usize;
+        hit
+    }
+    fn skip_ows(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.pos += 1;
+        }
+    }
+    fn token(&mut self) -> Result<String, HandshakeError> {
+        let start = self.pos;
+        while self.peek().is_some_and(is_tchar) {
+            self.pos += 1;
+        }
+        if self.pos == start {
+            return Err(MALFORMED);
+        }
+        Ok(String::from_utf8_lossy(&self.bytes[start..self.pos]).into_owned())
+    }
+    /// RFC 6455 §9.1: "When using the quoted-string syntax variant, the value after
+    /// quoted-string unescaping MUST conform to the 'token' ABNF."
+    fn quoted_token(&mut self) -> Result<String, HandshakeError> {
+        self.pos += 1; // the opening quote
+        let mut value = Vec::new();
+        loop {
+            match self.peek() {
+                None => return Err(MALFORMED),
+                Some(b'"') => {
+                    self.pos += 1;
+                    break;
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    value.push(self.peek().ok_or(MALFORMED)?);
+                    self.pos += 1;
+                }
+                Some(b) => {
+                    value.push(b);
+                    self.pos += 1;
+                }
+            }
+        }
+        if value.is_empty() || !value.iter().all(|&b| is_tchar(b)) {
+            return Err(MALFORMED);
+        }
+        Ok(String::from_utf8_lossy(&value).into_owned())
+    }
+}
+
+/// A window size value (RFC 7692 §7.1.2.1: "a decimal integer value without leading zeros
+/// between 8 to 15, inclusive").
+fn window_bits(value: &str) -> Option<u8> {
+    if value.starts_with('0') {
+        return None;
+    }
+    value.parse().ok().filter(|bits| (8..=15).contains(bits))
+}
+
+/// Checks one permessage-deflate offer (RFC 7692 §7.1): `None` if it must be declined.
+fn accept_offer(offer: &ExtensionOffer, config: &DeflateConfig) -> Option<Negotiated> {
+    let mut seen = Vec::new();
+    let mut server_max_window_bits = MAX_WINDOW_BITS;
+    let mut client_no_context_takeover = !config.client_context_takeover;
+    for (name, value) in &offer.params {
+        // RFC 7692 §7: a server MUST decline an offer that "has multiple extension parameters
+        // with the same name", an unknown parameter, or an invalid value.
+        if seen.contains(&name.as_str()) {
+            return None;
+        }
+        seen.push(name.as_str());
+        match (name.as_str(), value.as_deref()) {
+            ("server_no_context_takeover", None) => {}
+            ("client_no_context_takeover", None) => client_no_context_takeover = true,
+            ("server_max_window_bits", Some(value)) => {
+                server_max_window_bits = window_bits(value)?;
+                // Our limit: zlib cannot produce a raw deflate stream with a 256-byte window, so
+                // an offer that insists on 8 is declined (§7.1.2.1 lets the server decline).
+                if server_max_window_bits < 9 {
+                    return None;
+                }
+            }
+            ("client_max_window_bits", None) => {}
+            ("client_max_window_bits", Some(value)) => {
+                // We inflate with the largest window, which reads any smaller one.
+                window_bits(value)?;
+            }
+            _ => return None,
+        }
+    }
+    Some(Negotiated {
+        server_max_window_bits,
+        client_no_context_takeover,
+    })
+}
+
+/// Picks the first acceptable permessage-deflate offer of a request, or none (RFC 7692 §5: the
+/// server "accepts" one offer, else declines them all by not answering the extension). A
+/// malformed header is an error.
+pub fn negotiate(
+    request: &Request<'_>,
+    config: &DeflateConfig,
+) -> Result<Option<Negotiated>, HandshakeError> {
+    if !config.enabled {
+        return Ok(None);
+    }
+    let offers = parse_extensions(request.header_values("Sec-WebSocket-Extensions"))?;
+    Ok(offers
+        .iter()
+        .filter(|offer| offer.name.eq_ignore_ascii_case(EXTENSION_NAME))
+        .find_map(|offer| accept_offer(offer, config)))
+}
+
+/// The compression state of one connection that negotiated permessage-deflate.
+#[derive(Debug)]
+pub struct Deflate {
+    params: Negotiated,
+    threshold: u32,
+    level: u8,
+    /// The client's context, kept between messages (only with client context takeover);
+    /// allocated when the first compressed message arrives.
+    inflater: Option<Box<Decompress>>,
+}
+
+impl Deflate {
+    /// The state for a connection that negotiated `params` under `config`.
+    pub fn new(params: Negotiated, config: &DeflateConfig) -> Self {
+        Deflate {
+            params,
+            threshold: config.threshold.min(u32::MAX as usize) as u32,
+            level: config.level.min(9) as u8,
+            inflater: None,
+        }
+    }
+
+    /// The negotiated parameters.
+    pub fn params(&self) -> Negotiated {
+        self.params
+    }
+
+    /// Whether a payload of `len` bytes is worth compressing.
+    pub fn should_compress(&self, len: usize) -> bool {
+        len >= self.threshold as usize
+    }
+
+    /// Compresses a whole message payload (§7.2.1) and appends it to `out`.
+    pub fn compress(&self, payload: &[u8], out: &mut Vec<u8>) {
+        compress(
+            payload,
+            self.params.server_max_window_bits,
+            self.level as u32,
+            out,
+        );
+    }
+
+    /// Decompresses a whole message payload (§7.2.2), failing with
+    /// [`ProtocolError::MessageTooBig`] as soon as the output would pass `limit`.
+    pub fn decompress(&mut self, compressed: &[u8], limit: u64) -> Result<Vec<u8>, ProtocolError> {
+        if self.params.client_no_context_takeover {
+            SHARED.with(|shared| {
+                let mut shared = shared.borrow_mut();
+                let inflater = shared.inflater.get_or_insert_with(|| {
+                    Decompress::new_with_window_bits(false, MAX_WINDOW_BITS)
+                });
+                inflater.reset(false);
+                inflate(inflater, compressed, limit)
+            })
+        } else {
+            let inflater = self.inflater.get_or_insert_with(|| {
+                Box::new(Decompress::new_with_window_bits(false, MAX_WINDOW_BITS))
+            });
+            inflate(inflater, compressed, limit)
+        }
+    }
+}
+
+/// Compressors and an inflater shared by every connection on this thread: without context
+/// takeover a message needs one only while it is being (de)compressed.
+#[derive(Default)]
+struct Shared {
+    /// Indexed by window bits − 9, each with the level it was made for.
+    compressors: [Option<(u32, Compress)>; 7],
+    inflater: Option<Decompress>,
+}
+
+thread_local! {
+    static SHARED: RefCell<Shared> = RefCell::new(Shared::default());
+}
+
+/// Compresses `payload` as one message with a `window_bits` window and no context, and appends
+/// the result without its `00 00 FF FF` tail (RFC 7692 §7.2.1) to `out`.
+pub fn compress(payload: &[u8], window_bits: u8, level: u32, out: &mut Vec<u8>) {
+    let window_bits = window_bits.clamp(9, MAX_WINDOW_BITS);
+    SHARED.with(|shared| {
+        let mut shared = shared.borrow_mut();
+        let slot = &mut shared.compressors[(window_bits - 9) as usize];
+        if slot.as_ref().is_none_or(|(made_for, _)| *made_for != level) {
+            *slot = Some((
+                level,
+                Compress::new_with_window_bits(Compression::new(level), false, window_bits),
+            ));
+        }
+        let (_, compressor) = slot.as_mut().expect("just made");
+        compressor.reset();
+        let start = out.len();
+        let mut consumed = 0;
+        loop {
+            out.reserve(payload.len() - consumed + 64);
+            let before = compressor.total_in();
+            compressor
+                .compress_vec(&payload[consumed..], out, FlushCompress::Sync)
+                .expect("compressing into a vector with spare room cannot fail");
+            consumed += (compressor.total_in() - before) as usize;
+            // The sync flush is complete once all input is in and the output did not fill up.
+            if consumed == payload.len() && out.len() < out.capacity() {
+                break;
+            }
+        }
+        debug_assert!(out[start..].ends_with(&DEFLATE_TAIL));
+        if out[start..].ends_with(&DEFLATE_TAIL) {
+            out.truncate(out.len() - DEFLATE_TAIL.len());
+        }
+    });
+}
+
+/// How much the output of an inflate grows at a time, so that a bomb is caught while the buffer
+/// is still small.
+const INFLATE_STEP: usize = 64 * 1024;
+
+/// Inflates `compressed` followed by the `00 00 FF FF` tail (RFC 7692 §7.2.2) with `inflater`,
+/// never holding more than `limit` + 1 bytes of output.
+fn inflate(
+    inflater: &mut Decompress,
+    compressed: &[u8],
+    limit: u64,
+) -> Result<Vec<u8>, ProtocolError> {
+    let limit = limit.min(usize::MAX as u64 - 1) as usize;
+    let too_big = |len: usize| ProtocolError::MessageTooBig {
+        len: len as u64,
+        limit: limit as u64,
+    };
+    let mut out = Vec::with_capacity((compressed.len() * 2 + 64).min(limit + 1));
+    for input in [compressed, &DEFLATE_TAIL[..]] {
+        let mut pos = 0;
+        loop {
+            if out.len() == out.capacity() {
+                if out.len() > limit {
+                    return Err(too_big(out.len()));
+                }
+                out.reserve_exact(INFLATE_STEP.min(limit + 1 - out.len()));
+            }
+            let (before_in, before_out) = (inflater.total_in(), out.len());
+            let status = inflater
+                .decompress_vec(&input[pos..], &mut out, FlushDecompress::Sync)
+                .map_err(|_| ProtocolError::InvalidCompressedData)?;
+            pos += (inflater.total_in() - before_in) as usize;
+            if out.len() > limit {
+                return Err(too_big(out.len()));
+            }
+            if status == Status::StreamEnd {
+                // A final block ends the stream: start afresh for the next message.
+                inflater.reset(false);
+                return Ok(out);
+            }
+            let room_left = out.len() < out.capacity();
+            if pos == input.len() && room_left {
+                break;
+            }
+            if pos < input.len()
+                && room_left
+                && out.len() == before_out
+                && inflater.total_in() == before_in
+            {
+                return Err(ProtocolError::InvalidCompressedData);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::Limits;
+
+    fn request(extensions: &[&str]) -> Vec<u8> {
+        let mut head = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for value in extensions {
+            head.extend_from_slice(format!("Sec-WebSocket-Extensions: {value}\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        head
+    }
+
+    fn negotiate_with(
+        extensions: &[&str],
+        config: DeflateConfig,
+    ) -> Result<Option<String>, HandshakeError> {
+        let head = request(extensions);
+        let request = crate::handshake::parse_request(&head, &Limits::default()).unwrap();
+        negotiate(&request, &config).map(|n| n.map(|n| n.response()))
+    }
+
+    fn negotiate_default(extensions: &[&str]) -> Result<Option<String>, HandshakeError> {
+        negotiate_with(extensions, DeflateConfig::default())
+    }
+
+    const BASE: &str = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+
+    #[test]
+    fn accepts_a_plain_offer() {
+        assert_eq!(
+            negotiate_default(&["permessage-deflate"]),
+            Ok(Some(BASE.into()))
+        );
+        assert_eq!(negotiate_default(&[]), Ok(None));
+    }
+
+    #[test]
+    fn each_parameter() {
+        assert_eq!(
+            negotiate_default(&["permessage-deflate; server_no_context_takeover"]),
+            Ok(Some(BASE.into()))
+        );
+        assert_eq!(
+            negotiate_default(&["permessage-deflate; client_no_context_takeover"]),
+            Ok(Some(BASE.into()))
+        );
+        assert_eq!(
+            negotiate_default(&["permessage-deflate; server_max_window_bits=10"]),
+            Ok(Some(format!("{BASE}; server_max_window_bits=10")))
+        );
+        assert_eq!(
+            negotiate_default(&["permessage-deflate; client_max_window_bits"]),
+            Ok(Some(BASE.into()))
+        );
+        assert_eq!(
+            negotiate_default(&["permessage-deflate; client_max_window_bits=8"]),
+            Ok(Some(BASE.into()))
+        );
+        assert_eq!(
+            negotiate_default(&["permessage-deflate; server_max_window_bits=\"12\""]),
+            Ok(Some(format!("{BASE}; server_max_window_bits=12")))
+        );
+    }
+
+    #[test]
+    fn client_context_takeover_when_configured() {
+        let config = DeflateConfig {
+            client_context_takeover: true,
+            ..DeflateConfig::default()
+        };
+        assert_eq!(
+            negotiate_with(&["permessage-deflate; client_max_window_bits"], config),
+            Ok(Some(
+                "permessage-deflate; server_no_context_takeover".into()
+            ))
+        );
+        assert_eq!(
+            negotiate_with(&["permessage-deflate; client_no_context_takeover"], config),
+            Ok(Some(BASE.into()))
+        );
+    }
+
+    #[test]
+    fn declines_bad_offers_and_takes_the_next() {
+        for bad in [
+            "permessage-deflate; server_max_window_bits=16",
+            "permessage-deflate; server_max_window_bits=7",
+            "permessage-deflate; server_max_window_bits=08",
+            "permessage-deflate; server_max_window_bits",
+            "permessage-deflate; server_max_window_bits=8",
+            "permessage-deflate; client_max_window_bits=16",
+            "permessage-deflate; server_no_context_takeover=1",
+            "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+            "permessage-deflate; unknown_parameter",
+            "x-webkit-deflate-frame",
+        ] {
+            assert_eq!(negotiate_default(&[bad]), Ok(None), "{bad}");
+            let two = format!("{bad}, permessage-deflate; client_max_window_bits");
+            assert_eq!(negotiate_default(&[&two]), Ok(Some(BASE.into())), "{two}");
+        }
+    }
+
+    #[test]
+    fn several_headers_and_offers() {
+        assert_eq!(
+            negotiate_default(&[
+                "foo; bar=\"baz\"",
+                "permessage-deflate; server_max_window_bits=9, permessage-deflate"
+            ]),
+            Ok(Some(format!("{BASE}; server_max_window_bits=9")))
+        );
+    }
+
+    #[test]
+    fn malformed_headers_are_errors() {
+        for bad in [
+            "permessage-deflate;",
+            "; x",
+            "permessage-deflate; a=\"b c\"",
+            "permessage-deflate; a=\"unterminated",
+            "a b",
+            "permessage-deflate; =1",
+        ] {
+            assert_eq!(negotiate_default(&[bad]), Err(MALFORMED), "{bad}");
+        }
+    }
+
+    #[test]
+    fn disabled_declines_everything() {
+        let config = DeflateConfig {
+            enabled: false,
+            ..DeflateConfig::default()
+        };
+        assert_eq!(negotiate_with(&["permessage-deflate"], config), Ok(None));
+    }
+
+    fn shared_state() -> Deflate {
+        Deflate::new(
+            Negotiated {
+                server_max_window_bits: 15,
+                client_no_context_takeover: true,
+            },
+            &DeflateConfig::default(),
+        )
+    }
+
+    #[test]
+    fn round_trips_and_strips_the_tail() {
+        let mut state = shared_state();
+        for payload in [
+            &b""[..],
+            b"Hello",
+            &vec![b'a'; 100_000],
+            &(0..=255u8).cycle().take(70_000).collect::<Vec<_>>(),
+        ] {
+            let mut compressed = Vec::new();
+            state.compress(payload, &mut compressed);
+            assert!(!compressed.ends_with(&DEFLATE_TAIL) || payload.is_empty());
+            assert_eq!(state.decompress(&compressed, 1 << 20).unwrap(), payload);
+        }
+    }
+
+    #[test]
+    fn rfc_7692_7_2_3_1_hello() {
+        // "Hello" compressed without context: 0xf2 0x48 0xcd 0xc9 0xc9 0x07 0x00.
+        let mut state = shared_state();
+        let compressed = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+        assert_eq!(state.decompress(&compressed, 100).unwrap(), b"Hello");
+    }
+
+    #[test]
+    fn rfc_7692_7_2_3_3_stored_block() {
+        let mut state = shared_state();
+        let compressed = [
+            0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+        ];
+        assert_eq!(state.decompress(&compressed, 100).unwrap(), b"Hello");
+    }
+
+    #[test]
+    fn a_bomb_is_refused_at_the_limit() {
+        let mut state = shared_state();
+        let mut compressed = Vec::new();
+        state.compress(&vec![0u8; 10 << 20], &mut compressed);
+        assert!(compressed.len() < 20_000);
+        assert_eq!(
+            state.decompress(&compressed, 1 << 20),
+            Err(ProtocolError::MessageTooBig {
+                len: (1 << 20) + 1,
+                limit: 1 << 20
+            })
+        );
+    }
+
+    #[test]
+    fn garbage_is_invalid() {
+        let mut state = shared_state();
+        assert_eq!(
+            state.decompress(&[0xff, 0xff, 0xff, 0xff], 100),
+            Err(ProtocolError::InvalidCompressedData)
+        );
+    }
+
+    #[test]
+    fn context_takeover_keeps_an_inflater() {
+        let mut state = Deflate::new(
+            Negotiated {
+                server_max_window_bits: 15,
+                client_no_context_takeover: false,
+            },
+            &DeflateConfig {
+                client_context_takeover: true,
+                ..DeflateConfig::default()
+            },
+        );
+        assert!(state.inflater.is_none());
+        // Two messages from one compressor with context: the second refers back to the first.
+        let mut compressor = Compress::new_with_window_bits(Compression::default(), false, 15);
+        let mut messages = Vec::new();
+        for text in [
+            &b"the same words again and again"[..],
+            b"the same words again and again",
+        ] {
+            let mut out = Vec::with_capacity(200);
+            compressor
+                .compress_vec(text, &mut out, FlushCompress::Sync)
+                .unwrap();
+            out.truncate(out.len() - 4);
+            messages.push(out);
+        }
+        assert!(
+            messages[1].len() < messages[0].len(),
+            "the second message uses the context"
+        );
+        assert_eq!(
+            state.decompress(&messages[0], 100).unwrap(),
+            b"the same words again and again"
+        );
+        assert!(state.inflater.is_some());
+        assert_eq!(
+            state.decompress(&messages[1], 100).unwrap(),
+            b"the same words again and again"
+        );
+    }
+}
