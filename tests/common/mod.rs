@@ -128,6 +128,7 @@ pub struct Client {
 #[derive(Debug, PartialEq, Eq, Clone)]
 pub struct Frame {
     pub fin: bool,
+    pub rsv1: bool,
     pub opcode: Opcode,
     pub payload: Vec<u8>,
 }
@@ -135,8 +136,16 @@ pub struct Frame {
 impl Client {
     /// Connects and completes the opening handshake, checking the accept value.
     pub fn connect(addr: SocketAddr) -> Client {
+        Self::connect_with(addr, "").0
+    }
+
+    /// Connects with extra request header lines (each ending in CRLF) and returns the client and
+    /// the response head.
+    pub fn connect_with(addr: SocketAddr, extra_headers: &str) -> (Client, String) {
         let mut stream = tcp(addr);
-        stream.write_all(upgrade_request(addr).as_bytes()).unwrap();
+        let request =
+            upgrade_request(addr).replace("\r\n\r\n", &format!("\r\n{extra_headers}\r\n"));
+        stream.write_all(request.as_bytes()).unwrap();
         let (status, head) = read_response_head(&mut stream);
         assert_eq!(status, 101, "{head}");
         assert!(
@@ -146,11 +155,12 @@ impl Client {
             )),
             "{head}"
         );
-        Client {
+        let client = Client {
             stream,
             buffer: Vec::new(),
             start: 0,
-        }
+        };
+        (client, head)
     }
 
     pub fn from_stream(stream: TcpStream) -> Client {
@@ -163,10 +173,15 @@ impl Client {
 
     /// Encodes a masked client frame.
     pub fn encode(fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+        Self::encode_rsv1(fin, false, opcode, payload)
+    }
+
+    /// Encodes a masked client frame with RSV1 as given (a compressed message's first frame).
+    pub fn encode_rsv1(fin: bool, rsv1: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
         let key = [0xA1, 0xB2, 0xC3, 0xD4];
         let header = FrameHeader {
             fin,
-            rsv1: false,
+            rsv1,
             rsv2: false,
             rsv3: false,
             opcode,
@@ -205,6 +220,7 @@ impl Client {
                     self.buffer.drain(..total);
                     return Some(Frame {
                         fin: header.fin,
+                        rsv1: header.rsv1,
                         opcode: header.opcode,
                         payload,
                     });
