@@ -151,6 +151,63 @@ impl<'h> Request<'h> {
     pub fn is_upgrade(&self) -> bool {
         self.has_token("Upgrade", "websocket")
     }
+
+    /// Whether the request tries to open a WebSocket, even if it gets the handshake wrong: it
+    /// carries an `Upgrade: websocket`, a `Sec-WebSocket-Key` or a `Sec-WebSocket-Version`.
+    /// Such a request is answered by the handshake rules (426 and friends); any other request is
+    /// plain HTTP.
+    pub fn is_websocket_attempt(&self) -> bool {
+        self.is_upgrade()
+            || self.header_values("Sec-WebSocket-Key").next().is_some()
+            || self.header_values("Sec-WebSocket-Version").next().is_some()
+    }
+}
+
+/// Which `Origin`s may open a WebSocket (RFC 6455 §4.2.2 item 4, §10.2).
+///
+/// Browsers always send `Origin`, so this is what keeps a page on another site from using a
+/// visitor's browser to talk to this server (cross-site WebSocket hijacking). A request without
+/// `Origin` comes from a non-browser client, which could claim any origin anyway, and is allowed
+/// under every policy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum OriginPolicy {
+    /// Only pages served from the same host and port as the request's `Host` (the default).
+    #[default]
+    SameHost,
+    /// Only these origins, compared ASCII case-insensitively (for example `https://example.com`).
+    AllowList(Vec<String>),
+    /// Any origin.
+    Any,
+}
+
+/// RFC 6455 §4.2.2 item 4: "if the server does not wish to accept this connection, it MUST
+/// return an appropriate HTTP error code (e.g., 403 Forbidden) and abort the WebSocket handshake".
+pub fn check_origin(request: &Request<'_>, policy: &OriginPolicy) -> Result<(), HandshakeError> {
+    let Some(origin) = request.header("Origin") else {
+        return match request.header_values("Origin").next() {
+            None => Ok(()),
+            Some(_) => Err(HandshakeError::OriginNotAllowed), // several Origin headers
+        };
+    };
+    let origin = std::str::from_utf8(origin).map_err(|_| HandshakeError::OriginNotAllowed)?;
+    let allowed = match policy {
+        OriginPolicy::Any => true,
+        OriginPolicy::AllowList(list) => list
+            .iter()
+            .any(|allowed| allowed.trim_end_matches('/').eq_ignore_ascii_case(origin)),
+        OriginPolicy::SameHost => {
+            let authority = origin.split_once("://").map(|(_, rest)| rest);
+            let host = request
+                .header("Host")
+                .and_then(|h| std::str::from_utf8(h).ok());
+            matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+        }
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(HandshakeError::OriginNotAllowed)
+    }
 }
 
 /// Parses a complete request head (as delimited by [`HeadScanner`]) with httparse.
@@ -257,6 +314,8 @@ pub fn reason_phrase(status: u16) -> &'static str {
         101 => "Switching Protocols",
         200 => "OK",
         400 => "Bad Request",
+        204 => "No Content",
+        304 => "Not Modified",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
@@ -408,6 +467,46 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
             );
             assert_eq!(error.status(), *status);
         }
+    }
+
+    #[test]
+    fn origin_policies() {
+        let check = |origin: Option<&str>, host: &str, policy: &OriginPolicy| {
+            let mut head = format!("GET / HTTP/1.1\r\nHost: {host}\r\n");
+            if let Some(origin) = origin {
+                head.push_str(&format!("Origin: {origin}\r\n"));
+            }
+            head.push_str("\r\n");
+            let request = parse_request(head.as_bytes(), &Limits::default()).unwrap();
+            check_origin(&request, policy).is_ok()
+        };
+        let same = OriginPolicy::SameHost;
+        assert!(check(None, "localhost:3000", &same));
+        assert!(check(
+            Some("http://localhost:3000"),
+            "localhost:3000",
+            &same
+        ));
+        assert!(check(
+            Some("http://LOCALHOST:3000"),
+            "localhost:3000",
+            &same
+        ));
+        assert!(!check(Some("http://evil.example"), "localhost:3000", &same));
+        assert!(!check(
+            Some("http://localhost:3001"),
+            "localhost:3000",
+            &same
+        ));
+        assert!(!check(Some("null"), "localhost:3000", &same));
+        let list = OriginPolicy::AllowList(vec!["https://chat.example/".into()]);
+        assert!(check(Some("https://chat.example"), "localhost:3000", &list));
+        assert!(!check(
+            Some("http://localhost:3000"),
+            "localhost:3000",
+            &list
+        ));
+        assert!(check(Some("http://anything"), "x", &OriginPolicy::Any));
     }
 
     #[test]

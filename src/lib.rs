@@ -10,7 +10,8 @@
 //! | [`utf8`] | §5.6/§8.1 incremental UTF-8 validation across reads and fragments |
 //! | [`close`] | §5.5.1/§7.4 close codes and the close payload |
 //! | [`message`] | §5.4 messages, fragment reassembly and the size limits |
-//! | [`handshake`] | §4.2 request validation, `accept_key`, response bytes |
+//! | [`handshake`] | §4.2 request validation, `accept_key`, `Origin` policy, response bytes |
+//! | [`http`] | plain HTTP on the same port: the embedded chat page, 404, 405 |
 //! | [`connection`] | §5.1/§7 the per-connection state machine |
 //! | [`deflate`] | RFC 7692 permessage-deflate: negotiation, compression, bounded decompression |
 //! | [`error`] | [`ProtocolError`] (close codes) and [`HandshakeError`] (HTTP statuses) |
@@ -34,6 +35,7 @@ pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;
+pub mod http;
 pub mod limits;
 pub mod mask;
 pub mod message;

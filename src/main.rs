@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use rfc6455::deflate::DeflateConfig;
+use rfc6455::handshake::OriginPolicy;
 use rfc6455::limits::Limits;
 use rfc6455::{Broadcast, Config, Echo, Server};
 use std::net::{IpAddr, SocketAddr};
@@ -74,6 +75,11 @@ struct ServerArgs {
     /// Seconds to wait for connections to close on SIGINT/SIGTERM.
     #[arg(long, default_value_t = 5.0)]
     shutdown_timeout: f64,
+    /// An Origin allowed to open a WebSocket, for example https://chat.example (repeat for
+    /// several; `*` allows any). Without it only pages from this server's own host and port may
+    /// connect; clients that send no Origin (non-browsers) are always allowed.
+    #[arg(long = "origin", value_name = "ORIGIN")]
+    origins: Vec<String>,
     /// Decline permessage-deflate (RFC 7692) even when a client offers it.
     #[arg(long)]
     no_compression: bool,
@@ -113,6 +119,13 @@ impl ServerArgs {
             pong_timeout: seconds(self.pong_timeout, "pong-timeout")?,
             close_timeout: seconds(self.close_timeout, "close-timeout")?,
             shutdown_timeout: seconds(self.shutdown_timeout, "shutdown-timeout")?,
+            origins: if self.origins.iter().any(|o| o == "*") {
+                OriginPolicy::Any
+            } else if self.origins.is_empty() {
+                OriginPolicy::SameHost
+            } else {
+                OriginPolicy::AllowList(self.origins.clone())
+            },
             deflate: DeflateConfig {
                 enabled: !self.no_compression,
                 threshold: self.compression_threshold,
@@ -161,7 +174,10 @@ fn main() -> ExitCode {
         }
         Err(e) => log::warn!("cannot install signal handlers: {e}"),
     }
-    log::info!("listening on ws://{} in {mode} mode", server.local_addr());
+    log::info!(
+        "listening on ws://{addr} in {mode} mode (chat page at http://{addr}/)",
+        addr = server.local_addr()
+    );
     let result = match &cli.mode {
         Mode::Echo(_) => server.run(&mut Echo),
         Mode::Broadcast(_) => server.run(&mut Broadcast),

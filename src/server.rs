@@ -17,7 +17,8 @@ use crate::deflate::{self, Deflate, DeflateConfig};
 use crate::error::HandshakeError;
 use crate::frame::Status;
 use crate::handler::{Context, Handler, PeerId};
-use crate::handshake::{self, Request};
+use crate::handshake::{self, OriginPolicy, Request};
+use crate::http;
 use crate::limits::Limits;
 use crate::peer::{Peer, Phase, ReadOutcome};
 use mio::net::{TcpListener, TcpStream};
@@ -67,6 +68,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// permessage-deflate (RFC 7692) settings.
     pub deflate: DeflateConfig,
+    /// Which `Origin`s may open a WebSocket; others get 403.
+    pub origins: OriginPolicy,
 }
 
 impl Default for Config {
@@ -83,6 +86,7 @@ impl Default for Config {
             close_timeout: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(5),
             deflate: DeflateConfig::default(),
+            origins: OriginPolicy::default(),
         }
     }
 }
@@ -102,6 +106,8 @@ pub struct Stats {
     pub refused_over_capacity: u64,
     /// Upgrades completed.
     pub opened: u64,
+    /// Plain HTTP requests answered (the chat page, 404, 405).
+    pub http_responses: u64,
     /// Connections dropped, for any reason.
     pub closed: u64,
     /// Upgrade requests refused, by HTTP status.
@@ -535,8 +541,17 @@ impl Server {
         };
         let head = &self.read_buffer[..head_len];
         let deflate_config = self.config.deflate;
+        let origins = &self.config.origins;
+        let mut plain_http = None;
         let accepted = handshake::parse_request(head, &limits).and_then(|request: Request<'_>| {
+            if !request.is_websocket_attempt() {
+                // Plain HTTP on the same port: the chat page, or 404/405.
+                let mut response = Vec::with_capacity(4096);
+                plain_http = Some((http::respond(&request, &mut response), response));
+                return Ok((Vec::new(), None));
+            }
             let upgrade = handshake::validate_upgrade(&request)?;
+            handshake::check_origin(&request, origins)?;
             let protocol = handler.choose_protocol(&request);
             let deflate = deflate::negotiate(&request, &deflate_config)?;
             let extensions = deflate.map(|negotiated| negotiated.response());
@@ -549,6 +564,15 @@ impl Server {
             );
             Ok((response, deflate))
         });
+        if let Some((status, response)) = plain_http {
+            log::debug!("{key}: plain HTTP, answered {status}");
+            self.stats.http_responses += 1;
+            self.peers[key]
+                .outbox
+                .append(|out| out.extend_from_slice(&response));
+            self.shut_after_flush(key);
+            return None;
+        }
         let (response, deflate) = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {

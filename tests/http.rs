@@ -1,0 +1,94 @@
+//! Plain HTTP on the WebSocket port (the chat page, 404, 405) and the `Origin` policy, over real
+//! sockets.
+
+mod common;
+
+use common::{Mode, config, read_response_head, read_to_eof, start, tcp, upgrade_request};
+use rfc6455::handshake::OriginPolicy;
+use std::io::Write;
+
+fn request(addr: std::net::SocketAddr, text: &str) -> (u16, String, Vec<u8>) {
+    let mut stream = tcp(addr);
+    stream.write_all(text.as_bytes()).unwrap();
+    let (status, head) = read_response_head(&mut stream);
+    let body = read_to_eof(&mut stream);
+    (status, head, body)
+}
+
+#[test]
+fn get_slash_serves_the_chat_page() {
+    let server = start(Mode::Broadcast, config());
+    let (status, head, body) = request(
+        server.addr,
+        &format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr),
+    );
+    assert_eq!(status, 200);
+    assert!(head.contains("Content-Type: text/html; charset=utf-8\r\n"));
+    assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())));
+    assert!(
+        head.contains(&format!("connect-src 'self' ws://{}", server.addr)),
+        "{head}"
+    );
+    assert!(head.contains("X-Content-Type-Options: nosniff\r\n"));
+    let page = String::from_utf8(body).unwrap();
+    assert!(page.contains("/chat.js"));
+    for asset in ["/chat.js", "/chat.css"] {
+        let (status, _, body) = request(
+            server.addr,
+            &format!("GET {asset} HTTP/1.1\r\nHost: x\r\n\r\n"),
+        );
+        assert_eq!(status, 200);
+        assert!(!body.is_empty());
+    }
+}
+
+#[test]
+fn head_404_and_405() {
+    let server = start(Mode::Broadcast, config());
+    let (status, head, body) = request(server.addr, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status, 200);
+    assert!(body.is_empty() && !head.contains("Content-Length: 0\r\n"));
+    assert_eq!(
+        request(server.addr, "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n").0,
+        404
+    );
+    let (status, head, _) = request(server.addr, "DELETE / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status, 405);
+    assert!(head.contains("Allow: GET, HEAD\r\n"));
+}
+
+fn upgrade_with_origin(addr: std::net::SocketAddr, origin: &str) -> u16 {
+    let text = upgrade_request(addr).replace("\r\n\r\n", &format!("\r\nOrigin: {origin}\r\n\r\n"));
+    let mut stream = tcp(addr);
+    stream.write_all(text.as_bytes()).unwrap();
+    read_response_head(&mut stream).0
+}
+
+#[test]
+fn default_origin_policy_is_same_host() {
+    let server = start(Mode::Broadcast, config());
+    assert_eq!(
+        upgrade_with_origin(server.addr, &format!("http://{}", server.addr)),
+        101
+    );
+    assert_eq!(
+        upgrade_with_origin(server.addr, "https://evil.example"),
+        403
+    );
+    assert_eq!(upgrade_with_origin(server.addr, "null"), 403);
+}
+
+#[test]
+fn origin_allow_list() {
+    let mut cfg = config();
+    cfg.origins = OriginPolicy::AllowList(vec!["https://chat.example".into()]);
+    let server = start(Mode::Broadcast, cfg);
+    assert_eq!(
+        upgrade_with_origin(server.addr, "https://chat.example"),
+        101
+    );
+    assert_eq!(
+        upgrade_with_origin(server.addr, &format!("http://{}", server.addr)),
+        403
+    );
+}
