@@ -30,6 +30,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("page/chat.js"),
     },
     Asset {
+        path: "/favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_str!("page/favicon.svg"),
+    },
+    Asset {
         path: "/chat.css",
         content_type: "text/css; charset=utf-8",
         body: include_str!("page/chat.css"),

@@ -1,0 +1,134 @@
+// The browser path, tested in Debian's Chromium driven by playwright-core: two pages open the chat
+// page served by `rfc6455 broadcast`, one sends a message and the other shows it; the server is
+// stopped and both pages say they are disconnected; it comes back on the same port and both pages
+// reconnect by themselves and chat again. Screenshots go to tests/browser/screenshots/.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdirSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const binary = process.env.RFC6455_BIN ?? path.resolve(here, "../../target/release/rfc6455");
+const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const screenshots = path.join(here, "screenshots");
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port, deadlineMs) {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => { socket.destroy(); resolve(true); });
+      socket.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`port ${port} never opened`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function startServer(port) {
+  const child = spawn(binary, ["broadcast", "--port", String(port)], { stdio: ["ignore", "ignore", "inherit"] });
+  await waitForPort(port, 10000);
+  return child;
+}
+
+async function stopServer(child) {
+  child.kill("SIGTERM");
+  const [code] = await once(child, "exit");
+  assert.equal(code, 0, "the server exits with status 0 on SIGTERM");
+}
+
+/** Collects script errors and CSP violations, which must not happen. */
+function watchErrors(page, label, errors) {
+  page.on("pageerror", (error) => errors.push(`${label}: ${error.message}`));
+  page.on("console", (message) => {
+    const text = message.text();
+    // A refused connection while the server is down is expected; anything else is not.
+    if (message.type() === "error" && !/ERR_CONNECTION_REFUSED|WebSocket connection to/.test(text)) {
+      errors.push(`${label}: ${text}`);
+    }
+  });
+}
+
+async function send(page, text) {
+  await page.fill("#message", text);
+  await page.press("#message", "Enter");
+}
+
+async function expectMessage(page, text) {
+  await page.locator("#log li.message span", { hasText: text }).first().waitFor({ timeout: 10000 });
+}
+
+test("two pages chat, see the server go away, and reconnect when it returns", async () => {
+  const port = await freePort();
+  let server = await startServer(port);
+  const browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  const errors = [];
+  try {
+    // A desktop-sized page and a phone-sized one, in separate contexts (separate profiles).
+    const desktop = await (await browser.newContext({ viewport: { width: 1100, height: 700 } })).newPage();
+    const phone = await (await browser.newContext({ viewport: { width: 390, height: 740 }, isMobile: true })).newPage();
+    watchErrors(desktop, "desktop", errors);
+    watchErrors(phone, "phone", errors);
+    const url = `http://127.0.0.1:${port}/`;
+    await Promise.all([desktop.goto(url), phone.goto(url)]);
+    for (const page of [desktop, phone]) {
+      await page.waitForSelector('#status[data-state="open"]', { timeout: 10000 });
+    }
+
+    await send(desktop, "hello from the desktop page");
+    await expectMessage(phone, "hello from the desktop page");
+    await expectMessage(desktop, "hello from the desktop page"); // the sender gets it too
+    await send(phone, "and hello back from the phone");
+    await expectMessage(desktop, "and hello back from the phone");
+    mkdirSync(screenshots, { recursive: true });
+    await phone.screenshot({ path: path.join(screenshots, "chat-phone.png") });
+    await desktop.screenshot({ path: path.join(screenshots, "chat-desktop.png") });
+
+    await stopServer(server);
+    server = null;
+    for (const page of [desktop, phone]) {
+      await page.waitForSelector('#status[data-state="closed"]', { timeout: 10000 });
+      assert.match(await page.textContent("#status"), /Disconnected/);
+      assert.equal(await page.isDisabled("#message"), true, "input disabled while disconnected");
+    }
+
+    server = await startServer(port);
+    for (const page of [desktop, phone]) {
+      await page.waitForSelector('#status[data-state="open"]', { timeout: 20000 });
+    }
+    await send(phone, "we are back");
+    await expectMessage(desktop, "we are back");
+    await desktop.screenshot({ path: path.join(screenshots, "chat-reconnected.png") });
+    assert.deepEqual(errors, [], "no script errors or CSP violations");
+  } finally {
+    await browser.close();
+    if (server) await stopServer(server);
+  }
+});

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The browser test: Debian's Chromium, driven by playwright-core, against `rfc6455 broadcast`.
+# Installs what it needs when missing: Chromium with apt-get (as root, as CI runs), and
+# playwright-core with npm (pinned in package-lock.json). Screenshots land in
+# tests/browser/screenshots/ (git-ignored).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+
+chromium="${CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$chromium" ]; then
+    echo "Installing Debian's chromium"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "tests/browser/run.sh: chromium is missing and installing it needs root (apt-get install chromium)" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+command -v node >/dev/null || { echo "tests/browser/run.sh: Node.js is required" >&2; exit 1; }
+(cd "$here" && npm ci --no-audit --no-fund --silent)
+cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+cd "$here"
+RFC6455_BIN="$root/target/release/rfc6455" CHROMIUM="$chromium" node --test --test-reporter=spec chat.test.mjs
