@@ -287,7 +287,8 @@ impl Server {
                             self.on_writable(key, handler);
                         }
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.on_readable(key, handler);
+                            let to_eof = event.is_read_closed() || event.is_error();
+                            self.on_readable(key, handler, to_eof);
                         }
                         self.flush_dirty(handler);
                     }
@@ -407,7 +408,14 @@ impl Server {
         }
     }
 
-    fn on_readable<H: Handler>(&mut self, key: usize, handler: &mut H) {
+    /// Reads and processes a peer's input until the socket is drained.
+    ///
+    /// Edge-triggered readiness must be consumed until `WouldBlock`, but a read that returns less
+    /// than the buffer had room for has already drained the socket: any byte that arrives later
+    /// raises a new edge. So unless the event also reported the peer's FIN (`to_eof`), which
+    /// raises no further edge, a short read ends the loop and saves the `read` that would only
+    /// return `WouldBlock`.
+    fn on_readable<H: Handler>(&mut self, key: usize, handler: &mut H, to_eof: bool) {
         loop {
             let Some(peer) = self.peers.get_mut(key) else {
                 return;
@@ -422,6 +430,9 @@ impl Server {
                     peer.last_activity = self.timers.now;
                     peer.awaiting_pong = false;
                     self.process_input(key, len, handler);
+                    if len < self.read_buffer.len() && !to_eof {
+                        return;
+                    }
                 }
                 Ok(ReadOutcome::WouldBlock) => return,
                 Ok(ReadOutcome::Eof) => {
@@ -690,7 +701,7 @@ impl Server {
             // Backpressure released: nothing will signal the input that waited meanwhile
             // (edge-triggered), so read it now.
             peer.read_paused = false;
-            self.on_readable(key, handler);
+            self.on_readable(key, handler, true);
         }
     }
 
