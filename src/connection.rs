@@ -474,6 +474,45 @@ impl Connection {
         Ok(())
     }
 
+    /// Queues a data message whose payload is already an owned buffer, without copying it when it
+    /// goes out uncompressed (the buffer becomes its own output chunk after the header).
+    pub fn send_owned(
+        &mut self,
+        kind: MessageKind,
+        mut payload: Vec<u8>,
+        out: &mut Outbox,
+    ) -> Result<(), SendError> {
+        if self.compresses(payload.len()) {
+            return self.send(kind, &payload, out);
+        }
+        self.check_open()?;
+        let opcode = match kind {
+            MessageKind::Text => Opcode::Text,
+            MessageKind::Binary => Opcode::Binary,
+        };
+        let mask = match self.role {
+            Role::Server => None,
+            Role::Client => Some(random_key()),
+        };
+        let header = FrameHeader {
+            fin: true,
+            rsv1: false,
+            rsv2: false,
+            rsv3: false,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        let mut header_bytes = [0u8; MAX_HEADER_LEN];
+        let header_len = frame::encode_header(&header, &mut header_bytes);
+        if let Some(key) = mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        out.append(|buf| buf.extend_from_slice(&header_bytes[..header_len]));
+        out.push_owned(payload);
+        Ok(())
+    }
+
     /// Queues a frame that was encoded once for many recipients (a broadcast), without copying it.
     /// Only a server may do this: its frames are unmasked, hence identical for every peer.
     pub fn send_shared(

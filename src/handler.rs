@@ -3,12 +3,15 @@
 
 use crate::broadcast;
 use crate::close::CloseCode;
+use crate::connection::Connection;
 use crate::error::SendError;
 use crate::handshake::Request;
 use crate::message::{Message, MessageKind};
+use crate::outbox::Outbox;
 use crate::peer::Peer;
 use crate::server::{Config, Stats, Timers};
 use slab::Slab;
+use std::borrow::Cow;
 use std::rc::Rc;
 
 /// Names one connection for as long as it is open. Slab slots are reused; the generation makes
@@ -62,6 +65,18 @@ impl Context<'_> {
     /// together with everything else queued for it. If its queue grows past the outbound
     /// high-water mark, the server stops reading from it until the queue drains (backpressure).
     pub fn send(&mut self, to: PeerId, kind: MessageKind, payload: &[u8]) -> Result<(), SendError> {
+        self.queue(to, |connection, outbox| {
+            connection.send(kind, payload, outbox)
+        })
+    }
+
+    /// Runs `send` on one connection's state and outbox, then applies the outbound high-water
+    /// mark and marks the peer for flushing.
+    fn queue(
+        &mut self,
+        to: PeerId,
+        send: impl FnOnce(&mut Connection, &mut Outbox) -> Result<(), SendError>,
+    ) -> Result<(), SendError> {
         let high_water = self.config.outbound_high_water;
         let Some(peer) = Self::find(self.peers, to) else {
             return Err(SendError::NotOpen);
@@ -69,13 +84,28 @@ impl Context<'_> {
         let Some((connection, outbox)) = peer.connection() else {
             return Err(SendError::NotOpen);
         };
-        connection.send(kind, payload, outbox)?;
+        send(connection, outbox)?;
         if peer.outbox.len() > high_water {
             peer.read_paused = true;
         }
         self.stats.messages_out += 1;
         Self::mark_dirty(peer, to.key, self.dirty);
         Ok(())
+    }
+
+    /// Sends a received message on to one connection as the same type. A large payload that the
+    /// connection already owns (an assembled or inflated message) is queued without a copy.
+    pub fn forward(&mut self, to: PeerId, message: Message<'_>) -> Result<(), SendError> {
+        /// Below this size copying the payload is cheaper than giving it an output chunk of its own.
+        const ZERO_COPY_MIN: usize = 4096;
+        let kind = message.kind();
+        match message.into_cow() {
+            Cow::Owned(payload) if payload.len() >= ZERO_COPY_MIN => self
+                .queue(to, |connection, outbox| {
+                    connection.send_owned(kind, payload, outbox)
+                }),
+            payload => self.send(to, kind, &payload),
+        }
     }
 
     /// Sends a message to every open connection. The frame is encoded once and shared by every
@@ -157,7 +187,7 @@ pub struct Echo;
 impl Handler for Echo {
     fn on_message(&mut self, ctx: &mut Context<'_>, peer: PeerId, message: Message<'_>) {
         // Fails only if the connection is closing, when there is nothing to echo to.
-        let _ = ctx.send(peer, message.kind(), message.as_bytes());
+        let _ = ctx.forward(peer, message);
     }
 }
 

@@ -54,6 +54,11 @@ impl<'a> Message<'a> {
         }
     }
 
+    /// The payload as it is held: borrowed from the input, or owned (assembled or inflated).
+    pub fn into_cow(self) -> Cow<'a, [u8]> {
+        self.payload
+    }
+
     /// Takes ownership of the payload, copying it only if it was borrowed.
     pub fn into_payload(self) -> Vec<u8> {
         self.payload.into_owned()

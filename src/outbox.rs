@@ -65,6 +65,16 @@ impl Outbox {
         result
     }
 
+    /// Queues bytes this peer alone will get, taking the buffer as it is (no copy): for a large
+    /// payload that is already owned, such as an assembled message being echoed.
+    pub fn push_owned(&mut self, bytes: Vec<u8>) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.len += bytes.len();
+        self.chunks.push_back(Chunk::Owned(bytes));
+    }
+
     /// Queues a frame shared with other peers.
     pub fn push_shared(&mut self, frame: Rc<[u8]>) {
         self.len += frame.len();

@@ -101,7 +101,13 @@ impl Peer {
         while !self.outbox.is_empty() {
             let mut slices = [IoSlice::new(&[]); SLICES];
             let count = self.outbox.io_slices(&mut slices);
-            match self.stream.write_vectored(&slices[..count]) {
+            // One contiguous buffer (the common case) goes out with a plain write, which costs
+            // the kernel less than a one-element writev.
+            let result = match count {
+                1 => self.stream.write(&slices[0]),
+                _ => self.stream.write_vectored(&slices[..count]),
+            };
+            match result {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.outbox.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
