@@ -5,16 +5,13 @@
 //! recipient's outbox holds a clone of the `Rc`, never a copy of the payload.
 
 use crate::deflate;
-use crate::frame::{self, Opcode};
+use crate::frame;
 use crate::message::MessageKind;
 use std::rc::Rc;
 
 /// Encodes a whole unmasked data frame once, ready to be shared between outboxes.
 pub fn encode_shared(kind: MessageKind, payload: &[u8]) -> Rc<[u8]> {
-    let opcode = match kind {
-        MessageKind::Text => Opcode::Text,
-        MessageKind::Binary => Opcode::Binary,
-    };
+    let opcode = kind.opcode();
     let mut bytes = Vec::with_capacity(payload.len() + frame::MAX_HEADER_LEN);
     frame::encode_unmasked_frame(opcode, true, false, payload, &mut bytes);
     Rc::from(bytes)
@@ -28,10 +25,7 @@ pub fn encode_shared_compressed(
     window_bits: u8,
     level: u32,
 ) -> Rc<[u8]> {
-    let opcode = match kind {
-        MessageKind::Text => Opcode::Text,
-        MessageKind::Binary => Opcode::Binary,
-    };
+    let opcode = kind.opcode();
     let mut compressed = Vec::with_capacity(payload.len() / 2 + 16);
     deflate::compress(payload, window_bits, level, &mut compressed);
     let mut bytes = Vec::with_capacity(compressed.len() + frame::MAX_HEADER_LEN);

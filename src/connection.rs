@@ -458,10 +458,7 @@ impl Connection {
         out: &mut Outbox,
     ) -> Result<(), SendError> {
         self.check_open()?;
-        let opcode = match kind {
-            MessageKind::Text => Opcode::Text,
-            MessageKind::Binary => Opcode::Binary,
-        };
+        let opcode = kind.opcode();
         match &self.deflate {
             Some(deflate) if deflate.should_compress(payload.len()) => {
                 // RFC 7692 §7.2.1: compress, drop the tail, and set RSV1 on the frame.
@@ -486,25 +483,7 @@ impl Connection {
             return self.send(kind, &payload, out);
         }
         self.check_open()?;
-        let opcode = match kind {
-            MessageKind::Text => Opcode::Text,
-            MessageKind::Binary => Opcode::Binary,
-        };
-        let mask = match self.role {
-            Role::Server => None,
-            Role::Client => Some(random_key()),
-        };
-        let header = FrameHeader {
-            fin: true,
-            rsv1: false,
-            rsv2: false,
-            rsv3: false,
-            opcode,
-            mask,
-            payload_len: payload.len() as u64,
-        };
-        let mut header_bytes = [0u8; MAX_HEADER_LEN];
-        let header_len = frame::encode_header(&header, &mut header_bytes);
+        let (header_bytes, header_len, mask) = self.header_for(kind.opcode(), false, payload.len());
         if let Some(key) = mask {
             apply_mask(&mut payload, key, 0);
         }
@@ -571,29 +550,42 @@ impl Connection {
 
     /// Like `queue_frame`, with RSV1 set for a compressed message (RFC 7692 §6).
     fn queue_data_frame(&self, opcode: Opcode, rsv1: bool, payload: &[u8], out: &mut Outbox) {
-        match self.role {
-            Role::Server => {
-                out.append(|buf| frame::encode_unmasked_frame(opcode, true, rsv1, payload, buf))
-            }
-            Role::Client => out.append(|buf| {
-                let key = random_key();
-                let header = FrameHeader {
-                    fin: true,
-                    rsv1,
-                    rsv2: false,
-                    rsv3: false,
-                    opcode,
-                    mask: Some(key),
-                    payload_len: payload.len() as u64,
-                };
-                let mut header_bytes = [0u8; MAX_HEADER_LEN];
-                let header_len = frame::encode_header(&header, &mut header_bytes);
-                buf.extend_from_slice(&header_bytes[..header_len]);
-                let start = buf.len();
-                buf.extend_from_slice(payload);
+        let (header_bytes, header_len, mask) = self.header_for(opcode, rsv1, payload.len());
+        out.append(|buf| {
+            buf.reserve(header_len + payload.len());
+            buf.extend_from_slice(&header_bytes[..header_len]);
+            let start = buf.len();
+            buf.extend_from_slice(payload);
+            if let Some(key) = mask {
                 apply_mask(&mut buf[start..], key, 0);
-            }),
-        }
+            }
+        });
+    }
+
+    /// Encodes the header of a whole (FIN) frame this end sends: unmasked for a server, with a
+    /// fresh masking key for a client (§5.1, §5.3), which the caller applies to the payload.
+    fn header_for(
+        &self,
+        opcode: Opcode,
+        rsv1: bool,
+        payload_len: usize,
+    ) -> ([u8; MAX_HEADER_LEN], usize, Option<[u8; 4]>) {
+        let mask = match self.role {
+            Role::Server => None,
+            Role::Client => Some(random_key()),
+        };
+        let header = FrameHeader {
+            fin: true,
+            rsv1,
+            rsv2: false,
+            rsv3: false,
+            opcode,
+            mask,
+            payload_len: payload_len as u64,
+        };
+        let mut bytes = [0u8; MAX_HEADER_LEN];
+        let len = frame::encode_header(&header, &mut bytes);
+        (bytes, len, mask)
     }
 }
 

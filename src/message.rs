@@ -5,6 +5,7 @@
 
 use crate::deflate::Deflate;
 use crate::error::ProtocolError;
+use crate::frame::Opcode;
 use crate::limits::Limits;
 use crate::utf8::Utf8Validator;
 use std::borrow::Cow;
@@ -16,6 +17,16 @@ pub enum MessageKind {
     Text,
     /// Opcode %x2: arbitrary bytes.
     Binary,
+}
+
+impl MessageKind {
+    /// The opcode of a message's first frame (§5.2).
+    pub fn opcode(self) -> Opcode {
+        match self {
+            MessageKind::Text => Opcode::Text,
+            MessageKind::Binary => Opcode::Binary,
+        }
+    }
 }
 
 /// A complete data message. A message that arrived in one frame within one read borrows the

@@ -120,7 +120,7 @@ pub struct Stats {
     pub bytes_in: u64,
     /// Bytes written to sockets.
     pub bytes_out: u64,
-    /// Close frames sent, by code.
+    /// Close frames sent, by code (1005 for a close without a code).
     pub close_codes_sent: Vec<(u16, u64)>,
     /// Close frames received, by code (1005 for a close without a code).
     pub close_codes_received: Vec<(u16, u64)>,
@@ -477,6 +477,8 @@ impl Server {
                 return;
             };
             let generation = peer.generation;
+            // A Close received while open is answered with one (§5.5.1); counted below.
+            let was_open = connection.state() == State::Open;
             let received = match connection.receive(&mut read_buffer[pos..len], &mut peer.outbox) {
                 Ok(received) => received,
                 Err(error) => {
@@ -511,7 +513,7 @@ impl Server {
                         &mut stats.close_codes_received,
                         frame.map_or(1005, |f| f.code.0),
                     );
-                    if !peer.outbox.is_empty() {
+                    if was_open {
                         stats.count_close_sent(frame.map_or(CloseCode::NO_STATUS, |f| f.code));
                     }
                 }
