@@ -195,7 +195,25 @@ struct Binary {
 
 impl Binary {
     fn start(mode: &str, args: &[&str]) -> Binary {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rfc6455"))
+        Self::start_with_fd_limit(mode, args, None)
+    }
+
+    /// Starts the server binary, optionally with a low open-file limit (through `sh -c ulimit`).
+    fn start_with_fd_limit(mode: &str, args: &[&str], fd_limit: Option<u32>) -> Binary {
+        let binary = env!("CARGO_BIN_EXE_rfc6455");
+        let mut command = match fd_limit {
+            Some(limit) => {
+                let mut c = Command::new("sh");
+                c.args([
+                    "-c",
+                    &format!("ulimit -n {limit} && exec \"$0\" \"$@\""),
+                    binary,
+                ]);
+                c
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .arg(mode)
             .args(["--port", "0"])
             .args(args)
@@ -224,6 +242,19 @@ impl Binary {
             }
         });
         Binary { child, addr }
+    }
+
+    /// CPU seconds the server process has used (user + system), from /proc/PID/stat.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<f64> = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .map(|f| f.parse().unwrap())
+            .collect();
+        (fields[0] + fields[1]) / 100.0
     }
 
     /// Resident memory of the server process, in KiB.
@@ -348,4 +379,45 @@ fn sigterm_closes_every_client_with_1001_and_exits_zero() {
     assert!(status.success(), "exit status {status}");
     // Nothing listens any more.
     assert!(TcpStream::connect(server.addr).is_err());
+}
+
+#[test]
+fn running_out_of_file_descriptors_pauses_accepting_without_spinning() {
+    // 32 descriptors: a few for the process itself, so only about two dozen clients fit.
+    let server = Binary::start_with_fd_limit("echo", &[], Some(32));
+    let mut clients: Vec<Client> = Vec::new();
+    let mut waiting: Vec<TcpStream> = Vec::new();
+    for _ in 0..60 {
+        // Connections past the limit complete in the kernel's accept queue, unaccepted.
+        waiting.push(TcpStream::connect(server.addr).unwrap());
+    }
+    let started = server.cpu_seconds();
+    std::thread::sleep(Duration::from_millis(1000));
+    let spent = server.cpu_seconds() - started;
+    assert!(
+        spent < 0.3,
+        "the server spun for {spent} s of CPU in 1 s while out of descriptors"
+    );
+    // Free the descriptors; the server accepts again and serves new clients.
+    drop(waiting);
+    let started = Instant::now();
+    loop {
+        let stream = TcpStream::connect(server.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let mut stream = stream;
+        stream
+            .write_all(upgrade_request(server.addr).as_bytes())
+            .unwrap();
+        let mut first = [0u8; 12];
+        if stream.read_exact(&mut first).is_ok() && &first[9..12] == b"101" {
+            clients.push(Client::from_stream(stream));
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never served again"
+        );
+    }
 }
