@@ -50,7 +50,7 @@ pub(crate) struct Peer {
 
 /// What one read produced.
 pub(crate) enum ReadOutcome {
-    /// `n` bytes are in the buffer: the old pending bytes followed by new ones.
+    /// `n` bytes are in the buffer (for `read`, the old pending bytes followed by new ones).
     Data(usize),
     /// Nothing to read now.
     WouldBlock,
@@ -87,6 +87,23 @@ impl Peer {
                     buf[..carried].copy_from_slice(&self.pending);
                     self.pending = Vec::new();
                     Ok(ReadOutcome::Data(carried + n))
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(e),
+            };
+        }
+    }
+
+    /// Reads once into `buf` and appends what came to `pending` (used while the request head
+    /// accumulates). `Data(n)` counts only the new bytes.
+    pub fn read_appending(&mut self, buf: &mut [u8]) -> io::Result<ReadOutcome> {
+        loop {
+            return match self.stream.read(buf) {
+                Ok(0) => Ok(ReadOutcome::Eof),
+                Ok(n) => {
+                    self.pending.extend_from_slice(&buf[..n]);
+                    Ok(ReadOutcome::Data(n))
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

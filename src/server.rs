@@ -423,13 +423,28 @@ impl Server {
             if peer.read_paused || peer.doomed {
                 return;
             }
+            let handshaking = matches!(peer.phase, Phase::Handshaking(_));
             let peer_pending = peer.pending.len();
-            match peer.read(&mut self.read_buffer) {
+            let outcome = if handshaking {
+                // The request head accumulates in `pending`, each byte copied once, so a client
+                // dripping its head costs linear work, not a copy of the head per read.
+                peer.read_appending(&mut self.read_buffer)
+            } else {
+                peer.read(&mut self.read_buffer)
+            };
+            match outcome {
                 Ok(ReadOutcome::Data(len)) => {
-                    self.stats.bytes_in += (len - peer_pending) as u64;
+                    let new_bytes = if handshaking { len } else { len - peer_pending };
+                    self.stats.bytes_in += new_bytes as u64;
                     peer.last_activity = self.timers.now;
                     peer.awaiting_pong = false;
-                    self.process_input(key, len, handler);
+                    if handshaking {
+                        if let Some(frames_len) = self.handshake(key, handler) {
+                            self.process_input(key, frames_len, handler);
+                        }
+                    } else {
+                        self.process_input(key, len, handler);
+                    }
                     if len < self.read_buffer.len() && !to_eof {
                         return;
                     }
@@ -448,16 +463,12 @@ impl Server {
         }
     }
 
-    /// Handles `len` bytes at the front of the read buffer (pending input followed by new input).
+    /// Handles `len` bytes of frames at the front of the read buffer (pending input followed by
+    /// new input).
     fn process_input<H: Handler>(&mut self, key: usize, len: usize, handler: &mut H) {
         let mut pos = 0;
-        match self.peers[key].phase {
-            Phase::Draining => return, // discard
-            Phase::Handshaking(_) => match self.handshake(key, len, handler) {
-                Some(head_len) => pos = head_len,
-                None => return,
-            },
-            Phase::Open(_) => {}
+        if !matches!(self.peers[key].phase, Phase::Open(_)) {
+            return; // draining: discard
         }
         loop {
             let Server {
@@ -531,19 +542,20 @@ impl Server {
         }
     }
 
-    /// Runs the opening handshake on the buffered input. Returns the head length once the
-    /// connection is open (the rest of the input is frames), or `None` when waiting for more
-    /// bytes or after refusing the request.
-    fn handshake<H: Handler>(&mut self, key: usize, len: usize, handler: &mut H) -> Option<usize> {
+    /// Runs the opening handshake on the request bytes gathered in the peer's `pending`. Once the
+    /// connection is open, copies whatever followed the head (the first frames) to the front of
+    /// the read buffer and returns its length; returns `None` while waiting for more bytes, after
+    /// refusing the request, or after answering plain HTTP.
+    fn handshake<H: Handler>(&mut self, key: usize, handler: &mut H) -> Option<usize> {
         let limits = self.config.limits;
         let peer = &mut self.peers[key];
         let Phase::Handshaking(scanner) = &mut peer.phase else {
             return None;
         };
-        let input = &self.read_buffer[..len];
-        let head_len = match scanner.scan(input, limits.max_head_size) {
+        let received = std::mem::take(&mut peer.pending);
+        let head_len = match scanner.scan(&received, limits.max_head_size) {
             Ok(Status::Partial) => {
-                peer.pending = input.to_vec();
+                peer.pending = received;
                 return None;
             }
             Ok(Status::Complete(head_len)) => head_len,
@@ -552,7 +564,11 @@ impl Server {
                 return None;
             }
         };
-        let head = &self.read_buffer[..head_len];
+        // Bytes after the head are the client's first frames: hand them to the frame loop.
+        let frames = &received[head_len..];
+        self.read_buffer[..frames.len()].copy_from_slice(frames);
+        let frames_len = frames.len();
+        let head = &received[..head_len];
         let deflate_config = self.config.deflate;
         let origins = &self.config.origins;
         let mut plain_http = None;
@@ -611,7 +627,7 @@ impl Server {
         self.mark_dirty(key);
         log::debug!("{key}: open");
         handler.on_open(&mut self.context(), PeerId { key, generation });
-        Some(head_len)
+        Some(frames_len)
     }
 
     fn refuse(&mut self, key: usize, error: HandshakeError) {
