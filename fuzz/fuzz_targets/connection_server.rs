@@ -7,6 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use rfc6455::connection::{Connection, Event, Role, State};
+use rfc6455::deflate::{Deflate, DeflateConfig, Negotiated};
 use rfc6455::frame::{self, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Opcode, Status};
 use rfc6455::handshake::{self, HeadScanner};
 use rfc6455::limits::Limits;
@@ -38,7 +39,14 @@ fuzz_target!(|data: &[u8]| {
     let request = handshake::parse_request(&input[..head_len], &limits).unwrap();
     handshake::validate_upgrade(&request).unwrap();
 
+    // The top bit of the first byte turns permessage-deflate on, so compressed messages (RSV1)
+    // reach the inflater through the connection too.
     let mut connection = Connection::new(Role::Server, limits);
+    if cuts & 0x80 != 0 {
+        let params = Negotiated { server_max_window_bits: 15, client_no_context_takeover: cuts & 0x40 == 0 };
+        let config = DeflateConfig { client_context_takeover: cuts & 0x40 != 0, ..DeflateConfig::default() };
+        connection = connection.with_deflate(Deflate::new(params, &config));
+    }
     let mut outbox = Outbox::new();
     let sizes: Vec<usize> = (0..4)
         .map(|i| 1 + ((cuts >> (2 * i)) & 3) as usize * 37)
@@ -105,7 +113,7 @@ fuzz_target!(|data: &[u8]| {
         let Ok(Status::Complete((header, len))) = frame::decode_header(&output[pos..]) else {
             panic!("malformed output at {pos}");
         };
-        assert!(header.mask.is_none() && header.fin);
+        assert!(header.mask.is_none() && header.fin && !header.rsv2 && !header.rsv3);
         pos += len + header.payload_len as usize;
         last = Some(header.opcode);
     }
