@@ -492,6 +492,23 @@ impl Connection {
         Ok(())
     }
 
+    /// The header of an unmasked, uncompressed data frame for a payload the IO layer writes itself,
+    /// straight from where it lies; `None` when this connection would mask (client) or compress
+    /// the payload, so that it must go through [`send`](Self::send). The caller must write the
+    /// header and payload in full (queuing what the socket does not take) before anything else.
+    pub fn direct_write_header(
+        &mut self,
+        kind: MessageKind,
+        payload_len: usize,
+    ) -> Result<Option<([u8; MAX_HEADER_LEN], usize)>, SendError> {
+        self.check_open()?;
+        if self.role == Role::Client || self.compresses(payload_len) {
+            return Ok(None);
+        }
+        let (header, len, _) = self.header_for(kind.opcode(), false, payload_len);
+        Ok(Some((header, len)))
+    }
+
     /// Queues a frame that was encoded once for many recipients (a broadcast), without copying it.
     /// Only a server may do this: its frames are unmasked, hence identical for every peer.
     pub fn send_shared(

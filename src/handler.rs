@@ -12,6 +12,7 @@ use crate::peer::Peer;
 use crate::server::{Config, Stats, Timers};
 use slab::Slab;
 use std::borrow::Cow;
+use std::io::{IoSlice, Write};
 use std::rc::Rc;
 
 /// Names one connection for as long as it is open. Slab slots are reused; the generation makes
@@ -96,7 +97,8 @@ impl Context<'_> {
     /// Sends a received message on to one connection as the same type. A large payload that the
     /// connection already owns (an assembled or inflated message) is queued without a copy.
     pub fn forward(&mut self, to: PeerId, message: Message<'_>) -> Result<(), SendError> {
-        /// Below this size copying the payload is cheaper than giving it an output chunk of its own.
+        /// Below this size copying the payload is cheaper than giving it an output chunk of its own
+        /// or a write of its own.
         const ZERO_COPY_MIN: usize = 4096;
         let kind = message.kind();
         match message.into_cow() {
@@ -104,8 +106,58 @@ impl Context<'_> {
                 .queue(to, |connection, outbox| {
                     connection.send_owned(kind, payload, outbox)
                 }),
+            Cow::Borrowed(payload) if payload.len() >= ZERO_COPY_MIN => {
+                self.write_through(to, kind, payload)
+            }
             payload => self.send(to, kind, &payload),
         }
+    }
+
+    /// Writes a large message straight from where it lies (the loop's read buffer) when nothing is
+    /// queued ahead of it, and queues only what the kernel does not take. Small messages are
+    /// queued instead, so that all of a pass's frames share one write.
+    fn write_through(
+        &mut self,
+        to: PeerId,
+        kind: MessageKind,
+        payload: &[u8],
+    ) -> Result<(), SendError> {
+        let Some(peer) = Self::find(self.peers, to) else {
+            return Err(SendError::NotOpen);
+        };
+        if !peer.outbox.is_empty() {
+            return self.send(to, kind, payload); // keep the order of what is queued
+        }
+        let Some((connection, _)) = peer.connection() else {
+            return Err(SendError::NotOpen);
+        };
+        let Some((header, header_len)) = connection.direct_write_header(kind, payload.len())?
+        else {
+            return self.send(to, kind, payload); // compressed or masked: not sent as it lies
+        };
+        let header = &header[..header_len];
+        // On WouldBlock nothing went out; another error shows again when the queued bytes are
+        // flushed, which drops the peer.
+        let slices = [IoSlice::new(header), IoSlice::new(payload)];
+        let written = peer.stream.write_vectored(&slices).unwrap_or_default();
+        self.stats.bytes_out += written as u64;
+        self.stats.messages_out += 1;
+        if written < header.len() + payload.len() {
+            let (header_rest, payload_rest) = if written < header.len() {
+                (&header[written..], payload)
+            } else {
+                (&[][..], &payload[written - header.len()..])
+            };
+            peer.outbox.append(|buf| {
+                buf.extend_from_slice(header_rest);
+                buf.extend_from_slice(payload_rest);
+            });
+            if peer.outbox.len() > self.config.outbound_high_water {
+                peer.read_paused = true;
+            }
+            Self::mark_dirty(peer, to.key, self.dirty);
+        }
+        Ok(())
     }
 
     /// Sends a message to every open connection. The frame is encoded once and shared by every
