@@ -86,12 +86,18 @@ impl Context<'_> {
             return Err(SendError::NotOpen);
         };
         send(connection, outbox)?;
+        self.stats.messages_out += 1;
+        Self::queued(peer, to.key, self.dirty, high_water);
+        Ok(())
+    }
+
+    /// After output was queued for a peer that sends to it: pause reading from it while its queue
+    /// is over the high-water mark (backpressure), and mark it for flushing.
+    fn queued(peer: &mut Peer, key: usize, dirty: &mut Vec<usize>, high_water: usize) {
         if peer.outbox.len() > high_water {
             peer.read_paused = true;
         }
-        self.stats.messages_out += 1;
-        Self::mark_dirty(peer, to.key, self.dirty);
-        Ok(())
+        Self::mark_dirty(peer, key, dirty);
     }
 
     /// Sends a received message on to one connection as the same type. A large payload that the
@@ -152,10 +158,7 @@ impl Context<'_> {
                 buf.extend_from_slice(header_rest);
                 buf.extend_from_slice(payload_rest);
             });
-            if peer.outbox.len() > self.config.outbound_high_water {
-                peer.read_paused = true;
-            }
-            Self::mark_dirty(peer, to.key, self.dirty);
+            Self::queued(peer, to.key, self.dirty, self.config.outbound_high_water);
         }
         Ok(())
     }

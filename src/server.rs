@@ -401,11 +401,7 @@ impl Server {
     }
 
     fn mark_dirty(&mut self, key: usize) {
-        let peer = &mut self.peers[key];
-        if !peer.dirty {
-            peer.dirty = true;
-            self.dirty.push(key);
-        }
+        Context::mark_dirty(&mut self.peers[key], key, &mut self.dirty);
     }
 
     /// Reads and processes a peer's input until the socket is drained.
