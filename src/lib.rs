@@ -42,17 +42,23 @@ pub mod message;
 pub mod outbox;
 pub mod utf8;
 
+#[cfg(feature = "server")]
 pub mod broadcast;
+#[cfg(feature = "server")]
 pub mod handler;
+#[cfg(feature = "server")]
 mod peer;
+#[cfg(feature = "server")]
 pub mod server;
 
+#[cfg(feature = "server")]
 pub use handler::{Broadcast, Context, Echo, Handler, PeerId};
+#[cfg(feature = "server")]
 pub use server::{Config, Server, ShutdownHandle};
 
 pub use error::{HandshakeError, ProtocolError};
 
 /// The README's code examples, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "server"))]
 pub struct ReadmeDoctests;
