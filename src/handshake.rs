@@ -9,6 +9,7 @@
 
 use crate::error::HandshakeError;
 use crate::frame::Status;
+use crate::http::Response;
 use crate::limits::Limits;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -282,73 +283,42 @@ pub fn validate_upgrade<'h>(request: &Request<'h>) -> Result<Upgrade<'h>, Handsh
     Ok(Upgrade { key })
 }
 
-/// Appends the `101 Switching Protocols` response (RFC 6455 §4.2.2 item 5) to `out`.
+/// The `101 Switching Protocols` response that accepts an upgrade (RFC 6455 §4.2.2 item 5).
 /// `protocol` is the subprotocol the server chose from the client's offer, `extensions` the
 /// negotiated `Sec-WebSocket-Extensions` value.
-pub fn write_accept_response(
-    key: &str,
-    protocol: Option<&str>,
-    extensions: Option<&str>,
-    out: &mut Vec<u8>,
-) {
-    out.extend_from_slice(
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
-    );
-    out.extend_from_slice(b"Sec-WebSocket-Accept: ");
-    out.extend_from_slice(accept_key(key.as_bytes()).as_bytes());
-    out.extend_from_slice(b"\r\n");
+pub fn accept_response(key: &str, protocol: Option<&str>, extensions: Option<&str>) -> Response {
+    let mut response = Response::new(101)
+        .header("Upgrade", "websocket")
+        .header("Connection", "Upgrade")
+        .header("Sec-WebSocket-Accept", accept_key(key.as_bytes()));
     for (name, value) in [
         ("Sec-WebSocket-Protocol", protocol),
         ("Sec-WebSocket-Extensions", extensions),
     ] {
         if let Some(value) = value {
-            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+            response = response.header(name, value.to_owned());
         }
     }
-    out.extend_from_slice(b"\r\n");
+    response
 }
 
-/// The reason phrase for the statuses this crate sends.
-pub fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        101 => "Switching Protocols",
-        200 => "OK",
-        400 => "Bad Request",
-        204 => "No Content",
-        304 => "Not Modified",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        426 => "Upgrade Required",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        _ => "Error",
+/// The HTTP error response that refuses the handshake for `error`: its status, `Connection:
+/// close` (the server closes the connection after sending it) and a short plain-text body naming
+/// the reason.
+pub fn error_response(error: HandshakeError) -> Response {
+    let response = Response::text(error.status(), format!("{error}\n"));
+    match error {
+        //= https://www.rfc-editor.org/rfc/rfc9110#section-15.5.6
+        //# The origin server MUST generate an Allow header field in a 405 response
+        //# containing a list of the target resource's currently supported methods.
+        HandshakeError::MethodNotGet => response.header("Allow", "GET"),
+        // RFC 6455 §4.4 (tell the client the versions we speak) and RFC 9110 §15.5.22 (a 426
+        // response "MUST send an Upgrade header field").
+        HandshakeError::UnsupportedVersion | HandshakeError::NotWebSocket => response
+            .header("Upgrade", "websocket")
+            .header("Sec-WebSocket-Version", WEBSOCKET_VERSION),
+        _ => response,
     }
-}
-
-/// Appends a complete HTTP error response refusing the handshake for `error` to `out`. It always
-/// carries `Connection: close` (the server closes the connection after sending it) and a short
-/// plain-text body naming the reason.
-pub fn write_error_response(error: HandshakeError, out: &mut Vec<u8>) {
-    let status = error.status();
-    let body = format!("{error}\n");
-    let extra = match error {
-        // RFC 7231 §6.5.5: a 405 response "MUST generate an Allow header field".
-        HandshakeError::MethodNotGet => "Allow: GET\r\n",
-        // RFC 6455 §4.4: tell the client the version(s) we speak.
-        HandshakeError::UnsupportedVersion => "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
-        // RFC 7231 §6.5.15: a 426 response "MUST send an Upgrade header field".
-        HandshakeError::NotWebSocket => "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
-        _ => "",
-    };
-    out.extend_from_slice(
-        format!(
-            "HTTP/1.1 {status} {}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{extra}\r\n{body}",
-            reason_phrase(status),
-            body.len()
-        )
-        .as_bytes(),
-    );
 }
 
 #[cfg(test)]
@@ -574,7 +544,7 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
     #[test]
     fn accept_response_matches_rfc() {
         let mut out = Vec::new();
-        write_accept_response("dGhlIHNhbXBsZSBub25jZQ==", Some("chat"), None, &mut out);
+        accept_response("dGhlIHNhbXBsZSBub25jZQ==", Some("chat"), None).write_to(&mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
         assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
@@ -590,7 +560,7 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
             HandshakeError::HeadTooLarge,
         ] {
             let mut out = Vec::new();
-            write_error_response(error, &mut out);
+            error_response(error).write_to(&mut out);
             let mut headers = [httparse::EMPTY_HEADER; 16];
             let mut response = httparse::Response::new(&mut headers);
             let httparse::Status::Complete(head_len) = response.parse(&out).unwrap() else {

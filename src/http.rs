@@ -1,217 +1,224 @@
-//! Plain HTTP/1.1 on the WebSocket port: the chat page for `GET /` (and `HEAD /`), 404 for other
-//! paths, 405 for other methods. Every response closes the connection; a browser opens a new one
-//! for the WebSocket anyway.
+//! HTTP/1.1 responses: the one writer every response of this crate goes through (the `101` that
+//! accepts an upgrade, the errors that refuse one, and plain HTTP answers).
 //!
-//! The page, its stylesheet and its script are embedded in the binary and served with a strict
-//! `Content-Security-Policy`: scripts and styles from this origin only, and WebSocket connections
-//! back to this host only.
+//! Every response other than `101` carries `Connection: close`: after it, the server closes the
+//! connection (a browser opens a new one for the WebSocket anyway), so no request ever waits
+//! behind another on one connection.
 
-use crate::handshake::{Request, reason_phrase};
-use base64::Engine;
-use sha1::{Digest, Sha1};
-use std::sync::OnceLock;
+use std::borrow::Cow;
 
-/// One embedded file.
-struct Asset {
-    path: &'static str,
-    content_type: &'static str,
-    body: &'static str,
-}
-
-const ASSETS: &[Asset] = &[
-    Asset {
-        path: "/",
-        content_type: "text/html; charset=utf-8",
-        body: include_str!("page/index.html"),
-    },
-    Asset {
-        path: "/chat.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("page/chat.js"),
-    },
-    Asset {
-        path: "/favicon.svg",
-        content_type: "image/svg+xml",
-        body: include_str!("page/favicon.svg"),
-    },
-    Asset {
-        path: "/chat.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_str!("page/chat.css"),
-    },
-];
-
-/// A strong validator for an asset: the base64 of the SHA-1 of its bytes, computed once.
-fn etag(index: usize) -> &'static str {
-    static ETAGS: OnceLock<Vec<String>> = OnceLock::new();
-    &ETAGS.get_or_init(|| {
-        ASSETS
-            .iter()
-            .map(|asset| {
-                let digest = Sha1::digest(asset.body.as_bytes());
-                format!(
-                    "\"{}\"",
-                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..12])
-                )
-            })
-            .collect()
-    })[index]
-}
-
-/// Whether `host` is safe to repeat inside a header (a host name or address and a port).
-fn is_plain_host(host: &str) -> bool {
-    !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-}
-
-/// Answers a plain (non-WebSocket) request and returns its status.
-pub fn respond(request: &Request<'_>, out: &mut Vec<u8>) -> u16 {
-    let path = request.path.split(['?', '#']).next().unwrap_or("/");
-    let path = if path == "/index.html" { "/" } else { path };
-    let head_only = request.method == "HEAD";
-    if request.method != "GET" && !head_only {
-        return write(
-            out,
-            405,
-            "text/plain; charset=utf-8",
-            "Allow: GET, HEAD\r\n",
-            "method not allowed\n",
-            false,
-        );
-    }
-    let Some(index) = ASSETS.iter().position(|asset| asset.path == path) else {
-        return write(
-            out,
-            404,
-            "text/plain; charset=utf-8",
-            "",
-            "not found\n",
-            head_only,
-        );
-    };
-    let asset = &ASSETS[index];
-    let etag = etag(index);
-    let host = request
-        .header("Host")
-        .and_then(|h| std::str::from_utf8(h).ok())
-        .filter(|h| is_plain_host(h));
-    let connect_src = match host {
-        Some(host) => format!("'self' ws://{host} wss://{host}"),
-        None => "'self'".to_string(),
-    };
-    let headers = format!(
-        "ETag: {etag}\r\nCache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n\
-         X-Frame-Options: DENY\r\nContent-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; \
-         connect-src {connect_src}; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n"
-    );
-    if request
-        .header("If-None-Match")
-        .is_some_and(|tag| tag == etag.as_bytes())
-    {
-        return write(out, 304, asset.content_type, &headers, asset.body, true);
-    }
-    write(
-        out,
-        200,
-        asset.content_type,
-        &headers,
-        asset.body,
-        head_only,
-    )
-}
-
-fn write(
-    out: &mut Vec<u8>,
+/// An HTTP response to write: a status, header fields and a body.
+///
+/// ```
+/// use rfc6455::http::Response;
+/// let mut out = Vec::new();
+/// Response::text(404, "not found\n").write_to(&mut out);
+/// assert_eq!(
+///     out,
+///     b"HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 10\r\n\
+///       Content-Type: text/plain; charset=utf-8\r\n\r\nnot found\n"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
     status: u16,
-    content_type: &str,
-    headers: &str,
-    body: &str,
-    head_only: bool,
-) -> u16 {
-    out.extend_from_slice(
-        format!(
-            "HTTP/1.1 {status} {}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{headers}\r\n",
-            reason_phrase(status),
-            body.len()
-        )
-        .as_bytes(),
-    );
-    if !head_only {
-        out.extend_from_slice(body.as_bytes());
+    headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    body: Cow<'static, [u8]>,
+    /// The answer to a `HEAD` request (or a `304`): the headers describe a body that is not sent.
+    omit_body: bool,
+}
+
+impl Response {
+    /// A response with `status`, no header fields and an empty body.
+    pub fn new(status: u16) -> Self {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Cow::Borrowed(&[]),
+            omit_body: false,
+        }
     }
-    status
+
+    /// A response with a short plain-text body.
+    pub fn text(status: u16, body: impl Into<Cow<'static, str>>) -> Self {
+        let body = match body.into() {
+            Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+            Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+        };
+        Response::new(status).with_body("text/plain; charset=utf-8", body)
+    }
+
+    /// Adds a header field. A name that is not an HTTP token, or a value holding CR, LF or NUL,
+    /// would let the response be split or forged, so such a field is left out (and a debug build
+    /// panics, as it is a bug in the caller).
+    pub fn header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        let (name, value) = (name.into(), value.into());
+        let valid = is_token(&name) && !value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
+        debug_assert!(valid, "invalid header field {name:?}: {value:?}");
+        if valid {
+            self.headers.push((name, value));
+        }
+        self
+    }
+
+    /// Sets the body and its `Content-Type`.
+    pub fn with_body(
+        self,
+        content_type: impl Into<Cow<'static, str>>,
+        body: impl Into<Cow<'static, [u8]>>,
+    ) -> Self {
+        let mut response = self.header("Content-Type", content_type);
+        response.body = body.into();
+        response
+    }
+
+    /// Keeps the headers (with the body's `Content-Length`) and leaves the body out: the answer
+    /// to a `HEAD` request.
+    pub fn without_body(mut self) -> Self {
+        self.omit_body = true;
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The body (even when it is not sent).
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The value of the first header field named `name` (case-insensitive).
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| &**v)
+    }
+
+    /// Appends the response's bytes to `out`.
+    ///
+    /// A `101` gets exactly its header fields. Every other status also gets `Connection: close`
+    /// and, except `204` and `304`, a `Content-Length`; RFC 9110 §8.6: "A server MUST NOT send
+    /// a Content-Length header field in any response with a status code of 1xx (Informational)
+    /// or 204 (No Content)."
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let status = self.status;
+        out.reserve(128 + self.body.len());
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(status.to_string().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(reason_phrase(status).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if status != 101 {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
+        let informational = (100..200).contains(&status);
+        if !informational && status != 204 && status != 304 {
+            push_field(out, "Content-Length", &self.body.len().to_string());
+        }
+        for (name, value) in &self.headers {
+            push_field(out, name, value);
+        }
+        out.extend_from_slice(b"\r\n");
+        if !self.omit_body && !informational && status != 204 && status != 304 {
+            out.extend_from_slice(&self.body);
+        }
+    }
+}
+
+fn push_field(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// RFC 9110 §5.6.2 `token`: one or more `tchar`.
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// The reason phrase for a status code (RFC 9110 §15), "Unknown" for codes it does not name.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handshake::parse_request;
-    use crate::limits::Limits;
 
-    fn get(method: &str, path: &str, extra: &str) -> (u16, String) {
-        let head = format!("{method} {path} HTTP/1.1\r\nHost: localhost:3000\r\n{extra}\r\n");
-        let request = parse_request(head.as_bytes(), &Limits::default()).unwrap();
+    fn written(response: &Response) -> String {
         let mut out = Vec::new();
-        let status = respond(&request, &mut out);
-        (status, String::from_utf8(out).unwrap())
+        response.write_to(&mut out);
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
-    fn serves_the_page_with_headers() {
-        let (status, response) = get("GET", "/", "");
-        assert_eq!(status, 200);
-        let (head, body) = response.split_once("\r\n\r\n").unwrap();
-        assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())));
-        assert!(head.contains("Content-Type: text/html; charset=utf-8"));
-        assert!(head.contains("connect-src 'self' ws://localhost:3000 wss://localhost:3000"));
-        assert!(body.contains("<script src=\"/chat.js\""));
-    }
-
-    #[test]
-    fn head_has_headers_and_no_body() {
-        let (status, response) = get("HEAD", "/chat.js", "");
-        assert_eq!(status, 200);
-        let (head, body) = response.split_once("\r\n\r\n").unwrap();
-        assert!(body.is_empty());
-        assert!(head.contains(&format!(
-            "Content-Length: {}\r\n",
-            include_str!("page/chat.js").len()
-        )));
-    }
-
-    #[test]
-    fn unknown_paths_and_methods() {
-        assert_eq!(get("GET", "/nope", "").0, 404);
-        let (status, response) = get("POST", "/", "");
-        assert_eq!(status, 405);
-        assert!(response.contains("Allow: GET, HEAD\r\n"));
-    }
-
-    #[test]
-    fn conditional_get_is_304() {
-        let (_, response) = get("GET", "/", "");
-        let etag = response
-            .lines()
-            .find_map(|l| l.strip_prefix("ETag: "))
-            .unwrap()
-            .to_string();
-        let (status, response) = get("GET", "/", &format!("If-None-Match: {etag}\r\n"));
-        assert_eq!(status, 304);
-        assert!(response.ends_with("\r\n\r\n"), "no body");
-    }
-
-    #[test]
-    fn odd_host_is_not_echoed_into_the_policy() {
-        let head = "GET / HTTP/1.1\r\nHost: a b;c\r\n\r\n";
-        let request = parse_request(head.as_bytes(), &Limits::default()).unwrap();
-        let mut out = Vec::new();
-        respond(&request, &mut out);
-        assert!(
-            String::from_utf8(out)
-                .unwrap()
-                .contains("connect-src 'self';")
+    fn switching_protocols_has_no_length_and_keeps_the_connection() {
+        let response = Response::new(101).header("Upgrade", "websocket");
+        assert_eq!(
+            written(&response),
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn head_keeps_the_length_and_drops_the_body() {
+        let response = Response::text(200, "hello").without_body();
+        assert_eq!(
+            written(&response),
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn not_modified_has_no_body_and_no_length() {
+        let response = Response::text(304, "hello");
+        assert_eq!(
+            written(&response),
+            "HTTP/1.1 304 Not Modified\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        );
+    }
+
+    #[test]
+    #[cfg(not(debug_assertions))]
+    fn drops_a_field_that_would_split_the_response() {
+        let response = Response::new(200).header("X-Bad", "a\r\nSet-Cookie: x");
+        assert!(!written(&response).contains("Set-Cookie"));
+    }
+
+    #[test]
+    #[should_panic(expected = "invalid header field")]
+    #[cfg(debug_assertions)]
+    fn a_field_that_would_split_the_response_is_a_bug() {
+        let _ = Response::new(200).header("X-Bad", "a\r\nSet-Cookie: x");
     }
 }

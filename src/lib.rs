@@ -11,7 +11,7 @@
 //! | [`close`] | §5.5.1/§7.4 close codes and the close payload |
 //! | [`message`] | §5.4 messages, fragment reassembly and the size limits |
 //! | [`handshake`] | §4.2 request validation, `accept_key`, `Origin` policy, response bytes |
-//! | [`http`] | plain HTTP on the same port: the embedded chat page, 404, 405 |
+//! | [`http`] | HTTP responses: the one writer for the 101, refusals and plain HTTP |
 //! | [`connection`] | §5.1/§7 the per-connection state machine |
 //! | [`deflate`] | RFC 7692 permessage-deflate: negotiation, compression, bounded decompression |
 //! | [`error`] | [`ProtocolError`] (close codes) and [`HandshakeError`] (HTTP statuses) |
@@ -46,6 +46,8 @@ pub mod utf8;
 pub mod broadcast;
 #[cfg(feature = "server")]
 pub mod handler;
+#[cfg(feature = "server")]
+pub mod page;
 #[cfg(feature = "server")]
 mod peer;
 #[cfg(feature = "server")]

@@ -18,8 +18,9 @@ use crate::error::HandshakeError;
 use crate::frame::Status;
 use crate::handler::{Context, Handler, PeerId};
 use crate::handshake::{self, OriginPolicy, Request};
-use crate::http;
+use crate::http::Response;
 use crate::limits::Limits;
+use crate::page;
 use crate::peer::{Peer, Phase, ReadOutcome};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -361,7 +362,7 @@ impl Server {
             self.stats.refused_over_capacity += 1;
             log::debug!("{addr}: refused, {} connections open", self.peers.len());
             let mut response = Vec::new();
-            write_status_response(503, "too many connections\n", &mut response);
+            Response::text(503, "too many connections\n").write_to(&mut response);
             let _ = stream.write(&response); // best effort; the socket is dropped either way
             return;
         }
@@ -572,7 +573,9 @@ impl Server {
             if !request.is_websocket_attempt() {
                 // Plain HTTP on the same port: the chat page, or 404/405.
                 let mut response = Vec::with_capacity(4096);
-                plain_http = Some((http::respond(&request, &mut response), response));
+                let answer = page::respond(&request);
+                answer.write_to(&mut response);
+                plain_http = Some((answer.status(), response));
                 return Ok((Vec::new(), None));
             }
             let upgrade = handshake::validate_upgrade(&request)?;
@@ -581,12 +584,8 @@ impl Server {
             let deflate = deflate::negotiate(&request, &deflate_config)?;
             let extensions = deflate.map(|negotiated| negotiated.response());
             let mut response = Vec::with_capacity(256);
-            handshake::write_accept_response(
-                upgrade.key,
-                protocol,
-                extensions.as_deref(),
-                &mut response,
-            );
+            handshake::accept_response(upgrade.key, protocol, extensions.as_deref())
+                .write_to(&mut response);
             Ok((response, deflate))
         });
         if let Some((status, response)) = plain_http {
@@ -631,7 +630,7 @@ impl Server {
         bump(&mut self.stats.handshake_rejections, error.status());
         let peer = &mut self.peers[key];
         peer.outbox
-            .append(|out| handshake::write_error_response(error, out));
+            .append(|out| handshake::error_response(error).write_to(out));
         self.shut_after_flush(key);
     }
 
@@ -809,16 +808,4 @@ impl Server {
         }
         self.flush_dirty(handler);
     }
-}
-
-/// Appends a minimal HTTP response with a plain-text body and `Connection: close`.
-pub(crate) fn write_status_response(status: u16, body: &str, out: &mut Vec<u8>) {
-    out.extend_from_slice(
-        format!(
-            "HTTP/1.1 {status} {}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
-            handshake::reason_phrase(status),
-            body.len()
-        )
-        .as_bytes(),
-    );
 }

@@ -21,7 +21,7 @@ fn answer(input: &[u8], sizes: &[usize], limits: &Limits) -> Option<Vec<u8>> {
         let mut out = Vec::new();
         match scanner.scan(&input[..end], limits.max_head_size) {
             Ok(Status::Partial) => continue,
-            Err(error) => handshake::write_error_response(error, &mut out),
+            Err(error) => handshake::error_response(error).write_to(&mut out),
             Ok(Status::Complete(head_len)) => {
                 assert!(head_len <= end);
                 let result =
@@ -29,8 +29,8 @@ fn answer(input: &[u8], sizes: &[usize], limits: &Limits) -> Option<Vec<u8>> {
                         handshake::validate_upgrade(&request).map(|u| u.key.to_string())
                     });
                 match result {
-                    Ok(key) => handshake::write_accept_response(&key, None, None, &mut out),
-                    Err(error) => handshake::write_error_response(error, &mut out),
+                    Ok(key) => handshake::accept_response(&key, None, None).write_to(&mut out),
+                    Err(error) => handshake::error_response(error).write_to(&mut out),
                 }
             }
         }
