@@ -1,33 +1,37 @@
-//! RFC 6455 §5.1, §5.4, §5.5 and §7: the per-connection protocol state machine. Every state
-//! transition of an open WebSocket connection happens in this file.
+//! RFC 6455 §5 and §7: the framing machine both roles share. It turns bytes into messages and
+//! control frames, answers what the protocol says must be answered (pongs, the close reply, the
+//! close that fails the connection), and tracks the closing handshake.
 //!
 //! <https://www.rfc-editor.org/rfc/rfc6455#section-7>
 //!
 //! A [`Connection`] takes bytes in ([`Connection::receive`]) and gives back how many it consumed
-//! and at most one [`Event`] per call. Frames it must send by itself (pongs, the close reply, the
-//! close that fails the connection) go into the caller's [`Outbox`], as do the frames the
-//! application sends. It never touches a socket or a clock.
+//! and at most one [`Event`] per call. Frames it must send by itself, and the frames the
+//! application sends, go into the caller's [`Outbox`]. It never touches a socket or a clock; what
+//! comes before it (the opening handshake) and after it (closing TCP) is the job of the
+//! connection of each role, such as [`ServerConnection`](crate::server_connection::ServerConnection).
 //!
 //! ```text
-//!                 close()                         peer's Close
-//!   ┌──────┐  ──────────────────►  ┌───────────┐  ─────────────►  ┌────────┐
-//!   │ Open │                       │ CloseSent │                  │ Closed │
-//!   └──────┘  ───────────────────────────────────────────────────► └────────┘
-//!              peer's Close (reply queued), or a protocol error
-//!              (close with its code queued): "Fail the WebSocket Connection"
+//!            close()             peer's Close
+//!   ┌──────┐ ───────► ┌───────────┐ ─────────► ┌───────────────┐
+//!   │ Open │          │ CloseSent │            │ CloseReceived │
+//!   └──────┘ ──────────────────────────────────►└───────────────┘
+//!      │ │     peer's Close (our reply queued)
+//!      │ └──────────────────────────────────────►┌────────┐
+//!      └─── (from Open or CloseSent) ───────────►│ Failed │
+//!            a broken rule: our Close with its   └────────┘
+//!            code queued (§7.1.7)
 //! ```
-//!
-//! In `Closed`, a server should close TCP ([`Connection::wants_tcp_close`]); RFC 6455 §7.1.1:
-//! "the underlying TCP connection, in most normal cases, SHOULD be closed first by the server".
 
 use crate::close::{self, CloseCode, CloseFrame};
-use crate::deflate::{Deflate, Negotiated};
+use crate::deflate::{Deflate, Negotiated, SharedDeflate};
 use crate::error::{ProtocolError, SendError};
 use crate::frame::{self, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Opcode, Status};
 use crate::limits::Limits;
 use crate::mask::{apply_mask, random_key};
 use crate::message::{self, Assembler, Message, MessageKind};
 use crate::outbox::Outbox;
+use crate::prepared::PreparedFrame;
+use bytes::Bytes;
 use std::borrow::Cow;
 
 /// Which end of the connection this is (§5.1: clients mask, servers do not).
@@ -39,23 +43,29 @@ pub enum Role {
     Client,
 }
 
-/// Where the connection is in the closing handshake (§7).
+/// Where the connection is in the closing handshake (§7). Each state says what is true.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     /// Data flows both ways.
     Open,
-    /// We sent a Close and wait for the peer's; incoming data is discarded.
+    /// We sent a Close and wait for the peer's. Data that still arrives is read and dropped;
+    /// pings are still answered (§5.5.2).
     CloseSent,
-    /// Both Close frames have been exchanged, or the connection was failed. Nothing more is sent.
-    Closed,
+    /// The peer's Close was received, and answered if we had not sent ours: the closing
+    /// handshake is complete. Nothing more is read or sent.
+    CloseReceived,
+    /// We failed the connection (§7.1.7): our Close with the error's code is queued (unless we
+    /// had sent one already). Nothing more is read or sent.
+    Failed,
 }
 
 /// Something the peer said.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event<'a> {
     /// A complete text or binary message.
     Message(Message<'a>),
-    /// A ping; the pong is already queued (§5.5.2).
+    /// A ping; its pong is already queued, unless the peer's Close came first (§5.5.2).
     Ping(&'a [u8]),
     /// A pong, solicited or not (§5.5.3).
     Pong(&'a [u8]),
@@ -64,20 +74,27 @@ pub enum Event<'a> {
     Close(Option<CloseFrame<'a>>),
 }
 
-/// The result of one [`Connection::receive`] call.
+/// The result of one call that takes input: how much of it was used, and what it completed.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Received<'a> {
+pub struct Received<E> {
     /// How many bytes from the front of the input were used. Keep the rest for the next call.
     pub consumed: usize,
     /// The event those bytes completed, if any.
-    pub event: Option<Event<'a>>,
+    pub event: Option<E>,
 }
 
-impl Received<'_> {
+impl<E> Received<E> {
     /// Whether the call made no progress: the input holds only part of a header or of a control
-    /// frame, and more bytes are needed.
+    /// frame (or of a request head), and more bytes are needed.
     pub fn needs_more(&self) -> bool {
         self.consumed == 0 && self.event.is_none()
+    }
+
+    pub(crate) fn nothing() -> Self {
+        Received {
+            consumed: 0,
+            event: None,
+        }
     }
 }
 
@@ -91,30 +108,30 @@ struct PayloadProgress {
     received: u64,
 }
 
-/// The protocol state of one WebSocket connection.
+/// The framing state of one WebSocket connection after its opening handshake.
 ///
 /// ```
 /// use rfc6455::connection::{Connection, Event, Role};
+/// use rfc6455::deflate::SharedDeflate;
 /// use rfc6455::limits::Limits;
 /// use rfc6455::outbox::Outbox;
 ///
-/// let mut connection = Connection::new(Role::Server, Limits::default());
-/// let mut outbox = Outbox::new();
+/// let mut connection = Connection::new(Role::Server);
+/// let (mut outbox, mut shared, limits) = (Outbox::new(), SharedDeflate::new(), Limits::default());
 /// // RFC 6455 §5.7: a single-frame masked text message containing "Hello".
 /// let mut input = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-/// let received = connection.receive(&mut input, &mut outbox).unwrap();
+/// let received = connection.receive(&mut input, &mut outbox, &limits, &mut shared).unwrap();
 /// assert_eq!(received.consumed, 11);
 /// let Some(Event::Message(message)) = received.event else { panic!("expected a message") };
 /// assert_eq!(message.as_text(), Some("Hello"));
 /// // Echo it: a server frame is unmasked, "Hello" in 7 bytes.
-/// connection.send(message.kind(), message.as_bytes(), &mut outbox).unwrap();
+/// connection.send(message.kind(), message.as_bytes(), &mut outbox, &mut shared).unwrap();
 /// assert_eq!(outbox.len(), 7);
 /// ```
 #[derive(Debug)]
 pub struct Connection {
     role: Role,
     state: State,
-    limits: Limits,
     /// The message still arriving, and its frame whose payload is still arriving. Boxed, so that
     /// an idle connection carries one null pointer for it.
     incoming: Option<Box<Incoming>>,
@@ -131,11 +148,10 @@ struct Incoming {
 
 impl Connection {
     /// A connection that just completed its opening handshake.
-    pub fn new(role: Role, limits: Limits) -> Self {
+    pub fn new(role: Role) -> Self {
         Connection {
             role,
             state: State::Open,
-            limits,
             incoming: None,
             deflate: None,
         }
@@ -152,12 +168,13 @@ impl Connection {
         self.deflate.as_ref().map(Deflate::params)
     }
 
-    /// Whether this connection compresses a payload of `len` bytes (so that a broadcast knows
-    /// which of its shared frames this recipient gets).
-    pub fn compresses(&self, len: usize) -> bool {
+    /// The window (in bits) this connection would compress a `len`-byte message with, or `None`
+    /// when it sends such a message uncompressed (no permessage-deflate, or under the threshold).
+    pub fn compression_window(&self, len: usize) -> Option<u8> {
         self.deflate
             .as_ref()
-            .is_some_and(|d| d.should_compress(len))
+            .filter(|d| d.should_compress(len))
+            .map(|d| d.params().server_max_window_bits)
     }
 
     /// The closing-handshake state.
@@ -170,13 +187,6 @@ impl Connection {
         self.role
     }
 
-    /// Whether the IO layer should now close the TCP connection: a server once the closing
-    /// handshake is over or the connection failed (§7.1.1). A client waits for the server to close
-    /// first.
-    pub fn wants_tcp_close(&self) -> bool {
-        self.state == State::Closed && self.role == Role::Server
-    }
-
     /// Bytes held for the message being assembled (0 when none is): never more than
     /// `Limits::max_message_size`.
     pub fn buffered(&self) -> usize {
@@ -185,7 +195,8 @@ impl Connection {
             .map_or(0, |incoming| incoming.message.len())
     }
 
-    fn is_mid_frame(&self) -> bool {
+    /// Whether a data frame's payload is partly received (the next input continues it).
+    pub fn is_mid_frame(&self) -> bool {
         self.incoming
             .as_ref()
             .is_some_and(|incoming| incoming.frame.is_some())
@@ -197,31 +208,40 @@ impl Connection {
     /// returns at most one event. Call it again with the unconsumed rest until
     /// [`Received::needs_more`]. A partial header or a partial control frame is not consumed;
     /// present it again with more bytes appended (at most [`MAX_HEADER_LEN`] + 125 bytes).
+    /// `shared` inflates compressed messages for connections without their own context.
     ///
-    /// On a protocol error the connection is failed (§7.1.7): a Close with the error's code is
-    /// queued, the state becomes [`State::Closed`], and the error is returned. Input after that
-    /// is ignored.
+    /// On a protocol error the connection is failed (§7.1.7): a Close with the error's code and
+    /// reason is queued (unless we had sent one), the state becomes [`State::Failed`], and the
+    /// error is returned. Input after that, or after the peer's Close, is ignored.
     pub fn receive<'a>(
         &mut self,
         input: &'a mut [u8],
         out: &mut Outbox,
-    ) -> Result<Received<'a>, ProtocolError> {
-        if self.state == State::Closed {
+        limits: &Limits,
+        shared: &mut SharedDeflate,
+    ) -> Result<Received<Event<'a>>, ProtocolError> {
+        if matches!(self.state, State::CloseReceived | State::Failed) {
             return Ok(Received {
                 consumed: input.len(),
                 event: None,
             });
         }
-        match self.receive_frame(input, out) {
+        match self.receive_frame(input, out, limits, shared) {
             Ok(mut received) => {
                 if self.state != State::Open && matches!(received.event, Some(Event::Message(_))) {
-                    // §5.5.1: after our Close, data that still arrives is read but not delivered.
+                    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+                    //= type=exception
+                    //= reason=After our Close, a message that still arrives is read (the peer
+                    //= may have sent it before seeing our Close) but not delivered: the
+                    //= application asked to stop.
+                    //# After sending a Close frame, the endpoint MUST NOT send any more data
+                    //# frames.
                     received.event = None;
                 }
                 Ok(received)
             }
             Err(error) => {
-                self.fail(error.close_code(), out);
+                self.fail(error, out);
                 Err(error)
             }
         }
@@ -231,20 +251,17 @@ impl Connection {
         &mut self,
         input: &'a mut [u8],
         out: &mut Outbox,
-    ) -> Result<Received<'a>, ProtocolError> {
+        limits: &Limits,
+        shared: &mut SharedDeflate,
+    ) -> Result<Received<Event<'a>>, ProtocolError> {
         if self.is_mid_frame() {
-            return self.receive_payload(input);
+            return self.receive_payload(input, limits, shared);
         }
         let (header, header_len) = match frame::decode_header(input)? {
-            Status::Partial => {
-                return Ok(Received {
-                    consumed: 0,
-                    event: None,
-                });
-            }
+            Status::Partial => return Ok(Received::nothing()),
             Status::Complete(decoded) => decoded,
         };
-        self.check_header(&header)?;
+        self.check_header(&header, limits)?;
         // A control frame's length fits in 7 bits (checked by decode_header), a data frame's
         // length was checked against the limits above; neither allocates from it.
         let payload_len = header.payload_len as usize;
@@ -253,10 +270,7 @@ impl Connection {
 
         if header.opcode.is_control() {
             if available < payload_len {
-                return Ok(Received {
-                    consumed: 0,
-                    event: None,
-                });
+                return Ok(Received::nothing());
             }
             let payload = rest.split_at_mut(payload_len).0;
             if let Some(key) = header.mask {
@@ -283,9 +297,10 @@ impl Connection {
                 apply_mask(payload, key, 0);
             }
             let payload: &'a [u8] = payload;
-            // RFC 6455 §8.1: "When an endpoint is to interpret a byte stream as UTF-8 but finds
-            // that the byte stream is not, in fact, a valid UTF-8 stream, that endpoint MUST
-            // _Fail the WebSocket Connection_."
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-8.1
+            //# When an endpoint is to interpret a byte stream as UTF-8 but finds
+            //# that the byte stream is not, in fact, a valid UTF-8 stream, that
+            //# endpoint MUST _Fail the WebSocket Connection_.
             if kind == MessageKind::Text && std::str::from_utf8(payload).is_err() {
                 return Err(ProtocolError::InvalidUtf8);
             }
@@ -315,54 +330,62 @@ impl Connection {
             (None, Some(incoming)) => incoming.frame = Some(progress),
             (None, None) => unreachable!("check_header rejects a continuation without a message"),
         }
-        let mut received = self.receive_payload(rest)?;
+        let mut received = self.receive_payload(rest, limits, shared)?;
         received.consumed += header_len;
         Ok(received)
     }
 
     /// The checks on a header that depend on the role and on the message in progress.
-    fn check_header(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
-        // RFC 6455 §5.2: "MUST be 0 unless an extension is negotiated that defines meanings for
-        // non-zero values. If a nonzero value is received and none of the negotiated extensions
-        // defines the meaning of such a nonzero value, the receiving endpoint MUST _Fail the
-        // WebSocket Connection_."
-        //
+    fn check_header(&mut self, header: &FrameHeader, limits: &Limits) -> Result<(), ProtocolError> {
         // RFC 7692 §6: permessage-deflate gives RSV1 a meaning on the first frame of a data
         // message only: "An endpoint MUST NOT set the "Per-Message Compressed" bit of control
         // frames and non-first fragments of a data message."
         let compressed_first_frame = header.rsv1
             && self.deflate.is_some()
             && matches!(header.opcode, Opcode::Text | Opcode::Binary);
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+        //# If a nonzero value is received and none of the negotiated extensions
+        //# defines the meaning of such a nonzero value, the receiving endpoint
+        //# MUST _Fail the WebSocket Connection_.
         if (header.rsv1 && !compressed_first_frame) || header.rsv2 || header.rsv3 {
             return Err(ProtocolError::ReservedBitsSet);
         }
         match (self.role, header.mask.is_some()) {
-            // RFC 6455 §5.1: "The server MUST close the connection upon receiving a frame that is
-            // not masked."
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
+            //# The server MUST close the connection upon receiving a
+            //# frame that is not masked.
             (Role::Server, false) => return Err(ProtocolError::UnmaskedClientFrame),
-            // RFC 6455 §5.1: "A client MUST close a connection if it detects a masked frame."
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
+            //# A client MUST close a connection if it detects a masked
+            //# frame.
             (Role::Client, true) => return Err(ProtocolError::MaskedServerFrame),
             _ => {}
         }
         match (header.opcode, self.incoming.as_deref_mut()) {
-            // RFC 6455 §5.4: "A fragmented message consists of a single frame with the FIN bit
-            // clear and an opcode other than 0, followed by zero or more frames with the FIN bit
-            // clear and the opcode set to 0, and terminated by a single frame with the FIN bit set
-            // and an opcode of 0."
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.4
+            //# A fragmented message consists of a single frame with the FIN bit
+            //# clear and an opcode other than 0, followed by zero or more frames
+            //# with the FIN bit clear and the opcode set to 0, and terminated by
+            //# a single frame with the FIN bit set and an opcode of 0.
             (Opcode::Continuation, None) => Err(ProtocolError::UnexpectedContinuation),
-            (Opcode::Continuation, Some(incoming)) => incoming
-                .message
-                .add_fragment(header.payload_len, &self.limits),
+            (Opcode::Continuation, Some(incoming)) => {
+                incoming.message.add_fragment(header.payload_len, limits)
+            }
             (Opcode::Text | Opcode::Binary, Some(_)) => Err(ProtocolError::ExpectedContinuation),
             (Opcode::Text | Opcode::Binary, None) => {
-                message::check_message_size(0, header.payload_len, &self.limits)
+                message::check_message_size(0, header.payload_len, limits)
             }
             _ => Ok(()),
         }
     }
 
     /// Takes the next piece of the current data frame's payload.
-    fn receive_payload<'a>(&mut self, input: &'a mut [u8]) -> Result<Received<'a>, ProtocolError> {
+    fn receive_payload<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        limits: &Limits,
+        shared: &mut SharedDeflate,
+    ) -> Result<Received<Event<'a>>, ProtocolError> {
         let incoming = self
             .incoming
             .as_deref_mut()
@@ -380,14 +403,10 @@ impl Connection {
         progress.remaining -= take as u64;
         let (frame_done, fin) = (progress.remaining == 0, progress.fin);
         incoming.message.push(piece)?;
-        if !frame_done {
-            return Ok(Received {
-                consumed: take,
-                event: None,
-            });
-        }
-        incoming.frame = None;
-        if !fin {
+        if !frame_done || !fin {
+            if frame_done {
+                incoming.frame = None;
+            }
             return Ok(Received {
                 consumed: take,
                 event: None,
@@ -396,7 +415,7 @@ impl Connection {
         let incoming = self.incoming.take().expect("checked above");
         let message = incoming
             .message
-            .finish(self.deflate.as_mut(), &self.limits)?;
+            .finish(self.deflate.as_mut(), shared, limits)?;
         Ok(Received {
             consumed: take,
             event: Some(Event::Message(message)),
@@ -411,60 +430,72 @@ impl Connection {
     ) -> Result<Event<'a>, ProtocolError> {
         match opcode {
             Opcode::Ping => {
-                // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong
-                // frame in response, unless it already received a Close frame." §5.5.3: "A Pong
-                // frame sent in response to a Ping frame must have identical "Application data"".
-                if self.state == State::Open {
-                    self.queue_frame(Opcode::Pong, payload, out);
-                }
+                // The state is Open or CloseSent here: after the peer's Close nothing is read.
+                //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.2
+                //# Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+                //# response, unless it already received a Close frame.
+                //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.3
+                //# A Pong frame sent in response to a Ping frame must have identical
+                //# "Application data" as found in the message body of the Ping frame
+                //# being replied to.
+                let mut pong = Vec::with_capacity(MAX_HEADER_LEN + payload.len());
+                self.encode(Opcode::Pong, false, payload, &mut pong);
+                out.queue_pong(&pong);
                 Ok(Event::Ping(payload))
             }
             Opcode::Pong => Ok(Event::Pong(payload)),
             Opcode::Close => {
                 let close_frame = close::parse_close_payload(payload)?;
                 if self.state == State::Open {
-                    // RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not
-                    // previously send a Close frame, the endpoint MUST send a Close frame in
-                    // response. ... it typically echos the status code it received."
+                    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+                    //# If an endpoint receives a Close frame and did not previously send a
+                    //# Close frame, the endpoint MUST send a Close frame in response.
+                    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+                    //# (When sending a Close frame in response, the endpoint typically
+                    //# echos the status code it received.)
                     let code = close_frame.map(|f| f.code.0.to_be_bytes());
-                    self.queue_frame(
-                        Opcode::Close,
-                        code.as_ref().map_or(&[][..], |c| &c[..]),
-                        out,
-                    );
+                    let payload = code.as_ref().map_or(&[][..], |c| &c[..]);
+                    self.queue_frame(Opcode::Close, payload, out);
                 }
-                self.state = State::Closed;
+                self.state = State::CloseReceived;
+                self.incoming = None;
                 Ok(Event::Close(close_frame))
             }
             _ => unreachable!("receive_control is called only for control opcodes"),
         }
     }
 
-    /// RFC 6455 §7.1.7 "Fail the WebSocket Connection": send a Close with `code` (unless one was
-    /// sent already) and stop processing.
-    fn fail(&mut self, code: CloseCode, out: &mut Outbox) {
+    /// RFC 6455 §7.1.7 "Fail the WebSocket Connection": send a Close with the error's code and
+    /// reason (unless one was sent already) and stop processing.
+    fn fail(&mut self, error: ProtocolError, out: &mut Outbox) {
         if self.state == State::Open {
-            self.queue_frame(Opcode::Close, &code.0.to_be_bytes(), out);
+            let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
+            let len = close::encode_close_payload(error.close_code(), error.reason(), &mut payload);
+            self.queue_frame(Opcode::Close, &payload[..len], out);
         }
-        self.state = State::Closed;
+        self.state = State::Failed;
         self.incoming = None;
     }
 
-    /// Queues a data message.
+    /// Queues a data message, compressed when permessage-deflate is in use and the message is
+    /// long enough.
     pub fn send(
         &mut self,
         kind: MessageKind,
         payload: &[u8],
         out: &mut Outbox,
+        shared: &mut SharedDeflate,
     ) -> Result<(), SendError> {
         self.check_open()?;
         let opcode = kind.opcode();
         match &self.deflate {
             Some(deflate) if deflate.should_compress(payload.len()) => {
-                // RFC 7692 §7.2.1: compress, drop the tail, and set RSV1 on the frame.
+                //= https://www.rfc-editor.org/rfc/rfc7692#section-7.2.1
+                //# 1.  Compress all the octets of the payload of the message using
+                //#     DEFLATE.
                 let mut compressed = Vec::with_capacity(payload.len() / 2 + 16);
-                deflate.compress(payload, &mut compressed);
-                self.queue_data_frame(opcode, true, &compressed, out);
+                deflate.compress(payload, &mut compressed, shared);
+                out.append(|buf| self.encode(opcode, true, &compressed, buf));
             }
             _ => self.queue_frame(opcode, payload, out),
         }
@@ -472,23 +503,49 @@ impl Connection {
     }
 
     /// Queues a data message whose payload is already an owned buffer, without copying it when it
-    /// goes out uncompressed (the buffer becomes its own output chunk after the header).
+    /// goes out uncompressed (the buffer becomes an output chunk of its own after the header).
     pub fn send_owned(
         &mut self,
         kind: MessageKind,
         mut payload: Vec<u8>,
         out: &mut Outbox,
+        shared: &mut SharedDeflate,
     ) -> Result<(), SendError> {
-        if self.compresses(payload.len()) {
-            return self.send(kind, &payload, out);
+        if self.compression_window(payload.len()).is_some() {
+            return self.send(kind, &payload, out, shared);
         }
         self.check_open()?;
-        let (header_bytes, header_len, mask) = self.header_for(kind.opcode(), false, payload.len());
-        if let Some(key) = mask {
+        let header = self.header(kind.opcode(), false, payload.len());
+        if let Some(key) = header.mask {
             apply_mask(&mut payload, key, 0);
         }
+        let mut header_bytes = [0u8; MAX_HEADER_LEN];
+        let header_len = frame::encode_header(&header, &mut header_bytes);
         out.append(|buf| buf.extend_from_slice(&header_bytes[..header_len]));
-        out.push_owned(payload);
+        out.push_shared(Bytes::from(payload));
+        Ok(())
+    }
+
+    /// Queues a frame that was encoded once for many recipients (a broadcast), without copying
+    /// it: the compressed frame when this connection compresses such a message and one was made
+    /// for its window, the plain frame otherwise. Only a server may do this: its frames are
+    /// unmasked, hence identical for every peer.
+    pub fn send_prepared(
+        &mut self,
+        frame: &PreparedFrame,
+        out: &mut Outbox,
+    ) -> Result<(), SendError> {
+        debug_assert_eq!(
+            self.role,
+            Role::Server,
+            "client frames are masked per connection"
+        );
+        self.check_open()?;
+        let bytes = self
+            .compression_window(frame.payload_len())
+            .and_then(|bits| frame.compressed_for(bits))
+            .unwrap_or(frame.plain());
+        out.push_shared(bytes.clone());
         Ok(())
     }
 
@@ -502,28 +559,12 @@ impl Connection {
         payload_len: usize,
     ) -> Result<Option<([u8; MAX_HEADER_LEN], usize)>, SendError> {
         self.check_open()?;
-        if self.role == Role::Client || self.compresses(payload_len) {
+        if self.role == Role::Client || self.compression_window(payload_len).is_some() {
             return Ok(None);
         }
-        let (header, len, _) = self.header_for(kind.opcode(), false, payload_len);
-        Ok(Some((header, len)))
-    }
-
-    /// Queues a frame that was encoded once for many recipients (a broadcast), without copying it.
-    /// Only a server may do this: its frames are unmasked, hence identical for every peer.
-    pub fn send_shared(
-        &mut self,
-        frame: std::rc::Rc<[u8]>,
-        out: &mut Outbox,
-    ) -> Result<(), SendError> {
-        debug_assert_eq!(
-            self.role,
-            Role::Server,
-            "client frames are masked per connection"
-        );
-        self.check_open()?;
-        out.push_shared(frame);
-        Ok(())
+        let mut bytes = [0u8; MAX_HEADER_LEN];
+        let len = frame::encode_header(&FrameHeader::new(kind.opcode(), payload_len), &mut bytes);
+        Ok(Some((bytes, len)))
     }
 
     /// Queues a ping (§5.5.2).
@@ -559,50 +600,27 @@ impl Connection {
         }
     }
 
-    /// Encodes one whole frame into the outbox: unmasked for a server, masked with a fresh key
-    /// for a client (§5.3).
+    /// Encodes one whole uncompressed frame into the outbox.
     fn queue_frame(&self, opcode: Opcode, payload: &[u8], out: &mut Outbox) {
-        self.queue_data_frame(opcode, false, payload, out);
+        out.append(|buf| self.encode(opcode, false, payload, buf));
     }
 
-    /// Like `queue_frame`, with RSV1 set for a compressed message (RFC 7692 §6).
-    fn queue_data_frame(&self, opcode: Opcode, rsv1: bool, payload: &[u8], out: &mut Outbox) {
-        let (header_bytes, header_len, mask) = self.header_for(opcode, rsv1, payload.len());
-        out.append(|buf| {
-            buf.reserve(header_len + payload.len());
-            buf.extend_from_slice(&header_bytes[..header_len]);
-            let start = buf.len();
-            buf.extend_from_slice(payload);
-            if let Some(key) = mask {
-                apply_mask(&mut buf[start..], key, 0);
-            }
-        });
+    /// Encodes one whole frame this end sends: unmasked for a server, masked with a fresh key for
+    /// a client (§5.1, §5.3), with RSV1 for a compressed message (RFC 7692 §6).
+    fn encode(&self, opcode: Opcode, rsv1: bool, payload: &[u8], buf: &mut Vec<u8>) {
+        frame::encode_frame(&self.header(opcode, rsv1, payload.len()), payload, buf);
     }
 
-    /// Encodes the header of a whole (FIN) frame this end sends: unmasked for a server, with a
-    /// fresh masking key for a client (§5.1, §5.3), which the caller applies to the payload.
-    fn header_for(
-        &self,
-        opcode: Opcode,
-        rsv1: bool,
-        payload_len: usize,
-    ) -> ([u8; MAX_HEADER_LEN], usize, Option<[u8; 4]>) {
-        let mask = match self.role {
-            Role::Server => None,
-            Role::Client => Some(random_key()),
-        };
-        let header = FrameHeader {
-            fin: true,
-            rsv1,
-            rsv2: false,
-            rsv3: false,
-            opcode,
-            mask,
-            payload_len: payload_len as u64,
-        };
-        let mut bytes = [0u8; MAX_HEADER_LEN];
-        let len = frame::encode_header(&header, &mut bytes);
-        (bytes, len, mask)
+    fn header(&self, opcode: Opcode, rsv1: bool, payload_len: usize) -> FrameHeader {
+        let header = FrameHeader::new(opcode, payload_len).with_rsv1(rsv1);
+        match self.role {
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
+            //# A server MUST NOT mask any frames that it sends to the client.
+            Role::Server => header,
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
+            //# The masking key is a 32-bit value chosen at random by the client.
+            Role::Client => header.masked(random_key()),
+        }
     }
 }
 
@@ -610,6 +628,14 @@ impl Connection {
 mod tests {
     use super::*;
     use std::io::IoSlice;
+
+    const LIMITS: Limits = Limits {
+        max_frame_size: crate::limits::DEFAULT_MAX_FRAME_SIZE,
+        max_message_size: crate::limits::DEFAULT_MAX_MESSAGE_SIZE,
+        max_fragments: crate::limits::DEFAULT_MAX_FRAGMENTS,
+        max_head_size: crate::limits::DEFAULT_MAX_HEAD_SIZE,
+        max_headers: crate::limits::DEFAULT_MAX_HEADERS,
+    };
 
     fn drain(out: &mut Outbox) -> Vec<u8> {
         let mut slices = [IoSlice::new(&[]); 64];
@@ -655,7 +681,7 @@ mod tests {
     /// Feeds `input` in pieces of at most `piece` bytes, keeping unconsumed bytes as an IO layer
     /// would, and returns every event and the bytes the connection wrote.
     fn run(input: &[u8], piece: usize, limits: Limits) -> (Vec<Seen>, Vec<u8>) {
-        let mut conn = Connection::new(Role::Server, limits);
+        let mut conn = Connection::new(Role::Server);
         let mut out = Outbox::new();
         let mut seen = Vec::new();
         let mut pending: Vec<u8> = Vec::new();
@@ -663,7 +689,12 @@ mod tests {
             pending.extend_from_slice(chunk);
             let mut pos = 0;
             loop {
-                match conn.receive(&mut pending[pos..], &mut out) {
+                match conn.receive(
+                    &mut pending[pos..],
+                    &mut out,
+                    &limits,
+                    &mut SharedDeflate::new(),
+                ) {
                     Ok(received) => {
                         let stop = received.needs_more();
                         pos += received.consumed;
@@ -718,7 +749,7 @@ mod tests {
 
     fn run_split(input: &[u8], split: usize) -> (Vec<Seen>, Vec<u8>) {
         // Two reads: [..split] and [split..].
-        let mut conn = Connection::new(Role::Server, Limits::default());
+        let mut conn = Connection::new(Role::Server);
         let mut out = Outbox::new();
         let mut seen = Vec::new();
         let mut pending = Vec::new();
@@ -726,7 +757,12 @@ mod tests {
             pending.extend_from_slice(chunk);
             let mut pos = 0;
             loop {
-                match conn.receive(&mut pending[pos..], &mut out) {
+                match conn.receive(
+                    &mut pending[pos..],
+                    &mut out,
+                    &LIMITS,
+                    &mut SharedDeflate::new(),
+                ) {
                     Ok(r) => {
                         let stop = r.needs_more();
                         pos += r.consumed;
@@ -756,6 +792,17 @@ mod tests {
             pending.drain(..pos);
         }
         (seen, drain(&mut out))
+    }
+
+    /// The Close that fails the connection for `error`: its close code (checked against the
+    /// table) and its reason (§7.1.7).
+    fn failure(error: ProtocolError, code: u16) -> Vec<u8> {
+        assert_eq!(error.close_code().0, code, "{error:?}");
+        let reason = error.reason().as_bytes();
+        let mut frame = vec![0x88, 2 + reason.len() as u8];
+        frame.extend_from_slice(&code.to_be_bytes());
+        frame.extend_from_slice(reason);
+        frame
     }
 
     fn concat(frames: &[Vec<u8>]) -> Vec<u8> {
@@ -802,7 +849,7 @@ mod tests {
     fn rejects_unmasked_client_frame() {
         let (seen, out) = check_every_split(&[0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
         assert_eq!(seen, [Seen::Error(ProtocolError::UnmaskedClientFrame)]);
-        assert_eq!(out, [0x88, 0x02, 0x03, 0xEA]); // close 1002
+        assert_eq!(out, failure(ProtocolError::UnmaskedClientFrame, 1002));
     }
 
     #[test]
@@ -839,7 +886,7 @@ mod tests {
                 Seen::Error(ProtocolError::ReservedBitsSet)
             ]
         );
-        assert_eq!(out, [0x88, 0x02, 0x03, 0xEA]);
+        assert_eq!(out, failure(ProtocolError::ReservedBitsSet, 1002));
     }
 
     #[test]
@@ -850,23 +897,29 @@ mod tests {
             b"\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5\xF4\x90\x80\x80\x65\x64\x69\x74\x65\x64";
         let frame = client_frame(0x81, payload);
         let bad_at = frame.len() - payload.len() + 12; // the 0x90 after 0xF4
-        let mut conn = Connection::new(Role::Server, Limits::default());
+        let mut conn = Connection::new(Role::Server);
         let mut out = Outbox::new();
         let mut prefix = frame[..bad_at].to_vec();
         let mut pos = 0;
         while pos < prefix.len() {
-            let r = conn.receive(&mut prefix[pos..], &mut out).unwrap();
+            let r = conn
+                .receive(
+                    &mut prefix[pos..],
+                    &mut out,
+                    &LIMITS,
+                    &mut SharedDeflate::new(),
+                )
+                .unwrap();
             assert!(r.event.is_none());
             pos += r.consumed;
         }
         let mut bad = frame[bad_at..bad_at + 1].to_vec();
         assert_eq!(
-            conn.receive(&mut bad, &mut out),
+            conn.receive(&mut bad, &mut out, &LIMITS, &mut SharedDeflate::new()),
             Err(ProtocolError::InvalidUtf8)
         );
-        assert_eq!(drain(&mut out), [0x88, 0x02, 0x03, 0xEF]); // close 1007
-        assert_eq!(conn.state(), State::Closed);
-        assert!(conn.wants_tcp_close());
+        assert_eq!(drain(&mut out), failure(ProtocolError::InvalidUtf8, 1007));
+        assert_eq!(conn.state(), State::Failed);
     }
 
     #[test]
@@ -878,7 +931,7 @@ mod tests {
         ]);
         let (seen, out) = check_every_split(&input);
         assert_eq!(seen, [Seen::Error(ProtocolError::InvalidUtf8)]);
-        assert_eq!(out, [0x88, 0x02, 0x03, 0xEF]);
+        assert_eq!(out, failure(ProtocolError::InvalidUtf8, 1007));
     }
 
     #[test]
@@ -915,36 +968,49 @@ mod tests {
         ] {
             let (seen, out) = check_every_split(&client_frame(0x88, payload));
             assert_eq!(seen, [Seen::Error(error)]);
-            assert_eq!(out[2..], code.to_be_bytes());
+            assert_eq!(out, failure(error, code));
         }
     }
 
     #[test]
     fn our_close_then_theirs() {
-        let mut conn = Connection::new(Role::Server, Limits::default());
+        let mut conn = Connection::new(Role::Server);
         let mut out = Outbox::new();
         conn.close(CloseCode::GOING_AWAY, "bye", &mut out).unwrap();
         assert_eq!(drain(&mut out), [0x88, 0x05, 0x03, 0xE9, b'b', b'y', b'e']);
         assert_eq!(
-            conn.send(MessageKind::Text, b"x", &mut out),
+            conn.send(MessageKind::Text, b"x", &mut out, &mut SharedDeflate::new()),
             Err(SendError::NotOpen)
         );
-        // Data arriving after our close is not delivered, pings are not answered.
+        // Data arriving after our close is not delivered; a ping is still answered, since the
+        // peer's Close has not arrived (§5.5.2); after the peer's Close, nothing is read.
         let mut input = concat(&[
             client_frame(0x81, b"late"),
-            client_frame(0x89, b""),
+            client_frame(0x89, b"?"),
             client_frame(0x88, b"\x03\xe9"),
+            client_frame(0x89, b"after"),
         ]);
         let mut pos = 0;
         let mut events = Vec::new();
         while pos < input.len() {
-            let r = conn.receive(&mut input[pos..], &mut out).unwrap();
+            let r = conn
+                .receive(
+                    &mut input[pos..],
+                    &mut out,
+                    &LIMITS,
+                    &mut SharedDeflate::new(),
+                )
+                .unwrap();
             pos += r.consumed;
             events.extend(r.event.map(|e| format!("{e:?}")));
         }
         assert_eq!(events.len(), 2, "{events:?}"); // the ping and the close
-        assert!(out.is_empty());
-        assert!(conn.wants_tcp_close());
+        assert_eq!(
+            drain(&mut out),
+            [0x8A, 0x01, b'?'],
+            "one pong, for the first ping"
+        );
+        assert_eq!(conn.state(), State::CloseReceived);
     }
 
     #[test]
@@ -971,7 +1037,16 @@ mod tests {
                 limit: 100
             })]
         );
-        assert_eq!(out, [0x88, 0x02, 0x03, 0xF1]); // close 1009
+        assert_eq!(
+            out,
+            failure(
+                ProtocolError::FrameTooBig {
+                    len: 101,
+                    limit: 100
+                },
+                1009
+            )
+        );
         let input = concat(&[
             client_frame(0x02, &[0u8; 100]),
             client_frame(0x80, &[0u8; 51]),
@@ -1006,18 +1081,29 @@ mod tests {
             seen,
             [Seen::Error(ProtocolError::TooManyFragments { limit: 4 })]
         );
-        assert_eq!(out, [0x88, 0x02, 0x03, 0xF0]); // close 1008
+        assert_eq!(
+            out,
+            failure(ProtocolError::TooManyFragments { limit: 4 }, 1008)
+        );
     }
 
     #[test]
     fn client_role_masks_and_accepts_unmasked() {
-        let mut conn = Connection::new(Role::Client, Limits::default());
+        let mut conn = Connection::new(Role::Client);
         let mut out = Outbox::new();
-        conn.send(MessageKind::Text, b"Hello", &mut out).unwrap();
+        conn.send(
+            MessageKind::Text,
+            b"Hello",
+            &mut out,
+            &mut SharedDeflate::new(),
+        )
+        .unwrap();
         let mut sent = drain(&mut out);
         // Decode it as a server would.
-        let mut server = Connection::new(Role::Server, Limits::default());
-        let r = server.receive(&mut sent, &mut out).unwrap();
+        let mut server = Connection::new(Role::Server);
+        let r = server
+            .receive(&mut sent, &mut out, &LIMITS, &mut SharedDeflate::new())
+            .unwrap();
         assert_eq!(
             r.event.map(|e| format!("{e:?}")),
             Some(format!(
@@ -1027,12 +1113,14 @@ mod tests {
         );
         let mut input = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
         assert!(matches!(
-            conn.receive(&mut input, &mut out).unwrap().event,
+            conn.receive(&mut input, &mut out, &LIMITS, &mut SharedDeflate::new())
+                .unwrap()
+                .event,
             Some(Event::Message(_))
         ));
         let mut masked = client_frame(0x81, b"x");
         assert_eq!(
-            conn.receive(&mut masked, &mut out),
+            conn.receive(&mut masked, &mut out, &LIMITS, &mut SharedDeflate::new()),
             Err(ProtocolError::MaskedServerFrame)
         );
     }

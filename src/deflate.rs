@@ -23,7 +23,6 @@ use crate::error::{HandshakeError, ProtocolError};
 const MALFORMED: HandshakeError = HandshakeError::MalformedExtensions;
 use crate::handshake::Request;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
-use std::cell::RefCell;
 
 /// The extension's name in `Sec-WebSocket-Extensions`.
 pub const EXTENSION_NAME: &str = "permessage-deflate";
@@ -311,9 +310,10 @@ impl Deflate {
         len >= self.threshold as usize
     }
 
-    /// Compresses a whole message payload (§7.2.1) and appends it to `out`.
-    pub fn compress(&self, payload: &[u8], out: &mut Vec<u8>) {
-        compress(
+    /// Compresses a whole message payload (§7.2.1) with `shared`'s compressor for our window and
+    /// appends it to `out`.
+    pub fn compress(&self, payload: &[u8], out: &mut Vec<u8>, shared: &mut SharedDeflate) {
+        shared.compress(
             payload,
             self.params.server_max_window_bits,
             self.level as u32,
@@ -322,17 +322,20 @@ impl Deflate {
     }
 
     /// Decompresses a whole message payload (§7.2.2), failing with
-    /// [`ProtocolError::MessageTooBig`] as soon as the output would pass `limit`.
-    pub fn decompress(&mut self, compressed: &[u8], limit: u64) -> Result<Vec<u8>, ProtocolError> {
+    /// [`ProtocolError::MessageTooBig`] as soon as the output would pass `limit`. Without client
+    /// context takeover the inflater is `shared`'s; with it, this connection's own.
+    pub fn decompress(
+        &mut self,
+        compressed: &[u8],
+        limit: u64,
+        shared: &mut SharedDeflate,
+    ) -> Result<Vec<u8>, ProtocolError> {
         if self.params.client_no_context_takeover {
-            SHARED.with(|shared| {
-                let mut shared = shared.borrow_mut();
-                let inflater = shared.inflater.get_or_insert_with(|| {
-                    Decompress::new_with_window_bits(false, MAX_WINDOW_BITS)
-                });
-                inflater.reset(false);
-                inflate(inflater, compressed, limit)
-            })
+            let inflater = shared
+                .inflater
+                .get_or_insert_with(|| Decompress::new_with_window_bits(false, MAX_WINDOW_BITS));
+            inflater.reset(false);
+            inflate(inflater, compressed, limit)
         } else {
             let inflater = self.inflater.get_or_insert_with(|| {
                 Box::new(Decompress::new_with_window_bits(false, MAX_WINDOW_BITS))
@@ -342,26 +345,42 @@ impl Deflate {
     }
 }
 
-/// Compressors and an inflater shared by every connection on this thread: without context
-/// takeover a message needs one only while it is being (de)compressed.
+/// The zlib state that connections without context takeover share: one compressor per window
+/// size (about 270 KiB each) and one inflater (about 40 KiB), each allocated on first use.
+///
+/// A message needs one only while it is being compressed or decompressed, so an IO shell keeps
+/// one per thread and lends it to each call that may compress or inflate; a connection itself
+/// holds no compression state unless its client keeps its context.
 #[derive(Default)]
-struct Shared {
+pub struct SharedDeflate {
     /// Indexed by window bits − 9, each with the level it was made for.
     compressors: [Option<(u32, Compress)>; 7],
     inflater: Option<Decompress>,
 }
 
-thread_local! {
-    static SHARED: RefCell<Shared> = RefCell::new(Shared::default());
+impl std::fmt::Debug for SharedDeflate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let windows: Vec<u8> = (9..=MAX_WINDOW_BITS)
+            .filter(|bits| self.compressors[(bits - 9) as usize].is_some())
+            .collect();
+        f.debug_struct("SharedDeflate")
+            .field("compressor_windows", &windows)
+            .field("inflater", &self.inflater.is_some())
+            .finish()
+    }
 }
 
-/// Compresses `payload` as one message with a `window_bits` window and no context, and appends
-/// the result without its `00 00 FF FF` tail (RFC 7692 §7.2.1) to `out`.
-pub fn compress(payload: &[u8], window_bits: u8, level: u32, out: &mut Vec<u8>) {
-    let window_bits = window_bits.clamp(9, MAX_WINDOW_BITS);
-    SHARED.with(|shared| {
-        let mut shared = shared.borrow_mut();
-        let slot = &mut shared.compressors[(window_bits - 9) as usize];
+impl SharedDeflate {
+    /// No compressor or inflater allocated yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Compresses `payload` as one message with a `window_bits` window and no context, and
+    /// appends the result without its `00 00 FF FF` tail (RFC 7692 §7.2.1) to `out`.
+    pub fn compress(&mut self, payload: &[u8], window_bits: u8, level: u32, out: &mut Vec<u8>) {
+        let window_bits = window_bits.clamp(9, MAX_WINDOW_BITS);
+        let slot = &mut self.compressors[(window_bits - 9) as usize];
         if slot.as_ref().is_none_or(|(made_for, _)| *made_for != level) {
             *slot = Some((
                 level,
@@ -388,7 +407,7 @@ pub fn compress(payload: &[u8], window_bits: u8, level: u32, out: &mut Vec<u8>) 
         if out[start..].ends_with(&DEFLATE_TAIL) {
             out.truncate(out.len() - DEFLATE_TAIL.len());
         }
-    });
+    }
 }
 
 /// How much the output of an inflate grows at a time, so that a bomb is caught while the buffer
@@ -604,9 +623,14 @@ mod tests {
             &(0..=255u8).cycle().take(70_000).collect::<Vec<_>>(),
         ] {
             let mut compressed = Vec::new();
-            state.compress(payload, &mut compressed);
+            state.compress(payload, &mut compressed, &mut SharedDeflate::new());
             assert!(!compressed.ends_with(&DEFLATE_TAIL) || payload.is_empty());
-            assert_eq!(state.decompress(&compressed, 1 << 20).unwrap(), payload);
+            assert_eq!(
+                state
+                    .decompress(&compressed, 1 << 20, &mut SharedDeflate::new())
+                    .unwrap(),
+                payload
+            );
         }
     }
 
@@ -615,7 +639,12 @@ mod tests {
         // "Hello" compressed without context: 0xf2 0x48 0xcd 0xc9 0xc9 0x07 0x00.
         let mut state = shared_state();
         let compressed = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
-        assert_eq!(state.decompress(&compressed, 100).unwrap(), b"Hello");
+        assert_eq!(
+            state
+                .decompress(&compressed, 100, &mut SharedDeflate::new())
+                .unwrap(),
+            b"Hello"
+        );
     }
 
     #[test]
@@ -624,17 +653,26 @@ mod tests {
         let compressed = [
             0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
         ];
-        assert_eq!(state.decompress(&compressed, 100).unwrap(), b"Hello");
+        assert_eq!(
+            state
+                .decompress(&compressed, 100, &mut SharedDeflate::new())
+                .unwrap(),
+            b"Hello"
+        );
     }
 
     #[test]
     fn a_bomb_is_refused_at_the_limit() {
         let mut state = shared_state();
         let mut compressed = Vec::new();
-        state.compress(&vec![0u8; 10 << 20], &mut compressed);
+        state.compress(
+            &vec![0u8; 10 << 20],
+            &mut compressed,
+            &mut SharedDeflate::new(),
+        );
         assert!(compressed.len() < 20_000);
         assert_eq!(
-            state.decompress(&compressed, 1 << 20),
+            state.decompress(&compressed, 1 << 20, &mut SharedDeflate::new()),
             Err(ProtocolError::MessageTooBig {
                 len: (1 << 20) + 1,
                 limit: 1 << 20
@@ -646,7 +684,7 @@ mod tests {
     fn garbage_is_invalid() {
         let mut state = shared_state();
         assert_eq!(
-            state.decompress(&[0xff, 0xff, 0xff, 0xff], 100),
+            state.decompress(&[0xff, 0xff, 0xff, 0xff], 100, &mut SharedDeflate::new()),
             Err(ProtocolError::InvalidCompressedData)
         );
     }
@@ -683,12 +721,16 @@ mod tests {
             "the second message uses the context"
         );
         assert_eq!(
-            state.decompress(&messages[0], 100).unwrap(),
+            state
+                .decompress(&messages[0], 100, &mut SharedDeflate::new())
+                .unwrap(),
             b"the same words again and again"
         );
         assert!(state.inflater.is_some());
         assert_eq!(
-            state.decompress(&messages[1], 100).unwrap(),
+            state
+                .decompress(&messages[1], 100, &mut SharedDeflate::new())
+                .unwrap(),
             b"the same words again and again"
         );
     }

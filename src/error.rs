@@ -153,6 +153,57 @@ error_table! {
     }
 }
 
+/// What a peer got wrong, as [`ServerConnection::handle_input`] reports it. The connection has
+/// already queued its answer (the HTTP error or the Close) and is closing.
+///
+/// [`ServerConnection::handle_input`]: crate::server_connection::ServerConnection::handle_input
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A request that could not be accepted: answered with an HTTP error status.
+    Handshake(HandshakeError),
+    /// A frame stream that broke a rule: the connection was failed with a close code.
+    Protocol(ProtocolError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Handshake(error) => write!(f, "handshake refused ({}): {error}", error.status()),
+            Error::Protocol(error) => {
+                write!(f, "connection failed ({}): {error}", error.close_code().0)
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Why an answer to a request could not be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AnswerError {
+    /// No upgrade request is waiting for an answer.
+    NoUpgradePending,
+    /// No plain HTTP request is waiting for an answer.
+    NoHttpRequestPending,
+    /// The subprotocol is not one the client offered (RFC 6455 §4.2.2 item 5.4 requires it to
+    /// be).
+    ProtocolNotOffered,
+}
+
+impl fmt::Display for AnswerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AnswerError::NoUpgradePending => "no upgrade request is waiting for an answer",
+            AnswerError::NoHttpRequestPending => "no HTTP request is waiting for an answer",
+            AnswerError::ProtocolNotOffered => "the client did not offer that subprotocol",
+        })
+    }
+}
+
+impl std::error::Error for AnswerError {}
+
 /// Why a frame could not be queued for sending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

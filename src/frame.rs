@@ -241,28 +241,62 @@ pub fn encode_header(header: &FrameHeader, out: &mut [u8; MAX_HEADER_LEN]) -> us
     pos
 }
 
-/// Appends a whole unmasked frame (header and payload) to `out`: the form a server sends.
-pub fn encode_unmasked_frame(
-    opcode: Opcode,
-    fin: bool,
-    rsv1: bool,
-    payload: &[u8],
-    out: &mut Vec<u8>,
-) {
-    let header = FrameHeader {
-        fin,
-        rsv1,
-        rsv2: false,
-        rsv3: false,
-        opcode,
-        mask: None,
-        payload_len: payload.len() as u64,
-    };
+/// Appends a whole frame to `out`: the header, then the payload, masked with the header's key
+/// when it has one (§5.3). This is the one encoder for every frame this crate sends.
+///
+/// ```
+/// use rfc6455::frame::{encode_frame, FrameHeader, Opcode};
+/// // RFC 6455 §5.7: a single-frame masked text message containing "Hello".
+/// let header = FrameHeader::new(Opcode::Text, 5).masked([0x37, 0xfa, 0x21, 0x3d]);
+/// let mut out = Vec::new();
+/// encode_frame(&header, b"Hello", &mut out);
+/// assert_eq!(out, [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// ```
+pub fn encode_frame(header: &FrameHeader, payload: &[u8], out: &mut Vec<u8>) {
+    debug_assert_eq!(header.payload_len, payload.len() as u64);
     let mut buf = [0u8; MAX_HEADER_LEN];
-    let n = encode_header(&header, &mut buf);
+    let n = encode_header(header, &mut buf);
     out.reserve(n + payload.len());
     out.extend_from_slice(&buf[..n]);
+    let start = out.len();
     out.extend_from_slice(payload);
+    if let Some(key) = header.mask {
+        crate::mask::apply_mask(&mut out[start..], key, 0);
+    }
+}
+
+impl FrameHeader {
+    /// The header of a final frame (FIN set) with `opcode` and `payload_len` bytes of payload,
+    /// no reserved bits and no mask: the usual frame, adjusted with the methods below.
+    pub fn new(opcode: Opcode, payload_len: usize) -> Self {
+        FrameHeader {
+            fin: true,
+            rsv1: false,
+            rsv2: false,
+            rsv3: false,
+            opcode,
+            mask: None,
+            payload_len: payload_len as u64,
+        }
+    }
+
+    /// With the FIN bit as given (clear for every frame of a fragmented message but the last).
+    pub fn with_fin(mut self, fin: bool) -> Self {
+        self.fin = fin;
+        self
+    }
+
+    /// With RSV1 as given (set on the first frame of a compressed message, RFC 7692 §6).
+    pub fn with_rsv1(mut self, rsv1: bool) -> Self {
+        self.rsv1 = rsv1;
+        self
+    }
+
+    /// Masked with `key` (a client's frame, §5.3).
+    pub fn masked(mut self, key: [u8; 4]) -> Self {
+        self.mask = Some(key);
+        self
+    }
 }
 
 #[cfg(test)]
@@ -401,7 +435,7 @@ mod tests {
     #[test]
     fn encodes_unmasked_frame() {
         let mut out = Vec::new();
-        encode_unmasked_frame(Opcode::Text, true, false, b"Hello", &mut out);
+        encode_frame(&FrameHeader::new(Opcode::Text, 5), b"Hello", &mut out);
         assert_eq!(out, [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
     }
 }

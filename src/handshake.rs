@@ -95,7 +95,7 @@ impl HeadScanner {
 }
 
 /// A parsed HTTP/1.x request head. Fields borrow from the head bytes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request<'h> {
     /// The method, for example `GET`.
     pub method: &'h str,
@@ -283,14 +283,27 @@ pub fn validate_upgrade<'h>(request: &Request<'h>) -> Result<Upgrade<'h>, Handsh
     Ok(Upgrade { key })
 }
 
-/// The `101 Switching Protocols` response that accepts an upgrade (RFC 6455 §4.2.2 item 5).
-/// `protocol` is the subprotocol the server chose from the client's offer, `extensions` the
-/// negotiated `Sec-WebSocket-Extensions` value.
+/// The `101 Switching Protocols` response that accepts an upgrade with this `Sec-WebSocket-Key`
+/// (RFC 6455 §4.2.2 item 5). `protocol` is the subprotocol the server chose from the client's
+/// offer, `extensions` the negotiated `Sec-WebSocket-Extensions` value.
 pub fn accept_response(key: &str, protocol: Option<&str>, extensions: Option<&str>) -> Response {
+    switching_protocols(&accept_key(key.as_bytes()), protocol, extensions)
+}
+
+/// The `101 Switching Protocols` response with the `Sec-WebSocket-Accept` value `accept`.
+pub fn switching_protocols(
+    accept: &str,
+    protocol: Option<&str>,
+    extensions: Option<&str>,
+) -> Response {
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+    //# 1.  A Status-Line with a 101 response code as per RFC 2616
+    //#     [RFC2616].  Such a response could look like "HTTP/1.1 101
+    //#     Switching Protocols".
     let mut response = Response::new(101)
         .header("Upgrade", "websocket")
         .header("Connection", "Upgrade")
-        .header("Sec-WebSocket-Accept", accept_key(key.as_bytes()));
+        .header("Sec-WebSocket-Accept", accept.to_owned());
     for (name, value) in [
         ("Sec-WebSocket-Protocol", protocol),
         ("Sec-WebSocket-Extensions", extensions),

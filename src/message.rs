@@ -3,7 +3,7 @@
 //!
 //! <https://www.rfc-editor.org/rfc/rfc6455#section-5.4>
 
-use crate::deflate::Deflate;
+use crate::deflate::{Deflate, SharedDeflate};
 use crate::error::ProtocolError;
 use crate::frame::Opcode;
 use crate::limits::Limits;
@@ -141,12 +141,13 @@ impl Assembler {
     pub(crate) fn finish(
         mut self,
         deflate: Option<&mut Deflate>,
+        shared: &mut SharedDeflate,
         limits: &Limits,
     ) -> Result<Message<'static>, ProtocolError> {
         if self.compressed {
             let deflate =
                 deflate.expect("RSV1 is accepted only with permessage-deflate negotiated");
-            let payload = deflate.decompress(&self.buffer, limits.max_message_size)?;
+            let payload = deflate.decompress(&self.buffer, limits.max_message_size, shared)?;
             if self.kind == MessageKind::Text && std::str::from_utf8(&payload).is_err() {
                 return Err(ProtocolError::InvalidUtf8);
             }
@@ -193,7 +194,7 @@ mod tests {
         a.push(b"Hel").unwrap();
         a.add_fragment(2, &limits).unwrap();
         a.push(b"lo").unwrap();
-        let m = a.finish(None, &limits).unwrap();
+        let m = a.finish(None, &mut SharedDeflate::new(), &limits).unwrap();
         assert_eq!(m.as_text(), Some("Hello"));
     }
 
@@ -209,7 +210,7 @@ mod tests {
         let mut a = Assembler::new(MessageKind::Text, false);
         a.push(b"\xE2\x82").unwrap();
         assert_eq!(
-            a.finish(None, &Limits::default()),
+            a.finish(None, &mut SharedDeflate::new(), &Limits::default()),
             Err(ProtocolError::InvalidUtf8)
         );
     }

@@ -1,37 +1,91 @@
-//! Bytes queued for one peer: frames this connection produced (owned) and broadcast frames shared
-//! with other connections, in order, drained with vectored writes.
+//! Everything one connection sends, in order: the bytes of every frame and HTTP response it
+//! queued, then (once the connection is over) the end of its output stream (TCP half-close).
+//!
+//! This is the one output path. Every byte a connection sends goes through its outbox and is
+//! counted in [`Outbox::len`], so a limit on queued output applies to all of it: data, pongs,
+//! close frames, shared broadcast frames and HTTP responses alike. The IO shell writes from it
+//! ([`io_slices`](Outbox::io_slices) and [`advance`](Outbox::advance), or
+//! [`write_to`](Outbox::write_to)) and shuts down its sending side when
+//! [`take_eof`](Outbox::take_eof) says so.
+//!
+//! Pongs are bounded: at most [`MAX_PONGS_IN_FLIGHT`] queued and unwritten at once. Past that, a
+//! newer ping's pong waits in a single slot, replacing any older one (RFC 6455 §5.5.3 lets an
+//! endpoint answer only the most recent of several pings), so a client that sends pings and never
+//! reads cannot grow the queue, while a client that sends a burst of pings and reads gets every
+//! answer.
 //!
 //! The outbox owns no memory while it is empty, so an idle connection costs only the struct.
 
+use bytes::Bytes;
 use std::collections::VecDeque;
-use std::io::IoSlice;
-use std::rc::Rc;
+use std::io::{self, IoSlice, Write};
 
+/// One piece of queued output.
 #[derive(Debug)]
 enum Chunk {
-    /// Bytes produced for this peer alone; consecutive frames share one buffer.
-    Owned(Vec<u8>),
-    /// An encoded frame shared with every other recipient (never copied per peer).
-    Shared(Rc<[u8]>),
+    /// Frames encoded for this connection alone; consecutive ones share one buffer.
+    Buffer(Vec<u8>),
+    /// A payload or a whole frame held by reference: shared with other connections (a broadcast)
+    /// or large and already owned (an assembled message being echoed). Never copied.
+    Shared(Bytes),
 }
 
 impl Chunk {
     fn bytes(&self) -> &[u8] {
         match self {
-            Chunk::Owned(bytes) => bytes,
+            Chunk::Buffer(bytes) => bytes,
             Chunk::Shared(bytes) => bytes,
         }
     }
 }
 
-/// An ordered queue of output bytes.
+/// Where the output stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// More may be queued.
+    Open,
+    /// Nothing more will be queued: once the queue is written, the sending side is shut down.
+    AfterQueued,
+    /// The shell has been told to shut the sending side down.
+    Reached,
+}
+
+/// Most pongs queued and not yet written at once; the next waits in one slot, replacing any that
+/// waited before it. Sixteen answers a burst of pings in full (Autobahn|Testsuite's 2.10 sends
+/// ten at once) and holds at most about 2 KiB of pongs for a client that never reads.
+pub const MAX_PONGS_IN_FLIGHT: usize = 16;
+
+/// The pongs in the queue that are not written yet, and the next one waiting for room.
 #[derive(Debug, Default)]
+struct PongsInFlight {
+    /// For each queued pong, the queued bytes up to its end that are still unwritten.
+    unwritten: VecDeque<usize>,
+    /// The pong for the most recent ping that found no room, encoded.
+    next: Option<Vec<u8>>,
+}
+
+/// An ordered queue of output bytes, ending with an optional end of stream.
+#[derive(Debug)]
 pub struct Outbox {
     chunks: VecDeque<Chunk>,
     /// Bytes of the front chunk already written.
     front_written: usize,
     /// Bytes queued and not yet written.
     len: usize,
+    pongs: Option<Box<PongsInFlight>>,
+    end: End,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox {
+            chunks: VecDeque::new(),
+            front_written: 0,
+            len: 0,
+            pongs: None,
+            end: End::Open,
+        }
+    }
 }
 
 impl Outbox {
@@ -50,14 +104,24 @@ impl Outbox {
         self.len
     }
 
-    /// Lets `write` append bytes to the owned buffer at the back of the queue (starting one if the
-    /// back is a shared frame), so that frames produced together leave in one write.
-    pub fn append<R>(&mut self, write: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-        if !matches!(self.chunks.back(), Some(Chunk::Owned(_))) {
-            self.chunks.push_back(Chunk::Owned(Vec::new()));
+    /// Whether the output stream is over: nothing more will be queued.
+    pub fn is_ending(&self) -> bool {
+        self.end != End::Open
+    }
+
+    /// Lets `write` append bytes to the buffer at the back of the queue (starting one if the
+    /// back is a shared chunk), so that frames produced together leave in one write.
+    pub(crate) fn append<R>(&mut self, write: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        debug_assert_eq!(
+            self.end,
+            End::Open,
+            "output queued after the end of the stream"
+        );
+        if !matches!(self.chunks.back(), Some(Chunk::Buffer(_))) {
+            self.chunks.push_back(Chunk::Buffer(Vec::new()));
         }
-        let Some(Chunk::Owned(tail)) = self.chunks.back_mut() else {
-            unreachable!("an owned chunk was just ensured at the back");
+        let Some(Chunk::Buffer(tail)) = self.chunks.back_mut() else {
+            unreachable!("a buffer was just ensured at the back");
         };
         let before = tail.len();
         let result = write(tail);
@@ -65,20 +129,58 @@ impl Outbox {
         result
     }
 
-    /// Queues bytes this peer alone will get, taking the buffer as it is (no copy): for a large
-    /// payload that is already owned, such as an assembled message being echoed.
-    pub fn push_owned(&mut self, bytes: Vec<u8>) {
+    /// Queues bytes held by reference: no copy is made.
+    pub(crate) fn push_shared(&mut self, bytes: Bytes) {
+        debug_assert_eq!(
+            self.end,
+            End::Open,
+            "output queued after the end of the stream"
+        );
         if bytes.is_empty() {
             return;
         }
         self.len += bytes.len();
-        self.chunks.push_back(Chunk::Owned(bytes));
+        self.chunks.push_back(Chunk::Shared(bytes));
     }
 
-    /// Queues a frame shared with other peers.
-    pub fn push_shared(&mut self, frame: Rc<[u8]>) {
-        self.len += frame.len();
-        self.chunks.push_back(Chunk::Shared(frame));
+    /// Queues a pong frame (already encoded), unless [`MAX_PONGS_IN_FLIGHT`] are still
+    /// unwritten: then it waits, replacing any pong that was waiting before it.
+    pub(crate) fn queue_pong(&mut self, frame: &[u8]) {
+        let pongs = self.pongs.get_or_insert_with(Box::default);
+        if pongs.unwritten.len() >= MAX_PONGS_IN_FLIGHT {
+            pongs.next = Some(frame.to_vec());
+            return;
+        }
+        self.append(|buf| buf.extend_from_slice(frame));
+        let len = self.len;
+        let pongs = self.pongs.as_mut().expect("just made");
+        pongs.unwritten.push_back(len);
+    }
+
+    /// Ends the output stream: after the bytes queued so far, the sending side is shut down.
+    pub(crate) fn finish(&mut self) {
+        if self.end == End::Open {
+            self.end = End::AfterQueued;
+        }
+        // A pong that waits for room is not sent after the end.
+        if let Some(pongs) = &mut self.pongs {
+            pongs.next = None;
+        }
+    }
+
+    /// Whether the shell should now shut down the sending side of the transport (every queued
+    /// byte is written and the stream is over). Returns `true` once.
+    pub fn take_eof(&mut self) -> bool {
+        if self.end == End::AfterQueued && self.len == 0 {
+            self.end = End::Reached;
+            return true;
+        }
+        false
+    }
+
+    /// Whether the end of the stream was handed to the shell ([`take_eof`](Self::take_eof)).
+    pub fn eof_taken(&self) -> bool {
+        self.end == End::Reached
     }
 
     /// Fills `slices` with the queued bytes, front first, and returns how many it filled.
@@ -94,19 +196,20 @@ impl Outbox {
     }
 
     /// Drops the first `written` queued bytes. Frees all memory once the queue is empty.
-    pub fn advance(&mut self, mut written: usize) {
-        debug_assert!(written <= self.len);
+    pub fn advance(&mut self, written: usize) {
+        assert!(written <= self.len, "advanced past the queued bytes");
         self.len -= written;
-        while written > 0 {
+        let mut left_to_drop = written;
+        while left_to_drop > 0 {
             let Some(front) = self.chunks.front() else {
                 break;
             };
             let left = front.bytes().len() - self.front_written;
-            if written < left {
-                self.front_written += written;
-                return;
+            if left_to_drop < left {
+                self.front_written += left_to_drop;
+                break;
             }
-            written -= left;
+            left_to_drop -= left;
             self.front_written = 0;
             self.chunks.pop_front();
         }
@@ -115,6 +218,58 @@ impl Outbox {
             self.chunks = VecDeque::new();
             self.front_written = 0;
         }
+        self.advance_pongs(written);
+    }
+
+    /// Counts written pongs out, and queues the one that waited once there is room.
+    fn advance_pongs(&mut self, written: usize) {
+        let Some(pongs) = &mut self.pongs else {
+            return;
+        };
+        for unwritten in pongs.unwritten.iter_mut() {
+            *unwritten = unwritten.saturating_sub(written);
+        }
+        while pongs.unwritten.front() == Some(&0) {
+            pongs.unwritten.pop_front();
+        }
+        let waiting = match pongs.next.take() {
+            Some(frame) if self.end == End::Open => Some(frame),
+            _ => None,
+        };
+        if pongs.unwritten.is_empty() && waiting.is_none() {
+            self.pongs = None;
+        }
+        if let Some(frame) = waiting {
+            self.queue_pong(&frame);
+        }
+    }
+
+    /// Writes as much of the queue as `writer` takes, in as few calls as possible, and returns
+    /// how many bytes it took. Stops without error when the writer would block.
+    pub fn write_to(&mut self, writer: &mut impl Write) -> io::Result<usize> {
+        const SLICES: usize = 64;
+        let mut total = 0;
+        while !self.is_empty() {
+            let mut slices = [IoSlice::new(&[]); SLICES];
+            let count = self.io_slices(&mut slices);
+            // One contiguous buffer (the common case) goes out with a plain write, which costs
+            // the kernel less than a one-element writev.
+            let result = match count {
+                1 => writer.write(&slices[0]),
+                _ => writer.write_vectored(&slices[..count]),
+            };
+            match result {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.advance(n);
+                    total += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total)
     }
 }
 
@@ -128,12 +283,33 @@ mod tests {
         slices[..n].iter().flat_map(|s| s.iter().copied()).collect()
     }
 
+    /// A writer that takes `budget` bytes, then says it would block.
+    struct Choked {
+        taken: Vec<u8>,
+        budget: usize,
+    }
+
+    impl Write for Choked {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.budget == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.budget);
+            self.budget -= n;
+            self.taken.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
     #[test]
-    fn keeps_order_across_owned_and_shared() {
+    fn keeps_order_across_buffers_and_shared_chunks() {
         let mut outbox = Outbox::new();
         outbox.append(|v| v.extend_from_slice(b"ab"));
         outbox.append(|v| v.extend_from_slice(b"cd"));
-        outbox.push_shared(Rc::from(&b"EF"[..]));
+        outbox.push_shared(Bytes::from_static(b"EF"));
         outbox.append(|v| v.extend_from_slice(b"g"));
         assert_eq!(outbox.len(), 7);
         assert_eq!(contents(&outbox), b"abcdEFg");
@@ -147,15 +323,116 @@ mod tests {
     }
 
     #[test]
-    fn shared_frames_are_not_copied() {
-        let frame: Rc<[u8]> = Rc::from(&b"xyz"[..]);
+    fn shared_chunks_are_not_copied() {
+        let frame = Bytes::from(b"xyz".to_vec());
         let mut a = Outbox::new();
         let mut b = Outbox::new();
         a.push_shared(frame.clone());
         b.push_shared(frame.clone());
-        assert_eq!(Rc::strong_count(&frame), 3);
+        let mut slices = [IoSlice::new(&[])];
+        a.io_slices(&mut slices);
+        assert_eq!(slices[0].as_ptr(), frame.as_ptr());
         a.advance(3);
-        assert_eq!(Rc::strong_count(&frame), 2);
         assert_eq!(contents(&b), b"xyz");
+    }
+
+    #[test]
+    fn writes_until_the_writer_blocks_and_resumes() {
+        let mut outbox = Outbox::new();
+        outbox.append(|v| v.extend_from_slice(b"hello "));
+        outbox.push_shared(Bytes::from_static(b"shared "));
+        outbox.append(|v| v.extend_from_slice(b"world"));
+        let mut writer = Choked {
+            taken: Vec::new(),
+            budget: 8,
+        };
+        assert_eq!(outbox.write_to(&mut writer).unwrap(), 8);
+        assert_eq!(writer.taken, b"hello sh");
+        assert_eq!(outbox.len(), 10);
+        assert_eq!(outbox.write_to(&mut writer).unwrap(), 0, "still blocked");
+        writer.budget = 3;
+        assert_eq!(outbox.write_to(&mut writer).unwrap(), 3);
+        writer.budget = 100;
+        assert_eq!(outbox.write_to(&mut writer).unwrap(), 7);
+        assert_eq!(writer.taken, b"hello shared world");
+        assert!(outbox.is_empty());
+    }
+
+    #[test]
+    fn a_writer_that_takes_nothing_is_an_error() {
+        struct Zero;
+        impl Write for Zero {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Ok(0)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut outbox = Outbox::new();
+        outbox.append(|v| v.push(1));
+        assert_eq!(
+            outbox.write_to(&mut Zero).unwrap_err().kind(),
+            io::ErrorKind::WriteZero
+        );
+    }
+
+    #[test]
+    fn eof_comes_after_the_queued_bytes_once() {
+        let mut outbox = Outbox::new();
+        outbox.append(|v| v.extend_from_slice(b"bye"));
+        outbox.finish();
+        assert!(outbox.is_ending());
+        assert!(!outbox.take_eof(), "bytes still queued");
+        outbox.advance(3);
+        assert!(outbox.take_eof());
+        assert!(!outbox.take_eof(), "only once");
+        assert!(outbox.eof_taken());
+    }
+
+    #[test]
+    fn holds_a_bounded_number_of_pongs_and_the_latest_waiting() {
+        let mut outbox = Outbox::new();
+        outbox.append(|v| v.extend_from_slice(b"data"));
+        for i in 0..MAX_PONGS_IN_FLIGHT + 3 {
+            outbox.queue_pong(&[b'P', i as u8]);
+        }
+        assert_eq!(
+            outbox.len(),
+            4 + 2 * MAX_PONGS_IN_FLIGHT,
+            "later pongs wait"
+        );
+        outbox.advance(4 + 1);
+        assert_eq!(
+            outbox.len(),
+            2 * MAX_PONGS_IN_FLIGHT - 1,
+            "the first pong is half written"
+        );
+        outbox.advance(1);
+        // The first pong is written: the most recent waiting one takes its place.
+        let queued = contents(&outbox);
+        assert_eq!(queued.len(), 2 * MAX_PONGS_IN_FLIGHT);
+        assert_eq!(
+            &queued[queued.len() - 2..],
+            [b'P', MAX_PONGS_IN_FLIGHT as u8 + 2]
+        );
+        outbox.advance(queued.len());
+        assert!(outbox.is_empty());
+        assert!(outbox.pongs.is_none());
+        outbox.queue_pong(b"PZ");
+        assert_eq!(contents(&outbox), b"PZ");
+    }
+
+    #[test]
+    fn a_waiting_pong_is_dropped_at_the_end_of_the_stream() {
+        let mut outbox = Outbox::new();
+        for _ in 0..=MAX_PONGS_IN_FLIGHT {
+            outbox.queue_pong(b"P1");
+        }
+        outbox.append(|v| v.extend_from_slice(b"close"));
+        outbox.finish();
+        outbox.advance(2 * MAX_PONGS_IN_FLIGHT + 5);
+        assert!(outbox.is_empty());
+        assert!(outbox.take_eof());
     }
 }

@@ -91,7 +91,7 @@ fn malformed_extensions_header_is_400() {
 #[test]
 fn disabled_compression_declines() {
     let mut cfg = config();
-    cfg.deflate.enabled = false;
+    cfg.connection.deflate.enabled = false;
     let server = start(Mode::Echo, cfg);
     let (_client, head) = Client::connect_with(server.addr, OFFER);
     assert_eq!(response_extensions(&head), None);
@@ -176,7 +176,7 @@ fn rsv1_without_negotiation_is_a_protocol_error() {
 #[test]
 fn a_decompression_bomb_is_refused_with_1009() {
     let mut cfg = config();
-    cfg.limits.max_message_size = 1 << 20;
+    cfg.connection.limits.max_message_size = 1 << 20;
     let server = start(Mode::Echo, cfg);
     let (mut client, _) = Client::connect_with(server.addr, OFFER);
     // 64 MiB of zeros compress to about 64 KiB: small on the wire, far over the limit inflated.
@@ -214,7 +214,7 @@ fn invalid_compressed_data_and_invalid_utf8_are_1007() {
 #[test]
 fn client_context_takeover_when_configured() {
     let mut cfg = config();
-    cfg.deflate.client_context_takeover = true;
+    cfg.connection.deflate.client_context_takeover = true;
     let server = start(Mode::Echo, cfg);
     let (mut client, head) = Client::connect_with(server.addr, OFFER);
     assert_eq!(

@@ -4,17 +4,16 @@
 
 mod common;
 
-use common::{Client, Mode, config, read_response_head, start, tcp, upgrade_request};
+use common::{Binary, Client, Mode, config, read_response_head, start, tcp, upgrade_request};
 use rfc6455::frame::Opcode;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 #[test]
 fn dripping_handshake_is_cut_off() {
     let mut cfg = config();
-    cfg.handshake_timeout = Duration::from_millis(300);
+    cfg.connection.handshake_timeout = Duration::from_millis(300);
     let server = start(Mode::Echo, cfg);
     let mut stream = tcp(server.addr);
     let request = upgrade_request(server.addr);
@@ -46,8 +45,8 @@ fn dripping_handshake_is_cut_off() {
 #[test]
 fn idle_client_is_pinged_then_dropped() {
     let mut cfg = config();
-    cfg.idle_timeout = Duration::from_millis(200);
-    cfg.pong_timeout = Duration::from_millis(200);
+    cfg.connection.idle_timeout = Duration::from_millis(200);
+    cfg.connection.pong_timeout = Duration::from_millis(200);
     let server = start(Mode::Echo, cfg);
     let mut client = Client::connect(server.addr);
     let ping = client.expect_frame();
@@ -60,8 +59,8 @@ fn idle_client_is_pinged_then_dropped() {
 #[test]
 fn client_answering_pings_stays_connected() {
     let mut cfg = config();
-    cfg.idle_timeout = Duration::from_millis(100);
-    cfg.pong_timeout = Duration::from_millis(100);
+    cfg.connection.idle_timeout = Duration::from_millis(100);
+    cfg.connection.pong_timeout = Duration::from_millis(100);
     let server = start(Mode::Echo, cfg);
     let mut client = Client::connect(server.addr);
     for _ in 0..3 {
@@ -82,10 +81,10 @@ fn client_answering_pings_stays_connected() {
 #[test]
 fn unanswered_close_is_dropped_after_close_timeout() {
     let mut cfg = config();
-    cfg.close_timeout = Duration::from_millis(200);
+    cfg.connection.close_timeout = Duration::from_millis(200);
     let server = start(Mode::Echo, cfg);
     let mut client = Client::connect(server.addr);
-    server.shutdown.shutdown();
+    server.handle.shutdown();
     assert_eq!(client.expect_close(), Some(1001));
     // We never reply; the server closes TCP by itself.
     let started = Instant::now();
@@ -187,98 +186,6 @@ fn connection_cap_holds_without_disturbing_others() {
 }
 
 // --- Tests against the binary, to read its memory and send it signals. ---
-
-struct Binary {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Binary {
-    fn start(mode: &str, args: &[&str]) -> Binary {
-        Self::start_with_fd_limit(mode, args, None)
-    }
-
-    /// Starts the server binary, optionally with a low open-file limit (through `sh -c ulimit`).
-    fn start_with_fd_limit(mode: &str, args: &[&str], fd_limit: Option<u32>) -> Binary {
-        let binary = env!("CARGO_BIN_EXE_rfc6455");
-        let mut command = match fd_limit {
-            Some(limit) => {
-                let mut c = Command::new("sh");
-                c.args([
-                    "-c",
-                    &format!("ulimit -n {limit} && exec \"$0\" \"$@\""),
-                    binary,
-                ]);
-                c
-            }
-            None => Command::new(binary),
-        };
-        let mut child = command
-            .arg(mode)
-            .args(["--port", "0"])
-            .args(args)
-            .env(
-                "RUST_LOG",
-                std::env::var("SERVER_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn the server binary");
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines.next().expect("startup line").unwrap();
-            if let Some(rest) = line.split("listening on ws://").nth(1) {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        let echo = std::env::var("SERVER_LOG").is_ok();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                if echo {
-                    eprintln!("server: {line}");
-                }
-            }
-        });
-        Binary { child, addr }
-    }
-
-    /// CPU seconds the server process has used (user + system), from /proc/PID/stat.
-    fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let fields: Vec<f64> = rest
-            .split_whitespace()
-            .skip(11)
-            .take(2)
-            .map(|f| f.parse().unwrap())
-            .collect();
-        (fields[0] + fields[1]) / 100.0
-    }
-
-    /// Resident memory of the server process, in KiB.
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args(["-s", signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn tiny_fragment_flood_costs_no_memory() {

@@ -1,9 +1,9 @@
-//! Plain HTTP on the WebSocket port (the chat page, 404, 405) and the `Origin` policy, over real
-//! sockets.
+//! Plain HTTP on the WebSocket port (the binary's chat page, 404, 405; the library's default
+//! 404) and the `Origin` policy, over real sockets.
 
 mod common;
 
-use common::{Mode, config, read_response_head, read_to_eof, start, tcp, upgrade_request};
+use common::{Binary, Mode, config, read_response_head, read_to_eof, start, tcp, upgrade_request};
 use rfc6455::handshake::OriginPolicy;
 use std::io::Write;
 
@@ -17,7 +17,7 @@ fn request(addr: std::net::SocketAddr, text: &str) -> (u16, String, Vec<u8>) {
 
 #[test]
 fn get_slash_serves_the_chat_page() {
-    let server = start(Mode::Broadcast, config());
+    let server = Binary::start("broadcast", &[]);
     let (status, head, body) = request(
         server.addr,
         &format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr),
@@ -43,8 +43,16 @@ fn get_slash_serves_the_chat_page() {
 }
 
 #[test]
+fn a_library_server_answers_404_by_default() {
+    let server = start(Mode::Echo, config());
+    let (status, head, body) = request(server.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status, 404, "{head}");
+    assert_eq!(body, b"not found\n");
+}
+
+#[test]
 fn head_404_and_405() {
-    let server = start(Mode::Broadcast, config());
+    let server = Binary::start("echo", &[]);
     let (status, head, body) = request(server.addr, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(status, 200);
     assert!(body.is_empty() && !head.contains("Content-Length: 0\r\n"));
@@ -81,7 +89,7 @@ fn default_origin_policy_is_same_host() {
 #[test]
 fn origin_allow_list() {
     let mut cfg = config();
-    cfg.origins = OriginPolicy::AllowList(vec!["https://chat.example".into()]);
+    cfg.connection.origins = OriginPolicy::AllowList(vec!["https://chat.example".into()]);
     let server = start(Mode::Broadcast, cfg);
     assert_eq!(
         upgrade_with_origin(server.addr, "https://chat.example"),

@@ -2,6 +2,7 @@
 //! <https://www.rfc-editor.org/rfc/rfc6455#section-5.7>
 
 use rfc6455::connection::{Connection, Event, Role};
+use rfc6455::deflate::SharedDeflate;
 use rfc6455::limits::Limits;
 use rfc6455::message::MessageKind;
 use rfc6455::outbox::Outbox;
@@ -9,13 +10,13 @@ use std::io::IoSlice;
 
 /// Feeds all of `input` and returns a debug rendering of each event, plus the output bytes.
 fn feed(role: Role, mut input: Vec<u8>) -> (Vec<String>, Vec<u8>) {
-    let mut connection = Connection::new(role, Limits::default());
-    let mut outbox = Outbox::new();
+    let mut connection = Connection::new(role);
+    let (mut outbox, mut shared, limits) = (Outbox::new(), SharedDeflate::new(), Limits::default());
     let mut events = Vec::new();
     let mut pos = 0;
     loop {
         let received = connection
-            .receive(&mut input[pos..], &mut outbox)
+            .receive(&mut input[pos..], &mut outbox, &limits, &mut shared)
             .expect("valid input");
         if received.needs_more() {
             break;
@@ -29,6 +30,7 @@ fn feed(role: Role, mut input: Vec<u8>) -> (Vec<String>, Vec<u8>) {
             Event::Ping(p) => format!("ping {}", String::from_utf8_lossy(p)),
             Event::Pong(p) => format!("pong {}", String::from_utf8_lossy(p)),
             Event::Close(c) => format!("close {c:?}"),
+            other => format!("{other:?}"),
         }));
     }
     assert_eq!(pos, input.len(), "all input consumed");

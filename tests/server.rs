@@ -146,8 +146,8 @@ fn invalid_utf8_closes_with_1007() {
 #[test]
 fn oversized_message_closes_with_1009_from_the_header() {
     let mut cfg = config();
-    cfg.limits.max_message_size = 1000;
-    cfg.limits.max_frame_size = 1000;
+    cfg.connection.limits.max_message_size = 1000;
+    cfg.connection.limits.max_frame_size = 1000;
     let server = start(Mode::Echo, cfg);
     let mut client = Client::connect(server.addr);
     // Only the header of a 1001-byte frame: the server must not wait for the payload.
@@ -162,8 +162,7 @@ fn server_initiated_close_on_shutdown_is_1001() {
     let mut client = Client::connect(server.addr);
     client.send_text("hi");
     assert_eq!(client.expect_frame().payload, b"hi");
-    let shutdown = server.shutdown.clone();
-    shutdown.shutdown();
+    server.handle.shutdown();
     assert_eq!(client.expect_close(), Some(1001));
     client.send_frame(true, Opcode::Close, b"\x03\xe9");
     client.expect_eof();
@@ -221,45 +220,4 @@ fn pipelined_messages_come_back_in_order() {
             format!("message {i}").as_bytes()
         );
     }
-}
-
-/// A handler of our own through the library API: it picks the `chat` subprotocol when offered
-/// and answers every text message in upper case.
-#[test]
-fn library_handler_chooses_a_subprotocol() {
-    use rfc6455::handshake::Request;
-    use rfc6455::message::Message;
-    use rfc6455::{Context, Handler, PeerId, Server};
-
-    struct Shout;
-    impl Handler for Shout {
-        fn on_message(&mut self, ctx: &mut Context<'_>, peer: PeerId, message: Message<'_>) {
-            if let Some(text) = message.as_text() {
-                let _ = ctx.send(peer, message.kind(), text.to_uppercase().as_bytes());
-            }
-        }
-        fn choose_protocol<'r>(&mut self, request: &Request<'r>) -> Option<&'r str> {
-            request.protocols().find(|p| *p == "chat")
-        }
-    }
-
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut server = Server::bind(config()).unwrap();
-        tx.send((server.local_addr(), server.shutdown_handle()))
-            .unwrap();
-        server.run(&mut Shout).unwrap();
-    });
-    let (addr, shutdown) = rx.recv().unwrap();
-    let (mut client, head) =
-        Client::connect_with(addr, "Sec-WebSocket-Protocol: superchat, chat\r\n");
-    assert!(head.contains("Sec-WebSocket-Protocol: chat\r\n"), "{head}");
-    client.send_text("quiet please");
-    assert_eq!(client.expect_frame().payload, b"QUIET PLEASE");
-    let (_, head) = Client::connect_with(addr, "Sec-WebSocket-Protocol: mqtt\r\n");
-    assert!(
-        !head.contains("Sec-WebSocket-Protocol"),
-        "no protocol chosen: {head}"
-    );
-    shutdown.shutdown();
 }

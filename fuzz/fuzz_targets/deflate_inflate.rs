@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rfc6455::deflate::{Deflate, DeflateConfig, Negotiated};
+use rfc6455::deflate::{Deflate, DeflateConfig, Negotiated, SharedDeflate};
 use rfc6455::error::ProtocolError;
 
 const LIMIT: u64 = 64 * 1024;
@@ -21,8 +21,9 @@ fuzz_target!(|data: &[u8]| {
         client_context_takeover: !params.client_no_context_takeover,
         ..DeflateConfig::default()
     };
+    let mut shared = SharedDeflate::new();
     let mut state = Deflate::new(params, &config);
-    match state.decompress(compressed, LIMIT) {
+    match state.decompress(compressed, LIMIT, &mut shared) {
         Ok(out) => assert!(out.len() as u64 <= LIMIT),
         Err(ProtocolError::MessageTooBig { len, limit }) => assert!(len > limit && limit == LIMIT),
         Err(ProtocolError::InvalidCompressedData) => {}
@@ -30,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     }
     // Our own compression of the same bytes always round-trips through a fresh context.
     let mut ours = Vec::new();
-    state.compress(compressed, &mut ours);
+    state.compress(compressed, &mut ours, &mut shared);
     let mut fresh = Deflate::new(
         Negotiated {
             client_no_context_takeover: true,
@@ -38,5 +39,8 @@ fuzz_target!(|data: &[u8]| {
         },
         &DeflateConfig::default(),
     );
-    assert_eq!(fresh.decompress(&ours, u64::MAX).unwrap(), compressed);
+    assert_eq!(
+        fresh.decompress(&ours, u64::MAX, &mut shared).unwrap(),
+        compressed
+    );
 });

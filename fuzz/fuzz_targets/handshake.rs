@@ -1,40 +1,48 @@
-//! Arbitrary bytes, in chunks derived from the input, into the request head scanner and parser:
-//! the answer is always a complete HTTP response, either a 101 with the correct accept value or
-//! an error status, and chunking never changes the outcome.
+//! Arbitrary bytes, in chunks derived from the input, into a [`ServerConnection`] as its request
+//! (accumulating, as the server presents it): the answer is always a complete HTTP response,
+//! either a 101 with the correct accept value or an error status, and chunking never changes the
+//! outcome.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rfc6455::frame::Status;
-use rfc6455::handshake::{self, HeadScanner};
+use rfc6455::deflate::SharedDeflate;
+use rfc6455::handshake;
 use rfc6455::limits::Limits;
+use rfc6455::{Error, Response, ServerConfig, ServerConnection, ServerEvent};
+use std::sync::Arc;
+use std::time::Instant;
 
-/// Runs the server's handshake path on `input` in pieces of the given sizes; returns the response
-/// bytes, or `None` if the input ends before the head does.
-fn answer(input: &[u8], sizes: &[usize], limits: &Limits) -> Option<Vec<u8>> {
-    let mut scanner = HeadScanner::new();
+/// Runs a server connection on `input` in pieces of the given sizes; returns the response bytes,
+/// or `None` if the input ends before the head does.
+fn answer(input: &[u8], sizes: &[usize], config: &Arc<ServerConfig>) -> Option<Vec<u8>> {
+    let now = Instant::now();
+    let mut connection = ServerConnection::new(config.clone(), now);
+    let mut shared = SharedDeflate::new();
     let mut end = 0;
     for size in sizes.iter().cycle() {
         if end >= input.len() {
             return None;
         }
         end = (end + size).min(input.len());
-        let mut out = Vec::new();
-        match scanner.scan(&input[..end], limits.max_head_size) {
-            Ok(Status::Partial) => continue,
-            Err(error) => handshake::error_response(error).write_to(&mut out),
-            Ok(Status::Complete(head_len)) => {
-                assert!(head_len <= end);
-                let result =
-                    handshake::parse_request(&input[..head_len], limits).and_then(|request| {
-                        handshake::validate_upgrade(&request).map(|u| u.key.to_string())
-                    });
-                match result {
-                    Ok(key) => handshake::accept_response(&key, None, None).write_to(&mut out),
-                    Err(error) => handshake::error_response(error).write_to(&mut out),
+        let mut received_so_far = input[..end].to_vec();
+        match connection.handle_input(&mut received_so_far, now, &mut shared) {
+            Ok(received) if received.needs_more() => continue,
+            Ok(received) => {
+                assert!(received.consumed <= end);
+                match received.event {
+                    Some(ServerEvent::Upgrade(request)) => {
+                        connection.accept(&request, None, now).unwrap()
+                    }
+                    Some(ServerEvent::Http(_)) => connection
+                        .respond(&Response::text(404, "not found\n"), now)
+                        .unwrap(),
+                    other => panic!("a request, not {other:?}"),
                 }
             }
+            Err(Error::Handshake(_)) => {}
+            Err(other) => panic!("a handshake error, not {other}"),
         }
-        return Some(out);
+        return Some(connection.take_output());
     }
     None
 }
@@ -43,16 +51,19 @@ fuzz_target!(|data: &[u8]| {
     let Some((&cuts, input)) = data.split_first() else {
         return;
     };
-    let limits = Limits {
-        max_head_size: 1024,
-        max_headers: 16,
-        ..Limits::default()
-    };
+    let config = Arc::new(ServerConfig {
+        limits: Limits {
+            max_head_size: 1024,
+            max_headers: 16,
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    });
     let sizes: Vec<usize> = (0..4)
         .map(|i| 1 + ((cuts >> (2 * i)) & 3) as usize * 7)
         .collect();
-    let chunked = answer(input, &sizes, &limits);
-    let whole = answer(input, &[input.len().max(1)], &limits);
+    let chunked = answer(input, &sizes, &config);
+    let whole = answer(input, &[input.len().max(1)], &config);
     assert_eq!(chunked, whole, "chunking changed the answer");
     let Some(response) = whole else { return };
     let mut headers = [httparse::EMPTY_HEADER; 16];
@@ -90,7 +101,7 @@ fuzz_target!(|data: &[u8]| {
         );
     } else {
         assert!(
-            matches!(status, 400 | 403 | 405 | 426 | 431),
+            matches!(status, 400 | 403 | 404 | 405 | 426 | 431),
             "status {status}"
         );
         assert_eq!(header("Connection"), Some(&b"close"[..]));

@@ -1,14 +1,15 @@
-//! Helpers for the socket-level tests: a server on a free loopback port in its own thread, and a
-//! small blocking WebSocket client built on the crate's public frame codec.
+//! Helpers for the socket-level tests: a server on a free loopback port in its own thread (with
+//! the two handlers the tests use), the `rfc6455` binary in a child process, and a small blocking
+//! WebSocket client built on the crate's public frame codec.
 #![allow(dead_code)]
 
+use rfc6455::Message;
 use rfc6455::frame::{self, FrameHeader, Opcode, Status};
 use rfc6455::handshake::accept_key;
-use rfc6455::mask::apply_mask;
-use rfc6455::server::Stats;
-use rfc6455::{Broadcast, Config, Echo, Server, ShutdownHandle};
-use std::io::{self, Read, Write};
+use rfc6455::server::{Config, Context, Handle, Handler, PeerId, Server, Stats};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -22,9 +23,27 @@ pub enum Mode {
     Broadcast,
 }
 
+/// Echoes every message to its sender.
+pub struct Echo;
+
+impl Handler for Echo {
+    fn on_message(&mut self, ctx: &mut Context<'_>, peer: PeerId, message: Message<'_>) {
+        let _ = ctx.forward(peer, message);
+    }
+}
+
+/// Sends every message to every connection.
+pub struct Broadcast;
+
+impl Handler for Broadcast {
+    fn on_message(&mut self, ctx: &mut Context<'_>, _peer: PeerId, message: Message<'_>) {
+        ctx.broadcast(message.kind(), message.as_bytes());
+    }
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub shutdown: ShutdownHandle,
+    pub handle: Handle,
     thread: Option<JoinHandle<Stats>>,
 }
 
@@ -37,21 +56,25 @@ pub fn config() -> Config {
 }
 
 pub fn start(mode: Mode, config: Config) -> TestServer {
+    match mode {
+        Mode::Echo => start_with(Echo, config),
+        Mode::Broadcast => start_with(Broadcast, config),
+    }
+}
+
+/// Runs `handler` on a server in its own thread.
+pub fn start_with<H: Handler + Send + 'static>(mut handler: H, config: Config) -> TestServer {
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
         let mut server = Server::bind(config).expect("bind");
-        tx.send((server.local_addr(), server.shutdown_handle()))
-            .unwrap();
-        match mode {
-            Mode::Echo => server.run(&mut Echo).expect("run"),
-            Mode::Broadcast => server.run(&mut Broadcast).expect("run"),
-        }
+        tx.send((server.local_addr(), server.handle())).unwrap();
+        server.run(&mut handler).expect("run");
         server.stats().clone()
     });
-    let (addr, shutdown) = rx.recv().expect("server started");
+    let (addr, handle) = rx.recv().expect("server started");
     TestServer {
         addr,
-        shutdown,
+        handle,
         thread: Some(thread),
     }
 }
@@ -59,16 +82,29 @@ pub fn start(mode: Mode, config: Config) -> TestServer {
 impl TestServer {
     /// Shuts the server down and returns its counters.
     pub fn stop(mut self) -> Stats {
-        self.shutdown.shutdown();
-        self.thread.take().unwrap().join().expect("server thread")
+        self.handle.shutdown();
+        self.join()
+    }
+
+    /// Waits for the server thread; a panic in it fails the test that caused it.
+    fn join(&mut self) -> Stats {
+        match self.thread.take().expect("joined once").join() {
+            Ok(stats) => stats,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            self.shutdown.shutdown();
-            let _ = thread.join();
+        if self.thread.is_some() {
+            self.handle.shutdown();
+            if std::thread::panicking() {
+                // The test failed already; report that failure, not the server's.
+                let _ = self.thread.take().unwrap().join();
+            } else {
+                self.join();
+            }
         }
     }
 }
@@ -142,9 +178,19 @@ impl Client {
     /// Connects with extra request header lines (each ending in CRLF) and returns the client and
     /// the response head.
     pub fn connect_with(addr: SocketAddr, extra_headers: &str) -> (Client, String) {
+        Self::connect_with_path(addr, "/chat", extra_headers)
+    }
+
+    /// Connects to `path` with extra request header lines.
+    pub fn connect_with_path(
+        addr: SocketAddr,
+        path: &str,
+        extra_headers: &str,
+    ) -> (Client, String) {
         let mut stream = tcp(addr);
-        let request =
-            upgrade_request(addr).replace("\r\n\r\n", &format!("\r\n{extra_headers}\r\n"));
+        let request = upgrade_request(addr)
+            .replace("GET /chat ", &format!("GET {path} "))
+            .replace("\r\n\r\n", &format!("\r\n{extra_headers}\r\n"));
         stream.write_all(request.as_bytes()).unwrap();
         let (status, head) = read_response_head(&mut stream);
         assert_eq!(status, 101, "{head}");
@@ -178,22 +224,12 @@ impl Client {
 
     /// Encodes a masked client frame with RSV1 as given (a compressed message's first frame).
     pub fn encode_rsv1(fin: bool, rsv1: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
-        let key = [0xA1, 0xB2, 0xC3, 0xD4];
-        let header = FrameHeader {
-            fin,
-            rsv1,
-            rsv2: false,
-            rsv3: false,
-            opcode,
-            mask: Some(key),
-            payload_len: payload.len() as u64,
-        };
-        let mut bytes = [0u8; frame::MAX_HEADER_LEN];
-        let n = frame::encode_header(&header, &mut bytes);
-        let mut out = bytes[..n].to_vec();
-        let start = out.len();
-        out.extend_from_slice(payload);
-        apply_mask(&mut out[start..], key, 0);
+        let header = FrameHeader::new(opcode, payload.len())
+            .with_fin(fin)
+            .with_rsv1(rsv1)
+            .masked([0xA1, 0xB2, 0xC3, 0xD4]);
+        let mut out = Vec::new();
+        frame::encode_frame(&header, payload, &mut out);
         out
     }
 
@@ -250,5 +286,99 @@ impl Client {
     /// Expects the server to close TCP (EOF) with nothing else before it.
     pub fn expect_eof(&mut self) {
         assert_eq!(self.read_frame(), None);
+    }
+}
+
+/// The `rfc6455` binary in a child process on a free port, to test what it serves, read its
+/// memory and send it signals. Killed when dropped.
+pub struct Binary {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Binary {
+    pub fn start(mode: &str, args: &[&str]) -> Binary {
+        Self::start_with_fd_limit(mode, args, None)
+    }
+
+    /// Starts the server binary, optionally with a low open-file limit (through `sh -c ulimit`).
+    pub fn start_with_fd_limit(mode: &str, args: &[&str], fd_limit: Option<u32>) -> Binary {
+        let binary = env!("CARGO_BIN_EXE_rfc6455");
+        let mut command = match fd_limit {
+            Some(limit) => {
+                let mut c = Command::new("sh");
+                c.args([
+                    "-c",
+                    &format!("ulimit -n {limit} && exec \"$0\" \"$@\""),
+                    binary,
+                ]);
+                c
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
+            .arg(mode)
+            .args(["--port", "0"])
+            .args(args)
+            .env(
+                "RUST_LOG",
+                std::env::var("SERVER_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the server binary");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines.next().expect("startup line").unwrap();
+            if let Some(rest) = line.split("listening on ws://").nth(1) {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        let echo = std::env::var("SERVER_LOG").is_ok();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if echo {
+                    eprintln!("server: {line}");
+                }
+            }
+        });
+        Binary { child, addr }
+    }
+
+    /// CPU seconds the server process has used (user + system), from /proc/PID/stat.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<f64> = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .map(|f| f.parse().unwrap())
+            .collect();
+        (fields[0] + fields[1]) / 100.0
+    }
+
+    /// Resident memory of the server process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -1,10 +1,18 @@
-//! The `rfc6455` binary: parse arguments, run the server in echo or broadcast mode.
+//! The `rfc6455` binary: parse arguments, run the server in echo or broadcast mode, with the chat
+//! page on the same port.
 
+mod broadcast;
+mod echo;
+mod page;
+
+use broadcast::Broadcast;
 use clap::{Args, Parser, Subcommand};
+use echo::Echo;
+use rfc6455::ServerConfig;
 use rfc6455::deflate::DeflateConfig;
 use rfc6455::handshake::OriginPolicy;
 use rfc6455::limits::Limits;
-use rfc6455::{Broadcast, Config, Echo, Server};
+use rfc6455::server::{Config, Server};
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -102,8 +110,7 @@ fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
 
 impl ServerArgs {
     fn config(&self) -> Result<Config, String> {
-        Ok(Config {
-            addr: SocketAddr::new(self.bind, self.port),
+        let connection = ServerConfig {
             limits: Limits {
                 max_frame_size: self.max_frame_size,
                 max_message_size: self.max_message_size,
@@ -111,14 +118,10 @@ impl ServerArgs {
                 max_head_size: self.max_head_size,
                 max_headers: self.max_headers,
             },
-            max_connections: self.max_connections,
-            outbound_high_water: self.outbound_high_water,
-            outbound_low_water: self.outbound_low_water.min(self.outbound_high_water),
             handshake_timeout: seconds(self.handshake_timeout, "handshake-timeout")?,
             idle_timeout: seconds(self.idle_timeout, "idle-timeout")?,
             pong_timeout: seconds(self.pong_timeout, "pong-timeout")?,
             close_timeout: seconds(self.close_timeout, "close-timeout")?,
-            shutdown_timeout: seconds(self.shutdown_timeout, "shutdown-timeout")?,
             origins: if self.origins.iter().any(|o| o == "*") {
                 OriginPolicy::Any
             } else if self.origins.is_empty() {
@@ -132,6 +135,15 @@ impl ServerArgs {
                 level: self.compression_level,
                 client_context_takeover: self.client_context_takeover,
             },
+        };
+        Ok(Config {
+            addr: SocketAddr::new(self.bind, self.port),
+            connection,
+            max_connections: self.max_connections,
+            outbound_high_water: self.outbound_high_water,
+            outbound_low_water: self.outbound_low_water.min(self.outbound_high_water),
+            shutdown_timeout: seconds(self.shutdown_timeout, "shutdown-timeout")?,
+            ..Config::default()
         })
     }
 }
@@ -159,7 +171,7 @@ fn main() -> ExitCode {
     };
     // SIGINT and SIGTERM start a graceful shutdown: a thread that only waits for the signals
     // wakes the event loop through mio's Waker.
-    let handle = server.shutdown_handle();
+    let handle = server.handle();
     match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,

@@ -1,4 +1,4 @@
-//! The chat page: plain HTTP/1.1 on the WebSocket port: the chat page for `GET /` (and `HEAD /`), 404 for other
+//! The chat page, served as plain HTTP/1.1 on the WebSocket port: `GET /` (and `HEAD /`), 404 for other
 //! paths, 405 for other methods. Every response closes the connection; a browser opens a new one
 //! for the WebSocket anyway.
 //!
@@ -6,9 +6,9 @@
 //! `Content-Security-Policy`: scripts and styles from this origin only, and WebSocket connections
 //! back to this host only.
 
-use crate::handshake::Request;
-use crate::http::Response;
 use base64::Engine;
+use rfc6455::handshake::Request;
+use rfc6455::http::Response;
 use sha1::{Digest, Sha1};
 use std::sync::OnceLock;
 
@@ -120,8 +120,8 @@ pub fn respond(request: &Request<'_>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handshake::parse_request;
-    use crate::limits::Limits;
+    use rfc6455::handshake::parse_request;
+    use rfc6455::limits::Limits;
 
     fn get(method: &str, path: &str, extra: &str) -> (u16, String) {
         let head = format!("{method} {path} HTTP/1.1\r\nHost: localhost:3000\r\n{extra}\r\n");

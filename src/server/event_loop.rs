@@ -1,0 +1,512 @@
+//! The single-threaded mio event loop: the listener, the waker, and the passes that move bytes
+//! between sockets and the connections.
+//!
+//! The loop makes no protocol decisions: [`ServerConnection`](crate::ServerConnection) does.
+//! Its rules:
+//! - Tokens carry the slab key and a generation, so an event for a peer that was dropped (and
+//!   whose slot was reused) in the same poll batch never reaches the new peer.
+//! - Sockets are edge-triggered: accept until `WouldBlock`, read until `WouldBlock` (unless reading
+//!   is paused for backpressure, in which case the loop resumes it itself).
+//! - All input is read into one buffer owned by the loop; a peer keeps only the bytes of an
+//!   incomplete request head, frame header or control frame. All output produced during a pass
+//!   leaves in one write per recipient at the end of the pass. `WRITABLE` interest is held only
+//!   while a peer has unwritten bytes.
+
+use super::config::Config;
+use super::handle::{Command, Handle};
+use super::handler::{Context, Handler, Opening, Upgrade};
+use super::peer::ReadOutcome;
+use super::peers::{Flushed, Peers, split_token};
+use super::stats::{Stats, bump};
+use crate::close::CloseCode;
+use crate::error::Error;
+use crate::http::Response;
+use crate::prepared::PreparedFrame;
+use crate::server_connection::ServerEvent;
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+const LISTENER: Token = Token(usize::MAX);
+const WAKER: Token = Token(usize::MAX - 1);
+
+/// Size of the loop's one read buffer. Larger than any input a peer can leave pending (the
+/// request head limit), so a read always has room.
+pub const READ_BUFFER_SIZE: usize = 256 * 1024;
+/// How long accepting pauses after the process runs out of file descriptors.
+pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// A WebSocket server on one thread.
+pub struct Server {
+    poll: Poll,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    peers: Peers,
+    read_buffer: Vec<u8>,
+    accept_paused_until: Option<Instant>,
+    handle: Handle,
+    commands: Receiver<Command>,
+    shutdown_deadline: Option<Instant>,
+}
+
+impl Server {
+    /// Binds the listening socket.
+    pub fn bind(config: Config) -> io::Result<Server> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(config.addr)?;
+        let local_addr = listener.local_addr()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (handle, commands) = Handle::new(waker, config.command_queue.max(1));
+        let read_buffer = vec![0; READ_BUFFER_SIZE.max(config.connection.limits.max_head_size * 2)];
+        let peers = Peers::new(
+            Arc::new(config),
+            poll.registry().try_clone()?,
+            Instant::now(),
+        );
+        Ok(Server {
+            poll,
+            listener,
+            local_addr,
+            peers,
+            read_buffer,
+            accept_paused_until: None,
+            handle,
+            commands,
+            shutdown_deadline: None,
+        })
+    }
+
+    /// The address the server listens on (useful after binding port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that other threads (a signal handler's, for one) can use to send, broadcast,
+    /// close and shut the server down.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.peers.stats
+    }
+
+    /// Runs the event loop until a graceful shutdown completes. Only a failure of the poll itself
+    /// ends it with an error; IO errors on a connection end that connection.
+    pub fn run<H: Handler>(&mut self, handler: &mut H) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            self.peers.now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => self.on_wake(handler),
+                    token => {
+                        let (key, generation) = split_token(token);
+                        if self
+                            .peers
+                            .id(key)
+                            .is_none_or(|id| id.generation != generation)
+                        {
+                            continue; // a stale event for a peer that is gone
+                        }
+                        if event.is_writable() {
+                            self.peers.mark_dirty(key);
+                        }
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            let to_eof = event.is_read_closed() || event.is_error();
+                            self.on_readable(key, handler, to_eof);
+                        }
+                        self.flush_dirty(handler);
+                    }
+                }
+            }
+            self.run_timers(handler);
+            self.flush_dirty(handler);
+            if self
+                .accept_paused_until
+                .is_some_and(|t| t <= self.peers.now)
+            {
+                self.accept_paused_until = None;
+                self.accept();
+            }
+            if let Some(deadline) = self.shutdown_deadline {
+                if self.peers.now >= deadline {
+                    for key in self.peers.keys() {
+                        if let Some(peer) = self.peers.slot(key) {
+                            peer.conn.abort("shutdown timeout");
+                        }
+                        self.remove(key, handler);
+                    }
+                }
+                if self.peers.is_empty() {
+                    log::info!("shutdown complete\n{}", self.peers.stats);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn poll_timeout(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        let next = [
+            self.peers.next_timer(),
+            self.accept_paused_until,
+            self.shutdown_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
+        Some(next.saturating_duration_since(now))
+    }
+
+    fn accept(&mut self) {
+        if self.accept_paused_until.is_some() || self.shutdown_deadline.is_some() {
+            return;
+        }
+        loop {
+            match self.listener.accept() {
+                Ok((stream, addr)) => self.add_peer(stream, addr),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.raw_os_error(), Some(code) if code == 24 || code == 23) => {
+                    // EMFILE (24) or ENFILE (23): out of file descriptors. Retrying at once would
+                    // spin; pause accepting and let closes free some.
+                    log::warn!("accept: {e}; pausing accepts for {ACCEPT_PAUSE:?}");
+                    self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                    return;
+                }
+                Err(e) => log::debug!("accept: {e}"), // e.g. ECONNABORTED: that client only
+            }
+        }
+    }
+
+    fn add_peer(&mut self, mut stream: mio::net::TcpStream, addr: SocketAddr) {
+        self.peers.stats.accepted += 1;
+        if self.peers.len() >= self.peers.config.max_connections {
+            self.peers.stats.refused_over_capacity += 1;
+            log::debug!("{addr}: refused, {} connections open", self.peers.len());
+            let mut response = Vec::new();
+            Response::text(503, "too many connections\n").write_to(&mut response);
+            let _ = stream.write(&response); // best effort; the socket is dropped either way
+            return;
+        }
+        if let Err(e) = stream.set_nodelay(true) {
+            log::debug!("{addr}: set_nodelay: {e}");
+        }
+        match self.peers.insert(stream) {
+            Ok(id) => log::debug!("{addr}: accepted as {id}"),
+            Err(e) => log::warn!("{addr}: register: {e}"),
+        }
+        // Data may already be waiting; edge-triggered readiness fires for it.
+    }
+
+    /// Reads and processes a peer's input until the socket is drained.
+    ///
+    /// Edge-triggered readiness must be consumed until `WouldBlock`, but a read that returns less
+    /// than the buffer had room for has already drained the socket: any byte that arrives later
+    /// raises a new edge. So unless the event also reported the peer's FIN (`to_eof`), which
+    /// raises no further edge, a short read ends the loop and saves the `read` that would only
+    /// return `WouldBlock`.
+    fn on_readable<H: Handler>(&mut self, key: usize, handler: &mut H, to_eof: bool) {
+        loop {
+            let now = self.peers.now;
+            let Some(peer) = self.peers.slot(key) else {
+                return;
+            };
+            if peer.read_paused || peer.conn.is_closed() {
+                return;
+            }
+            let handshaking = peer.conn.is_handshaking();
+            let carried = peer.pending.len();
+            let outcome = if handshaking {
+                // The request head accumulates in `pending`, each byte copied once, so a client
+                // dripping its head costs linear work, not a copy of the head per read.
+                peer.read_appending(&mut self.read_buffer)
+            } else {
+                peer.read(&mut self.read_buffer)
+            };
+            match outcome {
+                Ok(ReadOutcome::Data(len)) => {
+                    let new_bytes = if handshaking { len } else { len - carried };
+                    self.peers.stats.bytes_in += new_bytes as u64;
+                    if handshaking {
+                        if let Some(frames_len) = self.handshake(key, handler) {
+                            self.process_input(key, frames_len, handler);
+                        }
+                    } else {
+                        self.process_input(key, len, handler);
+                    }
+                    if len < self.read_buffer.len() && !to_eof {
+                        return;
+                    }
+                }
+                Ok(ReadOutcome::WouldBlock) => return,
+                Ok(ReadOutcome::Eof) => {
+                    peer.conn.handle_eof(now);
+                    self.peers.mark_dirty(key);
+                    return;
+                }
+                Err(e) => {
+                    log::debug!("{key}: read: {e}");
+                    peer.conn.abort("read error");
+                    self.peers.mark_dirty(key);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Hands the request head gathered in the peer's `pending` to its connection and the
+    /// application's answer back. Once the connection is open, copies whatever followed the head
+    /// (the first frames) to the front of the read buffer and returns its length.
+    fn handshake<H: Handler>(&mut self, key: usize, handler: &mut H) -> Option<usize> {
+        let now = self.peers.now;
+        let id = self.peers.id(key)?;
+        let parts = self.peers.parts(key)?;
+        let mut head = std::mem::take(&mut parts.peer.pending);
+        let received = match parts.peer.conn.handle_input(&mut head, now, parts.shared) {
+            Ok(received) => received,
+            Err(error) => {
+                log::debug!("{id}: {error}");
+                if let Error::Handshake(error) = error {
+                    bump(&mut parts.stats.handshake_rejections, error.status());
+                }
+                self.peers.mark_dirty(key);
+                return None;
+            }
+        };
+        if received.needs_more() {
+            parts.peer.pending = head;
+            return None;
+        }
+        let consumed = received.consumed;
+        let opened = match received.event {
+            Some(ServerEvent::Http(request)) => {
+                let response = handler.on_http(&request);
+                log::debug!(
+                    "{id}: {} {} answered {}",
+                    request.method,
+                    request.path,
+                    response.status()
+                );
+                parts.stats.http_responses += 1;
+                let _ = parts.peer.conn.respond(&response, now);
+                false
+            }
+            Some(ServerEvent::Upgrade(request)) => {
+                let remote_addr = parts
+                    .peer
+                    .stream
+                    .peer_addr()
+                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+                match handler.on_upgrade(&request, remote_addr) {
+                    Upgrade::Accept { protocol } => {
+                        match parts.peer.conn.accept(&request, protocol.as_deref(), now) {
+                            Ok(()) => {
+                                parts.stats.opened += 1;
+                                log::debug!("{id}: open {}", request.path);
+                                let opening = Opening {
+                                    request: &request,
+                                    protocol: protocol.as_deref(),
+                                    remote_addr,
+                                };
+                                let mut ctx = Context {
+                                    peers: &mut self.peers,
+                                    handle: &self.handle,
+                                };
+                                handler.on_open(&mut ctx, id, &opening);
+                                true
+                            }
+                            Err(error) => {
+                                log::error!("{id}: the handler's answer is invalid: {error}");
+                                let refusal = Response::text(500, "internal error\n");
+                                let _ = parts.peer.conn.refuse(&refusal, now);
+                                bump(&mut parts.stats.handshake_rejections, 500);
+                                false
+                            }
+                        }
+                    }
+                    Upgrade::Refuse(response) => {
+                        log::debug!(
+                            "{id}: upgrade refused by the application: {}",
+                            response.status()
+                        );
+                        bump(&mut parts.stats.handshake_rejections, response.status());
+                        let _ = parts.peer.conn.refuse(&response, now);
+                        false
+                    }
+                }
+            }
+            _ => false,
+        };
+        self.peers.mark_dirty(key);
+        if !opened {
+            return None;
+        }
+        // Bytes after the head are the client's first frames: hand them to the frame loop.
+        let frames = &head[consumed..];
+        self.read_buffer[..frames.len()].copy_from_slice(frames);
+        Some(frames.len())
+    }
+
+    /// Handles `len` bytes of frames at the front of the read buffer (pending input followed by
+    /// new input).
+    fn process_input<H: Handler>(&mut self, key: usize, len: usize, handler: &mut H) {
+        let now = self.peers.now;
+        let mut pos = 0;
+        loop {
+            let Some(id) = self.peers.id(key) else {
+                return;
+            };
+            let Some(parts) = self.peers.parts(key) else {
+                return;
+            };
+            // A Close received while open is answered with one (§5.5.1); counted below.
+            let was_open = parts.peer.conn.is_open();
+            let input = &mut self.read_buffer[pos..len];
+            let received = match parts.peer.conn.handle_input(input, now, parts.shared) {
+                Ok(received) => received,
+                Err(error) => {
+                    log::debug!("{id}: {error}");
+                    if let (Error::Protocol(error), true) = (error, was_open) {
+                        bump(&mut parts.stats.close_codes_sent, error.close_code().0);
+                    }
+                    break;
+                }
+            };
+            if received.needs_more() {
+                break;
+            }
+            pos += received.consumed;
+            match received.event {
+                Some(ServerEvent::Message(message)) => {
+                    parts.stats.messages_in += 1;
+                    let mut ctx = Context {
+                        peers: &mut self.peers,
+                        handle: &self.handle,
+                    };
+                    handler.on_message(&mut ctx, id, message);
+                }
+                Some(ServerEvent::Close(frame)) => {
+                    let code = frame.map_or(CloseCode::NO_STATUS, |f| f.code);
+                    bump(&mut parts.stats.close_codes_received, code.0);
+                    if was_open {
+                        bump(&mut parts.stats.close_codes_sent, code.0);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(peer) = self.peers.slot(key)
+            && pos < len
+            && !peer.conn.is_closed()
+        {
+            peer.pending = self.read_buffer[pos..len].to_vec();
+        }
+        self.peers.mark_dirty(key);
+    }
+
+    /// Writes the output of every peer that got some during this pass, and removes those whose
+    /// connection is over.
+    fn flush_dirty<H: Handler>(&mut self, handler: &mut H) {
+        while let Some(key) = self.peers.pop_dirty() {
+            match self.peers.flush(key) {
+                Flushed::Done => {}
+                Flushed::ResumeReading => {
+                    self.on_readable(key, handler, true);
+                    self.peers.mark_dirty(key);
+                }
+                Flushed::Closed => self.remove(key, handler),
+            }
+        }
+    }
+
+    fn remove<H: Handler>(&mut self, key: usize, handler: &mut H) {
+        let Some((id, peer)) = self.peers.remove(key) else {
+            return;
+        };
+        let Some(closure) = peer.conn.closure() else {
+            log::debug!("{id}: closed before opening");
+            return;
+        };
+        log::debug!(
+            "{id}: closed: {} {:?} (clean: {})",
+            closure.code.0,
+            closure.cause,
+            closure.was_clean()
+        );
+        let mut ctx = Context {
+            peers: &mut self.peers,
+            handle: &self.handle,
+        };
+        handler.on_close(&mut ctx, id, closure);
+    }
+
+    fn run_timers<H: Handler>(&mut self, handler: &mut H) {
+        while let Some(key) = self.peers.fire_next_timer() {
+            match self.peers.flush(key) {
+                Flushed::Closed => self.remove(key, handler),
+                Flushed::Done | Flushed::ResumeReading => {}
+            }
+        }
+    }
+
+    /// Carries out what other threads asked for through the handle.
+    fn on_wake<H: Handler>(&mut self, handler: &mut H) {
+        while let Ok(command) = self.commands.try_recv() {
+            let result = match command {
+                Command::Send { to, kind, payload } => self.peers.send(to, kind, &payload),
+                Command::Broadcast { kind, payload } => {
+                    self.peers
+                        .broadcast(&mut PreparedFrame::new(kind, &payload));
+                    Ok(())
+                }
+                Command::Close { to, code, reason } => self.peers.close(to, code, &reason),
+            };
+            if let Err(error) = result {
+                log::debug!("command from a handle: {error}");
+            }
+        }
+        if self.handle.shutdown_requested() && self.shutdown_deadline.is_none() {
+            self.begin_shutdown(handler);
+        }
+        self.flush_dirty(handler);
+    }
+
+    fn begin_shutdown<H: Handler>(&mut self, handler: &mut H) {
+        log::info!("shutting down: closing {} connections", self.peers.len());
+        let _ = self.poll.registry().deregister(&mut self.listener);
+        self.shutdown_deadline = Some(Instant::now() + self.peers.config.shutdown_timeout);
+        for key in self.peers.keys() {
+            let Some(id) = self.peers.id(key) else {
+                continue;
+            };
+            let Some(peer) = self.peers.slot(key) else {
+                continue;
+            };
+            if peer.conn.is_open() {
+                let _ = self
+                    .peers
+                    .close(id, CloseCode::GOING_AWAY, "server shutting down");
+            } else if peer.conn.is_handshaking() {
+                peer.conn.abort("shutdown");
+                self.remove(key, handler);
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The application's side of the server: the [`Handler`] trait it implements, and the
+//! [`Context`] it acts through during a call.
+
+use super::handle::Handle;
+use super::peers::{PeerId, Peers};
+use crate::close::CloseCode;
+use crate::closure::Closure;
+use crate::error::SendError;
+use crate::handshake::Request;
+use crate::http::Response;
+use crate::message::{Message, MessageKind};
+use crate::prepared::PreparedFrame;
+use std::net::SocketAddr;
+
+/// What to do with an upgrade request that passed RFC 6455's checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Upgrade {
+    /// Open the connection, with this subprotocol (one the client offered) or none.
+    Accept {
+        /// The subprotocol, chosen from [`Request::protocols`].
+        protocol: Option<String>,
+    },
+    /// Answer with this response instead (for example 401, 403 or 404) and close.
+    Refuse(Response),
+}
+
+impl Upgrade {
+    /// Accept without a subprotocol.
+    pub fn accept() -> Self {
+        Upgrade::Accept { protocol: None }
+    }
+
+    /// Accept with `protocol`, which must be one the client offered.
+    pub fn accept_with(protocol: impl Into<String>) -> Self {
+        Upgrade::Accept {
+            protocol: Some(protocol.into()),
+        }
+    }
+}
+
+/// A connection that just opened: the request it opened with and what was agreed.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Opening<'a> {
+    /// The upgrade request: its path (with the query), and its headers.
+    pub request: &'a Request<'a>,
+    /// The subprotocol agreed on, if any.
+    pub protocol: Option<&'a str>,
+    /// The client's address.
+    pub remote_addr: SocketAddr,
+}
+
+/// What the application does with connections. Every method runs on the event loop's thread and
+/// should return quickly.
+///
+/// ```no_run
+/// use rfc6455::server::{Config, Context, Handler, Opening, PeerId, Server, Upgrade};
+/// use rfc6455::{Closure, Message, Request, Response};
+/// use std::net::SocketAddr;
+///
+/// /// Upper-cases every text message back to its sender; only `/shout` upgrades.
+/// struct Shout;
+///
+/// impl Handler for Shout {
+///     fn on_upgrade(&mut self, request: &Request<'_>, _from: SocketAddr) -> Upgrade {
+///         match request.path {
+///             "/shout" => Upgrade::accept(),
+///             _ => Upgrade::Refuse(Response::text(404, "try /shout\n")),
+///         }
+///     }
+///     fn on_open(&mut self, _ctx: &mut Context<'_>, peer: PeerId, opening: &Opening<'_>) {
+///         println!("{peer} opened from {}", opening.remote_addr);
+///     }
+///     fn on_message(&mut self, ctx: &mut Context<'_>, peer: PeerId, message: Message<'_>) {
+///         if let Some(text) = message.as_text() {
+///             let _ = ctx.send(peer, message.kind(), text.to_uppercase().as_bytes());
+///         }
+///     }
+///     fn on_close(&mut self, _ctx: &mut Context<'_>, peer: PeerId, closure: &Closure) {
+///         println!("{peer} closed with {} ({:?})", closure.code.0, closure.cause);
+///     }
+/// }
+///
+/// let mut server = Server::bind(Config::default()).unwrap();
+/// server.run(&mut Shout).unwrap();
+/// ```
+pub trait Handler {
+    /// Decides on an upgrade request that passed RFC 6455 §4.2.1's checks and the `Origin`
+    /// policy: accept it (choosing a subprotocol from the client's offer, or none) or refuse it
+    /// with an HTTP response. Accepts without a subprotocol by default.
+    fn on_upgrade(&mut self, _request: &Request<'_>, _remote_addr: SocketAddr) -> Upgrade {
+        Upgrade::accept()
+    }
+    /// A WebSocket connection opened.
+    fn on_open(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _opening: &Opening<'_>) {}
+    /// A complete text or binary message arrived.
+    fn on_message(&mut self, ctx: &mut Context<'_>, peer: PeerId, message: Message<'_>);
+    /// A connection that was open is gone, and how it ended.
+    fn on_close(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _closure: &Closure) {}
+    /// Answers a plain HTTP request (one that asks for no WebSocket upgrade) on the same port.
+    /// The connection closes after the response. Answers 404 by default.
+    fn on_http(&mut self, _request: &Request<'_>) -> Response {
+        Response::text(404, "not found\n")
+    }
+}
+
+/// What a [`Handler`] can do during a call: send to connections, broadcast, close them.
+pub struct Context<'s> {
+    pub(crate) peers: &'s mut Peers,
+    pub(crate) handle: &'s Handle,
+}
+
+impl Context<'_> {
+    /// Queues a message to one connection. It is written at the end of the current pass, with
+    /// everything else queued for that connection. If that connection's queue grows past the
+    /// outbound high-water mark, the server stops reading from it until the queue drains.
+    pub fn send(&mut self, to: PeerId, kind: MessageKind, payload: &[u8]) -> Result<(), SendError> {
+        self.peers.send(to, kind, payload)
+    }
+
+    /// Sends a received message on to one connection as the same type, without copying a large
+    /// payload when it can be avoided.
+    pub fn forward(&mut self, to: PeerId, message: Message<'_>) -> Result<(), SendError> {
+        self.peers.forward(to, message)
+    }
+
+    /// Sends a message to every open connection, encoded (and compressed) once and shared by all
+    /// recipients. A recipient whose queue is over the outbound high-water mark is disconnected
+    /// as a slow consumer. Returns the number of recipients.
+    pub fn broadcast(&mut self, kind: MessageKind, payload: &[u8]) -> usize {
+        self.peers.broadcast(&mut PreparedFrame::new(kind, payload))
+    }
+
+    /// Starts the closing handshake with one connection (RFC 6455 §7.1.2). If the peer does not
+    /// answer within the close timeout, TCP is closed anyway.
+    pub fn close(&mut self, peer: PeerId, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        self.peers.close(peer, code, reason)
+    }
+
+    /// How many connections the server holds (open, handshaking or closing).
+    pub fn connection_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// A handle that other threads can use to send, broadcast and close through the loop.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+}

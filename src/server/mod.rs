@@ -1,0 +1,32 @@
+//! The IO shell: a single-threaded mio server around [`ServerConnection`](crate::ServerConnection).
+//!
+//! It moves bytes and applies memory policy; every protocol decision is the core's.
+//!
+//! | file | owns |
+//! |---|---|
+//! | `config.rs` | [`Config`]: where to listen, connection cap, output high/low water, shutdown |
+//! | `stats.rs` | [`Stats`]: the counters, printed as `name value` lines |
+//! | `timers.rs` | the deadline heap (one live entry per connection) |
+//! | `peer.rs` | one socket: its connection, its unconsumed input, reads |
+//! | `peers.rs` | the `Slab` of peers and the output policy: send, broadcast, backpressure, flush |
+//! | `handler.rs` | [`Handler`] (what the application implements) and [`Context`] (what it calls) |
+//! | `handle.rs` | [`Handle`]: a `Send` handle for other threads, through mio's `Waker` |
+//! | `event_loop.rs` | [`Server`]: the listener, accepting, reading, the passes over peers |
+//!
+//! Dependencies run one way: `event_loop` → `peers` → `peer` → the core.
+
+mod config;
+mod event_loop;
+mod handle;
+mod handler;
+mod peer;
+mod peers;
+mod stats;
+mod timers;
+
+pub use config::Config;
+pub use event_loop::{ACCEPT_PAUSE, READ_BUFFER_SIZE, Server};
+pub use handle::{Handle, HandleError};
+pub use handler::{Context, Handler, Opening, Upgrade};
+pub use peers::PeerId;
+pub use stats::Stats;

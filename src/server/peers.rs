@@ -1,0 +1,402 @@
+//! Every connection of the server, in a `Slab`, and the output policy around them: queuing a
+//! message for one connection or for all of them, backpressure and slow consumers, writing, and
+//! each connection's timer. The protocol itself is the core's ([`ServerConnection`]); this
+//! table only moves its bytes and applies the server's memory policy.
+
+use super::config::Config;
+use super::peer::Peer;
+use super::stats::{Stats, bump};
+use super::timers::Timers;
+use crate::close::CloseCode;
+use crate::deflate::SharedDeflate;
+use crate::error::SendError;
+use crate::message::{Message, MessageKind};
+use crate::prepared::PreparedFrame;
+use crate::server_connection::{ServerConfig, ServerConnection};
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use slab::Slab;
+use std::borrow::Cow;
+use std::io;
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Names one connection for as long as it exists. Slab slots are reused; the generation makes
+/// an id of a closed connection stale instead of pointing at a newer one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId {
+    pub(crate) key: usize,
+    pub(crate) generation: u32,
+}
+
+impl std::fmt::Display for PeerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}.{}", self.key, self.generation)
+    }
+}
+
+/// The peer `id` names, or `NotOpen` if it is gone.
+fn live(slab: &mut Slab<Peer>, id: PeerId) -> Result<&mut Peer, SendError> {
+    slab.get_mut(id.key)
+        .filter(|peer| peer.generation == id.generation)
+        .ok_or(SendError::NotOpen)
+}
+
+/// The token that routes a socket's events to slot `key` of `generation`.
+pub(crate) fn token(key: usize, generation: u32) -> Token {
+    Token(key | (generation as usize) << 32)
+}
+
+/// The slot and generation a token names.
+pub(crate) fn split_token(token: Token) -> (usize, u32) {
+    (token.0 & 0xFFFF_FFFF, (token.0 >> 32) as u32)
+}
+
+/// Below this size, copying a message into the output queue is cheaper than giving it a chunk
+/// (or a write) of its own.
+const ZERO_COPY_MIN: usize = 4096;
+
+/// What flushing a peer found.
+pub(crate) enum Flushed {
+    /// Nothing more to do.
+    Done,
+    /// Its queue drained below the low-water mark while its input was paused: read it now
+    /// (edge-triggered readiness will not report input that waited meanwhile).
+    ResumeReading,
+    /// The connection is over: remove it.
+    Closed,
+}
+
+/// One peer and the state it is served with, borrowed at once.
+pub(crate) struct Parts<'a> {
+    pub peer: &'a mut Peer,
+    pub shared: &'a mut SharedDeflate,
+    pub stats: &'a mut Stats,
+}
+
+/// Every connection, and what the loop needs to serve them.
+pub(crate) struct Peers {
+    slab: Slab<Peer>,
+    /// Peers with output queued (or a state change) during the current pass.
+    dirty: Vec<usize>,
+    registry: Registry,
+    pub config: Arc<Config>,
+    connection_config: Arc<ServerConfig>,
+    pub stats: Stats,
+    /// The compressors and inflater every connection on this thread shares.
+    pub shared: SharedDeflate,
+    pub timers: Timers,
+    /// The current time, read once per turn of the loop.
+    pub now: Instant,
+    next_generation: u32,
+}
+
+impl Peers {
+    pub fn new(config: Arc<Config>, registry: Registry, now: Instant) -> Self {
+        Peers {
+            slab: Slab::new(),
+            dirty: Vec::new(),
+            registry,
+            connection_config: Arc::new(config.connection.clone()),
+            config,
+            stats: Stats::default(),
+            shared: SharedDeflate::new(),
+            timers: Timers::new(now),
+            now,
+            next_generation: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slab.is_empty()
+    }
+
+    /// The slots in use.
+    pub fn keys(&self) -> Vec<usize> {
+        self.slab.iter().map(|(key, _)| key).collect()
+    }
+
+    /// Adds an accepted socket, registered for reading.
+    pub fn insert(&mut self, mut stream: TcpStream) -> io::Result<PeerId> {
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let entry = self.slab.vacant_entry();
+        let key = entry.key();
+        self.registry
+            .register(&mut stream, token(key, generation), Interest::READABLE)?;
+        let conn = ServerConnection::new(self.connection_config.clone(), self.now);
+        entry.insert(Peer::new(stream, generation, conn));
+        self.arm_timer(key);
+        Ok(PeerId { key, generation })
+    }
+
+    /// The peer in slot `key`, if any.
+    pub fn slot(&mut self, key: usize) -> Option<&mut Peer> {
+        self.slab.get_mut(key)
+    }
+
+    /// The peer `id` names, if it still exists.
+    pub fn get(&mut self, id: PeerId) -> Option<&mut Peer> {
+        self.slab
+            .get_mut(id.key)
+            .filter(|peer| peer.generation == id.generation)
+    }
+
+    /// The peer in slot `key` with the state it is served with, borrowed together.
+    pub fn parts(&mut self, key: usize) -> Option<Parts<'_>> {
+        Some(Parts {
+            peer: self.slab.get_mut(key)?,
+            shared: &mut self.shared,
+            stats: &mut self.stats,
+        })
+    }
+
+    /// The id of the peer in slot `key`.
+    pub fn id(&self, key: usize) -> Option<PeerId> {
+        self.slab.get(key).map(|peer| PeerId {
+            key,
+            generation: peer.generation,
+        })
+    }
+
+    /// Puts a peer on the list to flush at the end of the pass.
+    pub fn mark_dirty(&mut self, key: usize) {
+        if let Some(peer) = self.slab.get_mut(key)
+            && !peer.dirty
+        {
+            peer.dirty = true;
+            self.dirty.push(key);
+        }
+    }
+
+    /// The next peer to flush.
+    pub fn pop_dirty(&mut self) -> Option<usize> {
+        let key = self.dirty.pop()?;
+        if let Some(peer) = self.slab.get_mut(key) {
+            peer.dirty = false;
+        }
+        Some(key)
+    }
+
+    /// Applies the output policy after something was queued for `key`: a connection whose queue
+    /// is over the high-water mark is not read from until it drains (backpressure).
+    fn queued(&mut self, key: usize) {
+        let high_water = self.config.outbound_high_water;
+        if let Some(peer) = self.slab.get_mut(key)
+            && peer.conn.queued() > high_water
+        {
+            peer.read_paused = true;
+        }
+        self.stats.messages_out += 1;
+        self.mark_dirty(key);
+    }
+
+    /// Queues a message for one connection.
+    pub fn send(&mut self, to: PeerId, kind: MessageKind, payload: &[u8]) -> Result<(), SendError> {
+        let peer = live(&mut self.slab, to)?;
+        peer.conn.send(kind, payload, &mut self.shared)?;
+        self.queued(to.key);
+        Ok(())
+    }
+
+    /// Queues a message whose payload is an owned buffer for one connection, without copying it.
+    pub fn send_owned(
+        &mut self,
+        to: PeerId,
+        kind: MessageKind,
+        payload: Vec<u8>,
+    ) -> Result<(), SendError> {
+        let peer = live(&mut self.slab, to)?;
+        peer.conn.send_owned(kind, payload, &mut self.shared)?;
+        self.queued(to.key);
+        Ok(())
+    }
+
+    /// Sends a received message on to one connection as the same type, copying it only when
+    /// that is cheaper: a large payload the connection already owns (an assembled or inflated
+    /// message) is queued by reference, and a large one still in the read buffer is written
+    /// straight from it when nothing is queued ahead of it.
+    pub fn forward(&mut self, to: PeerId, message: Message<'_>) -> Result<(), SendError> {
+        let kind = message.kind();
+        match message.into_cow() {
+            Cow::Owned(payload) if payload.len() >= ZERO_COPY_MIN => {
+                self.send_owned(to, kind, payload)
+            }
+            Cow::Borrowed(payload) if payload.len() >= ZERO_COPY_MIN => {
+                let peer = live(&mut self.slab, to)?;
+                let written =
+                    peer.conn
+                        .send_through(kind, payload, &mut peer.stream, &mut self.shared)?;
+                self.stats.bytes_out += written as u64;
+                self.queued(to.key);
+                Ok(())
+            }
+            payload => self.send(to, kind, &payload),
+        }
+    }
+
+    /// Queues a frame encoded once for every open connection. A recipient whose queue is then
+    /// over the outbound high-water mark is a slow consumer and is disconnected, so that one
+    /// client cannot make the server buffer without bound; every other recipient still gets
+    /// every message, in order. Returns the number of recipients.
+    pub fn broadcast(&mut self, frame: &mut PreparedFrame) -> usize {
+        let high_water = self.config.outbound_high_water;
+        let level = self.config.connection.deflate.level;
+        let frame_len = frame.plain().len();
+        let mut recipients = 0;
+        for (key, peer) in self.slab.iter_mut() {
+            if let Some(bits) = peer.conn.compression_window(frame.payload_len()) {
+                frame.compress_for(bits, level, &mut self.shared);
+            }
+            if peer.conn.send_prepared(frame).is_err() {
+                continue;
+            }
+            recipients += 1;
+            if peer.conn.queued() > high_water + frame_len {
+                peer.conn.abort("slow consumer");
+                self.stats.slow_consumer_disconnects += 1;
+            }
+            if !peer.dirty {
+                peer.dirty = true;
+                self.dirty.push(key);
+            }
+        }
+        self.stats.messages_out += recipients as u64;
+        recipients
+    }
+
+    /// Starts the closing handshake with one connection.
+    pub fn close(&mut self, id: PeerId, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        let now = self.now;
+        let peer = self.get(id).ok_or(SendError::NotOpen)?;
+        peer.conn.close(code, reason, now)?;
+        bump(&mut self.stats.close_codes_sent, code.0);
+        self.mark_dirty(id.key);
+        Ok(())
+    }
+
+    /// Writes what the peer has queued, shuts its sending side down once its output has ended,
+    /// re-arms its timer, and keeps its interest in WRITABLE in step with its queue.
+    pub fn flush(&mut self, key: usize) -> Flushed {
+        let Some(peer) = self.slab.get_mut(key) else {
+            return Flushed::Done;
+        };
+        match peer.conn.outbox().write_to(&mut peer.stream) {
+            Ok(written) => self.stats.bytes_out += written as u64,
+            Err(e) => {
+                log::debug!("{key}: write: {e}");
+                peer.conn.abort("write error");
+            }
+        }
+        if peer.conn.outbox().take_eof() {
+            // Half-close: the peer reads our last bytes, then EOF. Reading goes on until it
+            // closes too, so that unread input does not turn our close into a reset.
+            if let Err(e) = peer.stream.shutdown(Shutdown::Write)
+                && e.kind() != io::ErrorKind::NotConnected
+            {
+                log::debug!("{key}: shutdown: {e}");
+            }
+        }
+        if peer.conn.is_closed() {
+            return Flushed::Closed;
+        }
+        let wants_write = peer.conn.queued() > 0;
+        if wants_write != peer.write_interest {
+            let interest = if wants_write {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let peer_token = token(key, peer.generation);
+            if let Err(e) = self
+                .registry
+                .reregister(&mut peer.stream, peer_token, interest)
+            {
+                log::debug!("{key}: reregister: {e}");
+                peer.conn.abort("reregister failed");
+                return Flushed::Closed;
+            }
+            peer.write_interest = wants_write;
+        }
+        self.arm_timer(key);
+        let peer = &mut self.slab[key];
+        if peer.read_paused && peer.conn.queued() <= self.config.outbound_low_water {
+            peer.read_paused = false;
+            return Flushed::ResumeReading;
+        }
+        Flushed::Done
+    }
+
+    /// Makes sure the heap holds an entry no later than the connection's next deadline. An entry
+    /// that comes too early (the deadline moved later) is re-armed when it fires.
+    pub fn arm_timer(&mut self, key: usize) {
+        let Some(peer) = self.slab.get_mut(key) else {
+            return;
+        };
+        let Some(deadline) = peer.conn.poll_timeout() else {
+            return;
+        };
+        let at = self.timers.millis(deadline);
+        if peer.timer_at == 0 || at < peer.timer_at {
+            peer.timer_at = at;
+            self.timers.push(at, key, peer.generation);
+        }
+    }
+
+    /// The next time a timer entry is due, dropping stale entries from the top.
+    pub fn next_timer(&mut self) -> Option<Instant> {
+        while let Some((at, key, generation)) = self.timers.peek() {
+            let live = self
+                .slab
+                .get(key)
+                .is_some_and(|p| p.generation == generation && p.timer_at == at);
+            if live {
+                return Some(self.timers.instant(at));
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    /// Takes the next live timer entry that is due, and hands its deadline to the connection.
+    /// Returns the slot, to be flushed (or removed) by the caller.
+    pub fn fire_next_timer(&mut self) -> Option<usize> {
+        while let Some((at, key, generation)) = self.timers.peek() {
+            // Due once its (rounded up) time has come: the connection's deadline is then past.
+            if self.timers.instant(at) > self.now {
+                return None;
+            }
+            self.timers.pop();
+            let Some(peer) = self.slab.get_mut(key) else {
+                continue;
+            };
+            if peer.generation != generation || peer.timer_at != at {
+                continue; // stale
+            }
+            peer.timer_at = 0;
+            peer.conn.handle_timeout(self.now);
+            if peer.conn.is_closed() {
+                self.stats.timeouts += 1;
+            }
+            return Some(key);
+        }
+        None
+    }
+
+    /// Removes the peer in slot `key`.
+    pub fn remove(&mut self, key: usize) -> Option<(PeerId, Peer)> {
+        let mut peer = self.slab.try_remove(key)?;
+        let _ = self.registry.deregister(&mut peer.stream);
+        self.stats.closed += 1;
+        let id = PeerId {
+            key,
+            generation: peer.generation,
+        };
+        Some((id, peer))
+    }
+}

@@ -1,0 +1,715 @@
+//! One server-side connection, from its first request byte to its TCP close: the opening
+//! handshake (RFC 6455 §4.2), the framing machine ([`Connection`]), keepalive, the closing
+//! handshake and its deadlines (§7), and when to end the transport.
+//!
+//! <https://www.rfc-editor.org/rfc/rfc6455#section-4.2>
+//!
+//! A [`ServerConnection`] is sans-IO: it takes received bytes ([`handle_input`]), the peer's
+//! end of stream ([`handle_eof`]) and the current time ([`handle_timeout`]); it gives back
+//! events, the bytes to write and the end of its output stream (its [`Outbox`]), the next
+//! deadline ([`poll_timeout`]) and whether the transport should now be closed
+//! ([`is_closed`]). It never reads a clock, touches a socket or draws a random number.
+//!
+//! ```text
+//!  ReadingRequest ──request──► AwaitingAnswer ──accept()──► Open ──Close exchanged,──► Closing ──► Closed
+//!        │                          │   refuse(),                    failure, or EOF      (our EOF sent,
+//!        │ bad request: 4xx         │   respond()                                         peer's EOF seen,
+//!        └──────────────────────────┴────────────────────────────────────► Closing         or a deadline)
+//! ```
+//!
+//! [`handle_input`]: ServerConnection::handle_input
+//! [`handle_eof`]: ServerConnection::handle_eof
+//! [`handle_timeout`]: ServerConnection::handle_timeout
+//! [`poll_timeout`]: ServerConnection::poll_timeout
+//! [`is_closed`]: ServerConnection::is_closed
+//!
+//! A whole exchange, in memory:
+//!
+//! ```
+//! use rfc6455::server_connection::{ServerConfig, ServerConnection, ServerEvent};
+//! use rfc6455::deflate::SharedDeflate;
+//! use rfc6455::CloseCode;
+//! use std::{sync::Arc, time::Instant};
+//!
+//! let (now, mut shared) = (Instant::now(), SharedDeflate::new());
+//! let mut conn = ServerConnection::new(Arc::new(ServerConfig::default()), now);
+//! let mut request = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+//!     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+//!     Sec-WebSocket-Version: 13\r\n\r\n".to_vec();
+//! let received = conn.handle_input(&mut request, now, &mut shared).unwrap();
+//! let Some(ServerEvent::Upgrade(request)) = received.event else { panic!() };
+//! assert_eq!(request.path, "/chat");
+//! conn.accept(&request, None, now).unwrap();
+//! let response = conn.take_output();
+//! assert!(response.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+//! // RFC 6455 §5.7: a masked "Hello"; the server echoes it unmasked.
+//! let mut frame = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+//! let received = conn.handle_input(&mut frame, now, &mut shared).unwrap();
+//! let Some(ServerEvent::Message(message)) = received.event else { panic!() };
+//! conn.send(message.kind(), message.as_bytes(), &mut shared).unwrap();
+//! assert_eq!(conn.take_output(), b"\x81\x05Hello");
+//! // We close; the peer answers with its Close, then closes TCP.
+//! conn.close(CloseCode::NORMAL, "bye", now).unwrap();
+//! assert_eq!(conn.take_output(), b"\x88\x05\x03\xe8bye");
+//! let mut reply = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+//! conn.handle_input(&mut reply, now, &mut shared).unwrap();
+//! assert!(conn.outbox().take_eof(), "the server closes TCP first (§7.1.1)");
+//! conn.handle_eof(now);
+//! assert!(conn.is_closed() && conn.closure().unwrap().was_clean());
+//! ```
+
+use crate::close::{CloseCode, CloseFrame};
+use crate::closure::{CloseCause, Closure, Deadline};
+use crate::connection::{Connection, Event, Received, Role, State};
+use crate::deflate::{self, Deflate, DeflateConfig, Negotiated, SharedDeflate};
+use crate::error::{AnswerError, Error, HandshakeError, SendError};
+use crate::frame::Status;
+use crate::handshake::{self, HeadScanner, OriginPolicy, Request};
+use crate::http::Response;
+use crate::limits::Limits;
+use crate::message::{Message, MessageKind};
+use crate::outbox::Outbox;
+use crate::prepared::PreparedFrame;
+use std::io::{IoSlice, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a server connection is allowed and expected to do: limits, deadlines, and the
+/// handshake's policies. Shared by every connection of a server (behind an [`Arc`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Protocol limits: frame, message and request head sizes.
+    pub limits: Limits,
+    /// permessage-deflate (RFC 7692) settings.
+    pub deflate: DeflateConfig,
+    /// Which `Origin`s may open a WebSocket; others get 403.
+    pub origins: OriginPolicy,
+    /// Time from the connection's start to a complete request head; a slower client is
+    /// disconnected. Zero disables the deadline.
+    pub handshake_timeout: Duration,
+    /// Silence after which an open connection is pinged. Zero disables keepalive.
+    pub idle_timeout: Duration,
+    /// Time after the keepalive ping with no input at all before the connection is dropped.
+    /// Zero means the ping is never followed by a drop.
+    pub pong_timeout: Duration,
+    /// Time to wait for the peer's Close after ours, and for the peer's TCP close after ours.
+    pub close_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            limits: Limits::default(),
+            deflate: DeflateConfig::default(),
+            origins: OriginPolicy::default(),
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            pong_timeout: Duration::from_secs(30),
+            close_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Something the peer did that the application may act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent<'a> {
+    /// An upgrade request that passed RFC 6455 §4.2.1's checks and the `Origin` policy. Answer
+    /// with [`accept`](ServerConnection::accept) or [`refuse`](ServerConnection::refuse).
+    Upgrade(Request<'a>),
+    /// A plain HTTP request (no WebSocket upgrade asked for). Answer with
+    /// [`respond`](ServerConnection::respond).
+    Http(Request<'a>),
+    /// A complete text or binary message.
+    Message(Message<'a>),
+    /// A ping; its pong is already queued (§5.5.2).
+    Ping(&'a [u8]),
+    /// A pong (§5.5.3).
+    Pong(&'a [u8]),
+    /// The peer's Close (§5.5.1); the reply, if one was due, is already queued, and the
+    /// connection is closing.
+    Close(Option<CloseFrame<'a>>),
+}
+
+/// Where the connection is in its life.
+#[derive(Debug)]
+enum Phase {
+    /// Reading the request head; the scanner remembers how far it looked.
+    ReadingRequest(HeadScanner),
+    /// A request was reported and waits for the application's answer.
+    AwaitingAnswer {
+        request: PendingRequest,
+        /// The peer's end of stream arrived meanwhile.
+        peer_eof: bool,
+    },
+    /// The WebSocket connection is open, or we sent our Close and wait for the peer's.
+    Open {
+        connection: Connection,
+        keepalive: Keepalive,
+        /// The code of the Close we sent, once we sent one.
+        close_sent: Option<CloseCode>,
+    },
+    /// The connection is over: our output ends after what is queued (TCP half-close), and the
+    /// peer's input is read and dropped until it closes its side too (or the close deadline).
+    Closing {
+        /// The peer's end of stream arrived.
+        peer_eof: bool,
+    },
+    /// The transport should be closed.
+    Closed,
+}
+
+/// What the request waiting for an answer asked for.
+#[derive(Debug, Clone, Copy)]
+enum PendingRequest {
+    /// A valid upgrade: the `Sec-WebSocket-Accept` value (§4.2.2 item 5.4) and the
+    /// permessage-deflate parameters negotiated from its offers.
+    Upgrade {
+        accept: [u8; ACCEPT_LEN],
+        deflate: Option<Negotiated>,
+    },
+    /// Plain HTTP.
+    Http,
+}
+
+/// The length of a `Sec-WebSocket-Accept` value: a SHA-1 digest in base64.
+const ACCEPT_LEN: usize = 28;
+
+/// The keepalive timer's state while the connection is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keepalive {
+    /// Counting the idle time since the last input.
+    Idle,
+    /// A ping was sent; waiting for any input.
+    AwaitingPong,
+}
+
+/// One server-side connection, sans-IO. See the [module documentation](self).
+#[derive(Debug)]
+pub struct ServerConnection {
+    config: Arc<ServerConfig>,
+    phase: Phase,
+    outbox: Outbox,
+    /// When the current deadline started counting: the connection's start (handshake), the last
+    /// input (idle), the keepalive ping (pong), our Close or the end of the connection (close).
+    since: Instant,
+    /// How the connection ended, once an open connection has ended (or started to).
+    closure: Option<Box<Closure>>,
+}
+
+impl ServerConnection {
+    /// A connection whose transport was just established at `now`.
+    pub fn new(config: Arc<ServerConfig>, now: Instant) -> Self {
+        ServerConnection {
+            config,
+            phase: Phase::ReadingRequest(HeadScanner::new()),
+            outbox: Outbox::new(),
+            since: now,
+            closure: None,
+        }
+    }
+
+    /// The settings this connection runs under.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Processes bytes received from the peer, in place.
+    ///
+    /// While the request head is incomplete, present every byte received so far (the same
+    /// prefix each call, with new bytes appended); nothing is consumed until the head is
+    /// complete. Then the request is reported and must be answered before the input after it is
+    /// processed. Once open, each call consumes at most one frame (or the part of one that
+    /// arrived) and returns at most one event; call it again with the unconsumed rest until
+    /// [`Received::needs_more`], and present a leftover partial frame again with more bytes.
+    ///
+    /// A request that breaks a rule is refused here (its HTTP error is queued) and a frame
+    /// stream that breaks one fails the connection (its Close is queued); the error is returned
+    /// for the caller to log, and the connection is closing.
+    pub fn handle_input<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        now: Instant,
+        shared: &mut SharedDeflate,
+    ) -> Result<Received<ServerEvent<'a>>, Error> {
+        match self.phase {
+            Phase::ReadingRequest(_) => self.read_request(input, now),
+            Phase::AwaitingAnswer { .. } => Ok(Received::nothing()),
+            Phase::Open { .. } => self.receive_frames(input, now, shared),
+            Phase::Closing { .. } | Phase::Closed => Ok(Received {
+                consumed: input.len(),
+                event: None,
+            }),
+        }
+    }
+
+    fn read_request<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        now: Instant,
+    ) -> Result<Received<ServerEvent<'a>>, Error> {
+        let Phase::ReadingRequest(scanner) = &mut self.phase else {
+            unreachable!("called while reading the request");
+        };
+        let input: &'a [u8] = input;
+        let limits = self.config.limits;
+        let head_len = match scanner.scan(input, limits.max_head_size) {
+            Ok(Status::Partial) => return Ok(Received::nothing()),
+            Ok(Status::Complete(head_len)) => head_len,
+            Err(error) => return Err(self.refuse_request(error, now)),
+        };
+        let request = match handshake::parse_request(&input[..head_len], &limits) {
+            Ok(request) => request,
+            Err(error) => return Err(self.refuse_request(error, now)),
+        };
+        if !request.is_websocket_attempt() {
+            self.phase = Phase::AwaitingAnswer {
+                request: PendingRequest::Http,
+                peer_eof: false,
+            };
+            return Ok(Received {
+                consumed: head_len,
+                event: Some(ServerEvent::Http(request)),
+            });
+        }
+        let checked = handshake::validate_upgrade(&request).and_then(|upgrade| {
+            handshake::check_origin(&request, &self.config.origins)?;
+            let deflate = deflate::negotiate(&request, &self.config.deflate)?;
+            Ok((upgrade.key, deflate))
+        });
+        let (key, deflate) = match checked {
+            Ok(checked) => checked,
+            Err(error) => return Err(self.refuse_request(error, now)),
+        };
+        let mut accept = [0u8; ACCEPT_LEN];
+        accept.copy_from_slice(handshake::accept_key(key.as_bytes()).as_bytes());
+        self.phase = Phase::AwaitingAnswer {
+            request: PendingRequest::Upgrade { accept, deflate },
+            peer_eof: false,
+        };
+        Ok(Received {
+            consumed: head_len,
+            event: Some(ServerEvent::Upgrade(request)),
+        })
+    }
+
+    /// Answers a request that broke a rule with its HTTP error, and ends the connection.
+    fn refuse_request(&mut self, error: HandshakeError, now: Instant) -> Error {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1
+        //# If the server, while reading the handshake, finds that the client did
+        //# not send a handshake that matches the description below (note that as
+        //# per [RFC2616], the order of the header fields is not important),
+        //# including but not limited to any violations of the ABNF grammar
+        //# specified for the components of the handshake, the server MUST stop
+        //# processing the client's handshake and return an HTTP response with an
+        //# appropriate error code (such as 400 Bad Request).
+        queue_response(&handshake::error_response(error), &mut self.outbox);
+        self.enter_closing(false, now);
+        Error::Handshake(error)
+    }
+
+    /// Accepts the upgrade request just reported ([`ServerEvent::Upgrade`]): queues the `101`
+    /// response, with `protocol` as the subprotocol if one is given, and opens the connection.
+    ///
+    /// `request` is the reported request: the subprotocol must be one it offers.
+    pub fn accept(
+        &mut self,
+        request: &Request<'_>,
+        protocol: Option<&str>,
+        now: Instant,
+    ) -> Result<(), AnswerError> {
+        let Phase::AwaitingAnswer {
+            request: PendingRequest::Upgrade { accept, deflate },
+            peer_eof,
+        } = self.phase
+        else {
+            return Err(AnswerError::NoUpgradePending);
+        };
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+        //# The value chosen MUST be derived
+        //# from the client's handshake, specifically by selecting one of
+        //# the values from the |Sec-WebSocket-Protocol| field that the
+        //# server is willing to use for this connection (if any).
+        if let Some(protocol) = protocol
+            && !request.protocols().any(|offered| offered == protocol)
+        {
+            return Err(AnswerError::ProtocolNotOffered);
+        }
+        let accept = std::str::from_utf8(&accept).expect("base64 is ASCII");
+        let extensions = deflate.map(|negotiated| negotiated.response());
+        queue_response(
+            &handshake::switching_protocols(accept, protocol, extensions.as_deref()),
+            &mut self.outbox,
+        );
+        let mut connection = Connection::new(Role::Server);
+        if let Some(negotiated) = deflate {
+            connection = connection.with_deflate(Deflate::new(negotiated, &self.config.deflate));
+        }
+        self.phase = Phase::Open {
+            connection,
+            keepalive: Keepalive::Idle,
+            close_sent: None,
+        };
+        self.since = now;
+        if peer_eof {
+            self.handle_eof(now);
+        }
+        Ok(())
+    }
+
+    /// Refuses the upgrade request just reported with `response` (for example a 401, 403 or
+    /// 404), and ends the connection after it.
+    pub fn refuse(&mut self, response: &Response, now: Instant) -> Result<(), AnswerError> {
+        match self.phase {
+            Phase::AwaitingAnswer {
+                request: PendingRequest::Upgrade { .. },
+                peer_eof,
+            } => {
+                queue_response(response, &mut self.outbox);
+                self.enter_closing(peer_eof, now);
+                Ok(())
+            }
+            _ => Err(AnswerError::NoUpgradePending),
+        }
+    }
+
+    /// Answers the plain HTTP request just reported ([`ServerEvent::Http`]) with `response`, and
+    /// ends the connection after it.
+    pub fn respond(&mut self, response: &Response, now: Instant) -> Result<(), AnswerError> {
+        match self.phase {
+            Phase::AwaitingAnswer {
+                request: PendingRequest::Http,
+                peer_eof,
+            } => {
+                queue_response(response, &mut self.outbox);
+                self.enter_closing(peer_eof, now);
+                Ok(())
+            }
+            _ => Err(AnswerError::NoHttpRequestPending),
+        }
+    }
+
+    fn receive_frames<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        now: Instant,
+        shared: &mut SharedDeflate,
+    ) -> Result<Received<ServerEvent<'a>>, Error> {
+        let Phase::Open {
+            connection,
+            keepalive,
+            close_sent,
+        } = &mut self.phase
+        else {
+            unreachable!("called while open");
+        };
+        if connection.state() == State::Open && !input.is_empty() {
+            // Any input shows the peer is alive: the idle time counts again from now.
+            *keepalive = Keepalive::Idle;
+            self.since = now;
+        }
+        let close_sent = *close_sent;
+        let received =
+            match connection.receive(input, &mut self.outbox, &self.config.limits, shared) {
+                Ok(received) => received,
+                Err(error) => {
+                    self.end_open(Closure::abnormal(CloseCause::Failed(error)), now);
+                    return Err(Error::Protocol(error));
+                }
+            };
+        let event = match received.event {
+            None => None,
+            Some(Event::Message(message)) => Some(ServerEvent::Message(message)),
+            Some(Event::Ping(payload)) => Some(ServerEvent::Ping(payload)),
+            Some(Event::Pong(payload)) => Some(ServerEvent::Pong(payload)),
+            Some(Event::Close(frame)) => {
+                //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.5
+                //# If this Close control frame contains no status code, _The WebSocket
+                //# Connection Close Code_ is considered to be 1005.
+                let closure = Closure {
+                    code: frame.map_or(CloseCode::NO_STATUS, |f| f.code),
+                    reason: frame.map_or_else(String::new, |f| f.reason.to_owned()),
+                    cause: close_sent.map_or(CloseCause::ClosedByPeer, CloseCause::ClosedByUs),
+                };
+                self.end_open(closure, now);
+                Some(ServerEvent::Close(frame))
+            }
+        };
+        Ok(Received {
+            consumed: received.consumed,
+            event,
+        })
+    }
+
+    /// The open connection ended as `closure` says: record it, and close TCP.
+    fn end_open(&mut self, closure: Closure, now: Instant) {
+        self.closure.get_or_insert_with(|| Box::new(closure));
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
+        //# The underlying TCP connection, in most normal cases, SHOULD be closed
+        //# first by the server, so that it holds the TIME_WAIT state and not the
+        //# client
+        self.enter_closing(false, now);
+    }
+
+    /// Ends the output after what is queued, and waits (at most the close timeout) for the
+    /// peer's end of stream, reading and dropping its input meanwhile.
+    fn enter_closing(&mut self, peer_eof: bool, now: Instant) {
+        self.outbox.finish();
+        self.phase = Phase::Closing { peer_eof };
+        self.since = now;
+    }
+
+    /// The peer ended its stream (TCP FIN). What was queued is still written, then our side is
+    /// closed too.
+    pub fn handle_eof(&mut self, now: Instant) {
+        match &mut self.phase {
+            Phase::ReadingRequest(_) => self.phase = Phase::Closed,
+            Phase::AwaitingAnswer { peer_eof, .. } | Phase::Closing { peer_eof } => {
+                *peer_eof = true
+            }
+            Phase::Open { .. } => {
+                self.closure.get_or_insert_with(|| {
+                    Box::new(Closure::abnormal(CloseCause::TransportClosed))
+                });
+                self.enter_closing(true, now);
+            }
+            Phase::Closed => {}
+        }
+    }
+
+    /// Acts on the deadline that passed by `now`, if any: the handshake deadline, the keepalive
+    /// ping, the pong deadline, or the close deadlines.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some(deadline) = self.poll_timeout() else {
+            return;
+        };
+        if now < deadline {
+            return;
+        }
+        match &mut self.phase {
+            Phase::ReadingRequest(_) | Phase::AwaitingAnswer { .. } => self.phase = Phase::Closed,
+            Phase::Open {
+                connection,
+                keepalive,
+                ..
+            } => match (connection.state(), *keepalive) {
+                (State::Open, Keepalive::Idle) => {
+                    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.2
+                    //# NOTE: A Ping frame may serve either as a keepalive or as a means to
+                    //# verify that the remote endpoint is still responsive.
+                    let _ = connection.ping(b"", &mut self.outbox);
+                    if !self.config.pong_timeout.is_zero() {
+                        *keepalive = Keepalive::AwaitingPong;
+                    }
+                    self.since = now;
+                }
+                (State::Open, Keepalive::AwaitingPong) => {
+                    self.closure = Some(Box::new(Closure::abnormal(CloseCause::TimedOut(
+                        Deadline::Keepalive,
+                    ))));
+                    self.phase = Phase::Closed;
+                }
+                _ => {
+                    self.closure = Some(Box::new(Closure::abnormal(CloseCause::TimedOut(
+                        Deadline::Close,
+                    ))));
+                    self.phase = Phase::Closed;
+                }
+            },
+            Phase::Closing { .. } => self.phase = Phase::Closed,
+            Phase::Closed => {}
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let config = &self.config;
+        let after = match &self.phase {
+            Phase::ReadingRequest(_) | Phase::AwaitingAnswer { .. } => config.handshake_timeout,
+            Phase::Open {
+                connection,
+                keepalive,
+                ..
+            } => match (connection.state(), keepalive) {
+                (State::Open, Keepalive::Idle) => config.idle_timeout,
+                (State::Open, Keepalive::AwaitingPong) => config.pong_timeout,
+                _ => config.close_timeout,
+            },
+            Phase::Closing { .. } => config.close_timeout,
+            Phase::Closed => return None,
+        };
+        (!after.is_zero()).then(|| self.since + after)
+    }
+
+    /// Whether the transport should now be closed: the connection is over, its output (and end
+    /// of stream) is written and the peer closed its side, or a deadline passed.
+    pub fn is_closed(&self) -> bool {
+        match self.phase {
+            Phase::Closed => true,
+            Phase::Closing { peer_eof } => peer_eof && self.outbox.eof_taken(),
+            _ => false,
+        }
+    }
+
+    /// Whether the WebSocket connection is open for sending (the handshake is complete and no
+    /// Close was sent or received).
+    pub fn is_open(&self) -> bool {
+        matches!(&self.phase, Phase::Open { connection, .. } if connection.state() == State::Open)
+    }
+
+    /// Whether the request head is still being read or answered.
+    pub fn is_handshaking(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::ReadingRequest(_) | Phase::AwaitingAnswer { .. }
+        )
+    }
+
+    /// How the connection ended: `Some` once a connection that was open has ended or started
+    /// to close, `None` before, and for a connection that never opened.
+    pub fn closure(&self) -> Option<&Closure> {
+        self.closure.as_deref()
+    }
+
+    /// Ends the connection at once for a reason of the caller's (an IO error, a slow consumer,
+    /// the end of a graceful shutdown). Queued output is dropped with the transport.
+    pub fn abort(&mut self, reason: &'static str) {
+        if matches!(self.phase, Phase::Open { .. }) {
+            self.closure
+                .get_or_insert_with(|| Box::new(Closure::abnormal(CloseCause::Dropped(reason))));
+        }
+        self.phase = Phase::Closed;
+    }
+
+    /// The bytes to write, and the end of the output stream.
+    pub fn outbox(&mut self) -> &mut Outbox {
+        &mut self.outbox
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Takes every queued byte at once (for tests and simple shells that copy).
+    pub fn take_output(&mut self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.outbox.len());
+        self.outbox
+            .write_to(&mut out)
+            .expect("writing into a Vec cannot fail");
+        out
+    }
+
+    fn open_connection(&mut self) -> Result<(&mut Connection, &mut Outbox), SendError> {
+        match &mut self.phase {
+            Phase::Open { connection, .. } => Ok((connection, &mut self.outbox)),
+            _ => Err(SendError::NotOpen),
+        }
+    }
+
+    /// Queues a data message (compressed if permessage-deflate is in use and it is long enough;
+    /// `shared` lends the compressor).
+    pub fn send(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        shared: &mut SharedDeflate,
+    ) -> Result<(), SendError> {
+        let (connection, outbox) = self.open_connection()?;
+        connection.send(kind, payload, outbox, shared)
+    }
+
+    /// Queues a data message whose payload is an owned buffer, without copying it if it goes
+    /// out uncompressed.
+    pub fn send_owned(
+        &mut self,
+        kind: MessageKind,
+        payload: Vec<u8>,
+        shared: &mut SharedDeflate,
+    ) -> Result<(), SendError> {
+        let (connection, outbox) = self.open_connection()?;
+        connection.send_owned(kind, payload, outbox, shared)
+    }
+
+    /// Queues a frame encoded once for many connections, by reference. Call
+    /// [`PreparedFrame::compress_for`] with [`compression_window`](Self::compression_window)
+    /// first if this connection compresses such a message; otherwise it gets the plain frame.
+    pub fn send_prepared(&mut self, frame: &PreparedFrame) -> Result<(), SendError> {
+        let (connection, outbox) = self.open_connection()?;
+        connection.send_prepared(frame, outbox)
+    }
+
+    /// The window this connection compresses a `len`-byte message with, if it compresses it.
+    pub fn compression_window(&self, len: usize) -> Option<u8> {
+        match &self.phase {
+            Phase::Open { connection, .. } => connection.compression_window(len),
+            _ => None,
+        }
+    }
+
+    /// Sends a data message by writing it straight to `writer` from where it lies, when nothing
+    /// is queued ahead of it and it goes out as it is (uncompressed, unmasked): a large message
+    /// is then never copied. Whatever the writer does not take is queued, as is the whole
+    /// message in every other case. Returns how many bytes went to the writer.
+    ///
+    /// An error from the writer is not returned: the message is queued, and the error shows
+    /// again when the queue is written.
+    pub fn send_through(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        writer: &mut impl Write,
+        shared: &mut SharedDeflate,
+    ) -> Result<usize, SendError> {
+        let (connection, outbox) = self.open_connection()?;
+        let header = match connection.direct_write_header(kind, payload.len())? {
+            Some((header, len)) if outbox.is_empty() => (header, len),
+            _ => return connection.send(kind, payload, outbox, shared).map(|()| 0),
+        };
+        let header = &header.0[..header.1];
+        let slices = [IoSlice::new(header), IoSlice::new(payload)];
+        let written = writer.write_vectored(&slices).unwrap_or(0);
+        if written < header.len() + payload.len() {
+            let (header_rest, payload_rest) = match written.checked_sub(header.len()) {
+                None => (&header[written..], payload),
+                Some(into_payload) => (&[][..], &payload[into_payload..]),
+            };
+            outbox.append(|buf| {
+                buf.extend_from_slice(header_rest);
+                buf.extend_from_slice(payload_rest);
+            });
+        }
+        Ok(written)
+    }
+
+    /// Queues a ping (§5.5.2).
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        let (connection, outbox) = self.open_connection()?;
+        connection.ping(payload, outbox)
+    }
+
+    /// Starts the closing handshake (§7.1.2) with `code` and `reason` (cut to 123 bytes). If the
+    /// peer's Close does not come within the close timeout, the transport is closed anyway.
+    pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), SendError> {
+        let Phase::Open {
+            connection,
+            close_sent,
+            ..
+        } = &mut self.phase
+        else {
+            return Err(SendError::NotOpen);
+        };
+        connection.close(code, reason, &mut self.outbox)?;
+        *close_sent = Some(code);
+        self.since = now;
+        Ok(())
+    }
+}
+
+/// Queues a response's bytes in `outbox`.
+fn queue_response(response: &Response, outbox: &mut Outbox) {
+    outbox.append(|buf| response.write_to(buf));
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,507 @@
+//! A server connection driven by hand, with a simulated clock: every deadline is tested by
+//! passing instants, never by sleeping.
+
+use super::*;
+use crate::frame::{FrameHeader, Opcode, encode_frame};
+use crate::handshake::OriginPolicy;
+
+const REQUEST: &[u8] = b"GET /chat?room=a HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+/// A masked client frame; `first` is the first byte (FIN, RSV, opcode).
+fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+    let opcode = Opcode::from_u8(first & 0x0F).unwrap();
+    let header = FrameHeader::new(opcode, payload.len())
+        .with_fin(first & 0x80 != 0)
+        .masked([0x11, 0x22, 0x33, 0x44]);
+    let mut out = Vec::new();
+    encode_frame(&header, payload, &mut out);
+    out
+}
+
+struct Harness {
+    conn: ServerConnection,
+    shared: SharedDeflate,
+    start: Instant,
+}
+
+impl Harness {
+    fn new(config: ServerConfig) -> Self {
+        let start = Instant::now();
+        Harness {
+            conn: ServerConnection::new(Arc::new(config), start),
+            shared: SharedDeflate::new(),
+            start,
+        }
+    }
+
+    /// A connection whose upgrade was accepted at `start`, with the 101 taken.
+    fn open(config: ServerConfig) -> Self {
+        let mut h = Harness::new(config);
+        let mut request = REQUEST.to_vec();
+        let received = h.input_at(0.0, &mut request).unwrap();
+        let Some(ServerEvent::Upgrade(request)) = received.event else {
+            panic!("expected an upgrade")
+        };
+        h.conn.accept(&request, None, h.start).unwrap();
+        let response = h.conn.take_output();
+        assert!(response.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+        h
+    }
+
+    fn at(&self, s: f64) -> Instant {
+        self.start + secs(s)
+    }
+
+    fn input_at<'a>(
+        &mut self,
+        s: f64,
+        input: &'a mut [u8],
+    ) -> Result<Received<ServerEvent<'a>>, Error> {
+        let now = self.at(s);
+        self.conn.handle_input(input, now, &mut self.shared)
+    }
+
+    /// Feeds all of `input` at time `s`, returning a description of each event or error.
+    fn feed(&mut self, s: f64, input: &[u8]) -> Vec<String> {
+        let mut buf = input.to_vec();
+        let mut pos = 0;
+        let mut seen = Vec::new();
+        let now = self.at(s);
+        loop {
+            match self
+                .conn
+                .handle_input(&mut buf[pos..], now, &mut self.shared)
+            {
+                Ok(received) => {
+                    if received.needs_more() {
+                        break;
+                    }
+                    pos += received.consumed;
+                    if let Some(event) = received.event {
+                        seen.push(format!("{event:?}"));
+                    }
+                }
+                Err(error) => {
+                    seen.push(format!("error: {error}"));
+                    pos = buf.len();
+                }
+            }
+            if pos == buf.len() {
+                break;
+            }
+        }
+        seen
+    }
+
+    fn timeout_at(&mut self, s: f64) {
+        let now = self.at(s);
+        self.conn.handle_timeout(now);
+    }
+
+    fn deadline(&self) -> Option<f64> {
+        self.conn
+            .poll_timeout()
+            .map(|at| (at - self.start).as_secs_f64())
+    }
+}
+
+fn close_payload(frame: &[u8]) -> (u16, String) {
+    assert_eq!(frame[0], 0x88, "a close frame: {frame:?}");
+    let len = frame[1] as usize;
+    let code = u16::from_be_bytes([frame[2], frame[3]]);
+    (code, String::from_utf8(frame[4..2 + len].to_vec()).unwrap())
+}
+
+#[test]
+fn the_request_head_must_arrive_within_the_handshake_timeout() {
+    let mut h = Harness::new(ServerConfig::default());
+    assert_eq!(h.deadline(), Some(10.0));
+    // Dripped bytes do not move the deadline: it counts from the connection's start.
+    let mut partial = REQUEST[..20].to_vec();
+    assert!(h.input_at(5.0, &mut partial).unwrap().needs_more());
+    assert_eq!(h.deadline(), Some(10.0));
+    h.timeout_at(9.999);
+    assert!(!h.conn.is_closed());
+    h.timeout_at(10.0);
+    assert!(h.conn.is_closed());
+    assert_eq!(h.conn.closure(), None, "never opened");
+}
+
+#[test]
+fn a_request_dripped_byte_by_byte_is_reported_once_complete() {
+    let mut h = Harness::new(ServerConfig::default());
+    for end in 1..REQUEST.len() {
+        let mut prefix = REQUEST[..end].to_vec();
+        assert!(h.input_at(0.0, &mut prefix).unwrap().needs_more(), "{end}");
+    }
+    let mut whole = REQUEST.to_vec();
+    let received = h.input_at(0.0, &mut whole).unwrap();
+    assert_eq!(received.consumed, REQUEST.len());
+    let Some(ServerEvent::Upgrade(request)) = received.event else {
+        panic!()
+    };
+    assert_eq!(request.path, "/chat?room=a");
+}
+
+#[test]
+fn frames_after_the_request_in_the_same_read_wait_for_the_answer() {
+    let mut h = Harness::new(ServerConfig::default());
+    let mut input = REQUEST.to_vec();
+    input.extend(masked(0x81, b"early"));
+    let received = h.input_at(0.0, &mut input).unwrap();
+    assert_eq!(received.consumed, REQUEST.len());
+    let head = input[..REQUEST.len()].to_vec();
+    let request = handshake::parse_request(&head, &Limits::default()).unwrap();
+    let mut rest = input[REQUEST.len()..].to_vec();
+    assert!(
+        h.input_at(0.0, &mut rest).unwrap().needs_more(),
+        "unanswered"
+    );
+    h.conn.accept(&request, Some("superchat"), h.start).unwrap();
+    let response = String::from_utf8(h.conn.take_output()).unwrap();
+    assert!(
+        response.contains("Sec-WebSocket-Protocol: superchat\r\n"),
+        "{response}"
+    );
+    assert!(response.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+    assert_eq!(
+        h.feed(0.0, &rest),
+        [r#"Message(Message { kind: Text, payload: [101, 97, 114, 108, 121] })"#]
+    );
+}
+
+#[test]
+fn accepting_a_protocol_the_client_did_not_offer_is_refused() {
+    let mut h = Harness::new(ServerConfig::default());
+    let mut input = REQUEST.to_vec();
+    let received = h.input_at(0.0, &mut input).unwrap();
+    let Some(ServerEvent::Upgrade(request)) = received.event else {
+        panic!()
+    };
+    assert_eq!(
+        h.conn.accept(&request, Some("graphql-ws"), h.start),
+        Err(AnswerError::ProtocolNotOffered)
+    );
+    assert!(h.conn.is_handshaking());
+    assert_eq!(
+        h.conn.respond(&Response::new(200), h.start),
+        Err(AnswerError::NoHttpRequestPending)
+    );
+}
+
+#[test]
+fn the_application_can_refuse_an_upgrade() {
+    let mut h = Harness::new(ServerConfig::default());
+    let mut input = REQUEST.to_vec();
+    let received = h.input_at(0.0, &mut input).unwrap();
+    assert!(matches!(received.event, Some(ServerEvent::Upgrade(_))));
+    h.conn
+        .refuse(&Response::text(401, "token required\n"), h.at(0.0))
+        .unwrap();
+    let response = String::from_utf8(h.conn.take_output()).unwrap();
+    assert!(response.starts_with("HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n"));
+    assert!(h.conn.outbox().take_eof());
+    assert!(!h.conn.is_closed(), "waits for the client's FIN");
+    h.conn.handle_eof(h.at(0.1));
+    assert!(h.conn.is_closed());
+    assert_eq!(h.conn.closure(), None);
+}
+
+#[test]
+fn a_bad_request_gets_its_status_and_the_connection_closes() {
+    let config = ServerConfig {
+        origins: OriginPolicy::AllowList(vec!["https://chat.example".into()]),
+        ..ServerConfig::default()
+    };
+    let mut h = Harness::new(config);
+    let mut input = String::from_utf8(REQUEST.to_vec())
+        .unwrap()
+        .replace("\r\n\r\n", "\r\nOrigin: https://evil.example\r\n\r\n")
+        .into_bytes();
+    assert_eq!(
+        h.input_at(0.0, &mut input).unwrap_err(),
+        Error::Handshake(HandshakeError::OriginNotAllowed)
+    );
+    let response = String::from_utf8(h.conn.take_output()).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 403 Forbidden\r\n"),
+        "{response}"
+    );
+    assert!(h.conn.outbox().take_eof());
+    // Whatever the client sends now is read and dropped; the close timeout ends it.
+    assert_eq!(h.feed(0.5, b"more bytes"), Vec::<String>::new());
+    assert_eq!(h.deadline(), Some(1.0));
+    h.timeout_at(1.0);
+    assert!(h.conn.is_closed());
+}
+
+#[test]
+fn an_http_request_followed_at_once_by_fin_still_gets_its_answer() {
+    let mut h = Harness::new(ServerConfig::default());
+    let mut input = b"GET /page HTTP/1.1\r\nHost: example.com\r\n\r\n".to_vec();
+    let received = h.input_at(0.0, &mut input).unwrap();
+    let Some(ServerEvent::Http(request)) = received.event else {
+        panic!()
+    };
+    assert_eq!(request.path, "/page");
+    h.conn.handle_eof(h.at(0.0));
+    assert!(!h.conn.is_closed(), "the answer is still owed");
+    h.conn
+        .respond(&Response::text(200, "hello\n"), h.at(0.0))
+        .unwrap();
+    let response = String::from_utf8(h.conn.take_output()).unwrap();
+    assert!(response.ends_with("\r\n\r\nhello\n"));
+    assert!(!h.conn.is_closed(), "our EOF is not written yet");
+    assert!(h.conn.outbox().take_eof());
+    assert!(h.conn.is_closed());
+}
+
+#[test]
+fn an_upgrade_followed_at_once_by_fin_gets_its_101_then_closes() {
+    let mut h = Harness::new(ServerConfig::default());
+    let mut input = REQUEST.to_vec();
+    let received = h.input_at(0.0, &mut input).unwrap();
+    let Some(ServerEvent::Upgrade(request)) = received.event else {
+        panic!()
+    };
+    h.conn.handle_eof(h.at(0.0));
+    h.conn.accept(&request, None, h.at(0.0)).unwrap();
+    assert!(h.conn.take_output().starts_with(b"HTTP/1.1 101"));
+    assert!(h.conn.outbox().take_eof());
+    assert!(h.conn.is_closed());
+    assert_eq!(h.conn.closure().unwrap().cause, CloseCause::TransportClosed);
+}
+
+#[test]
+fn keepalive_pings_after_the_idle_timeout_and_drops_without_an_answer() {
+    let mut h = Harness::open(ServerConfig::default());
+    assert_eq!(h.deadline(), Some(60.0));
+    // Input moves the idle deadline.
+    h.feed(30.0, &masked(0x8A, b""));
+    assert_eq!(h.deadline(), Some(90.0));
+    h.timeout_at(89.0);
+    assert!(h.conn.take_output().is_empty(), "not idle yet");
+    h.timeout_at(90.0);
+    assert_eq!(h.conn.take_output(), [0x89, 0x00], "the keepalive ping");
+    assert_eq!(h.deadline(), Some(120.0), "the pong timeout");
+    // Any input counts as an answer.
+    h.feed(100.0, &masked(0x8A, b""));
+    assert_eq!(h.deadline(), Some(160.0));
+    h.timeout_at(160.0);
+    assert_eq!(h.conn.take_output(), [0x89, 0x00]);
+    h.timeout_at(189.9);
+    assert!(!h.conn.is_closed());
+    h.timeout_at(190.0);
+    assert!(h.conn.is_closed());
+    let closure = h.conn.closure().unwrap();
+    assert_eq!(closure.code, CloseCode::ABNORMAL);
+    assert_eq!(closure.cause, CloseCause::TimedOut(Deadline::Keepalive));
+    assert!(!closure.was_clean());
+}
+
+#[test]
+fn keepalive_off_means_no_deadline_while_open() {
+    let mut h = Harness::open(ServerConfig {
+        idle_timeout: Duration::ZERO,
+        ..ServerConfig::default()
+    });
+    assert_eq!(h.deadline(), None);
+    h.timeout_at(1e6);
+    assert!(h.conn.take_output().is_empty());
+    assert!(!h.conn.is_closed());
+}
+
+#[test]
+fn a_ping_without_pong_timeout_repeats_each_idle_period() {
+    let mut h = Harness::open(ServerConfig {
+        pong_timeout: Duration::ZERO,
+        ..ServerConfig::default()
+    });
+    h.timeout_at(60.0);
+    assert_eq!(h.conn.take_output(), [0x89, 0x00]);
+    assert_eq!(h.deadline(), Some(120.0));
+    h.timeout_at(120.0);
+    assert_eq!(h.conn.take_output(), [0x89, 0x00]);
+    assert!(!h.conn.is_closed());
+}
+
+#[test]
+fn our_close_is_given_the_close_timeout() {
+    let mut h = Harness::open(ServerConfig::default());
+    h.conn
+        .close(CloseCode::GOING_AWAY, "bye", h.at(5.0))
+        .unwrap();
+    assert_eq!(close_payload(&h.conn.take_output()), (1001, "bye".into()));
+    assert_eq!(h.deadline(), Some(6.0));
+    h.timeout_at(6.0);
+    assert!(h.conn.is_closed());
+    let closure = h.conn.closure().unwrap();
+    assert_eq!(closure.cause, CloseCause::TimedOut(Deadline::Close));
+    assert_eq!(closure.code, CloseCode::ABNORMAL);
+}
+
+#[test]
+fn our_close_answered_is_a_clean_close_by_us() {
+    let mut h = Harness::open(ServerConfig::default());
+    h.conn.close(CloseCode::NORMAL, "done", h.at(1.0)).unwrap();
+    h.conn.take_output();
+    let seen = h.feed(1.1, &masked(0x88, b"\x03\xe8ok"));
+    assert_eq!(seen.len(), 1);
+    assert!(h.conn.take_output().is_empty(), "no second Close");
+    assert!(h.conn.outbox().take_eof(), "the server closes TCP first");
+    assert_eq!(h.deadline(), Some(2.1), "then waits for the client's FIN");
+    h.conn.handle_eof(h.at(1.2));
+    assert!(h.conn.is_closed());
+    let closure = h.conn.closure().unwrap();
+    assert_eq!(closure.code, CloseCode::NORMAL);
+    assert_eq!(closure.reason, "ok");
+    assert_eq!(closure.cause, CloseCause::ClosedByUs(CloseCode::NORMAL));
+    assert!(closure.was_clean());
+}
+
+#[test]
+fn answers_ping_after_sending_close() {
+    let mut h = Harness::open(ServerConfig::default());
+    h.conn.close(CloseCode::NORMAL, "", h.at(1.0)).unwrap();
+    h.conn.take_output();
+    // §5.5.2: the peer's Close has not arrived, so its ping gets its pong.
+    h.feed(1.1, &masked(0x89, b"still there?"));
+    let mut pong = vec![0x8A, 12];
+    pong.extend_from_slice(b"still there?");
+    assert_eq!(h.conn.take_output(), pong);
+}
+
+#[test]
+fn ignores_ping_after_receiving_close() {
+    let mut h = Harness::open(ServerConfig::default());
+    let mut input = masked(0x88, b"\x03\xe8");
+    input.extend(masked(0x89, b"late"));
+    h.feed(1.0, &input);
+    assert_eq!(
+        h.conn.take_output(),
+        [0x88, 0x02, 0x03, 0xe8],
+        "only the reply"
+    );
+}
+
+#[test]
+fn a_close_followed_at_once_by_fin_gets_its_reply_then_the_half_close() {
+    let mut h = Harness::open(ServerConfig::default());
+    h.feed(1.0, &masked(0x88, b"\x03\xe9going"));
+    h.conn.handle_eof(h.at(1.0));
+    assert!(!h.conn.is_closed(), "the reply is owed");
+    assert_eq!(h.conn.take_output(), [0x88, 0x02, 0x03, 0xe9]);
+    assert!(h.conn.outbox().take_eof());
+    assert!(h.conn.is_closed());
+    let closure = h.conn.closure().unwrap();
+    assert_eq!(
+        (closure.code, closure.reason.as_str()),
+        (CloseCode::GOING_AWAY, "going")
+    );
+    assert_eq!(closure.cause, CloseCause::ClosedByPeer);
+}
+
+#[test]
+fn an_empty_close_is_code_1005() {
+    let mut h = Harness::open(ServerConfig::default());
+    h.feed(1.0, &masked(0x88, b""));
+    assert_eq!(h.conn.take_output(), [0x88, 0x00]);
+    assert_eq!(h.conn.closure().unwrap().code, CloseCode::NO_STATUS);
+}
+
+#[test]
+fn eof_before_a_close_is_abnormal_and_queued_echoes_still_go_out() {
+    let mut h = Harness::open(ServerConfig::default());
+    let seen = h.feed(1.0, &masked(0x81, b"last words"));
+    assert_eq!(seen.len(), 1);
+    h.conn
+        .send(MessageKind::Text, b"last words", &mut h.shared)
+        .unwrap();
+    h.conn.handle_eof(h.at(1.0));
+    let closure = h.conn.closure().unwrap();
+    assert_eq!(closure.code, CloseCode::ABNORMAL);
+    assert_eq!(closure.cause, CloseCause::TransportClosed);
+    assert_eq!(h.conn.take_output(), b"\x81\x0alast words");
+    assert!(h.conn.outbox().take_eof());
+    assert!(h.conn.is_closed());
+    assert_eq!(
+        h.conn.send(MessageKind::Text, b"x", &mut h.shared),
+        Err(SendError::NotOpen)
+    );
+}
+
+#[test]
+fn a_protocol_error_fails_with_its_code_and_reason_then_closes() {
+    let mut h = Harness::open(ServerConfig::default());
+    let seen = h.feed(1.0, &[0x81, 0x02, b'h', b'i']); // unmasked
+    assert_eq!(
+        seen,
+        ["error: connection failed (1002): client frame not masked"]
+    );
+    assert_eq!(
+        close_payload(&h.conn.take_output()),
+        (1002, "client frame not masked".into())
+    );
+    assert!(h.conn.outbox().take_eof());
+    assert_eq!(h.deadline(), Some(2.0));
+    h.timeout_at(2.0);
+    assert!(h.conn.is_closed());
+    let closure = h.conn.closure().unwrap();
+    assert_eq!(
+        closure.cause,
+        CloseCause::Failed(crate::ProtocolError::UnmaskedClientFrame)
+    );
+}
+
+#[test]
+fn a_ping_flood_from_a_client_that_never_reads_holds_a_bounded_number_of_pongs() {
+    let mut h = Harness::open(ServerConfig::default());
+    let mut flood = Vec::new();
+    for i in 0..10_000u32 {
+        flood.extend(masked(0x89, &i.to_be_bytes()));
+    }
+    let seen = h.feed(1.0, &flood);
+    assert_eq!(seen.len(), 10_000);
+    let in_flight = crate::outbox::MAX_PONGS_IN_FLIGHT;
+    assert_eq!(
+        h.conn.queued(),
+        6 * in_flight,
+        "the rest wait outside the queue"
+    );
+    // Once written, the most recent ping's pong follows; the others were dropped (§5.5.3).
+    let output = h.conn.take_output();
+    assert_eq!(output.len(), 6 * (in_flight + 1));
+    assert_eq!(&output[..6], [0x8A, 0x04, 0, 0, 0, 0]);
+    assert_eq!(&output[output.len() - 6..], [0x8A, 0x04, 0, 0, 0x27, 0x0F]);
+    assert!(h.conn.take_output().is_empty());
+}
+
+#[test]
+fn a_burst_of_pings_gets_every_pong() {
+    let mut h = Harness::open(ServerConfig::default());
+    let mut burst = Vec::new();
+    for i in 0..10u8 {
+        burst.extend(masked(0x89, &[i]));
+    }
+    h.feed(1.0, &burst);
+    let output = h.conn.take_output();
+    let expected: Vec<u8> = (0..10u8).flat_map(|i| [0x8A, 0x01, i]).collect();
+    assert_eq!(output, expected);
+}
+
+#[test]
+fn abort_reports_a_drop_with_its_reason() {
+    let mut h = Harness::open(ServerConfig::default());
+    h.conn.abort("slow consumer");
+    assert!(h.conn.is_closed());
+    assert_eq!(
+        h.conn.closure().unwrap().cause,
+        CloseCause::Dropped("slow consumer")
+    );
+}
