@@ -39,11 +39,77 @@ impl CloseCode {
 
     /// Whether an endpoint may send this code in a close frame.
     ///
-    /// RFC 6455 §7.4.1 defines 1000–1003 and 1007–1011; 1004 is reserved and 1005, 1006 and 1015
-    /// "MUST NOT be set as a status code in a Close control frame by an endpoint". 1012–1014 are
-    /// registered with IANA (§11.7). §7.4.2: 0–999 are not used, 1000–2999 are reserved for the
-    /// protocol and its extensions, 3000–3999 are registered for libraries and applications, and
-    /// 4000–4999 are for private use.
+    /// RFC 6455 §7.4.1 defines 1000–1003 and 1007–1011 and reserves 1004, 1005, 1006 and 1015;
+    /// 1012–1014 are registered with IANA (§11.7). §7.4.2 divides the rest into ranges.
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+    //# Endpoints MAY use the following pre-defined status codes when sending
+    //# a Close frame.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+    //= type=exception
+    //= reason=The rule binds the sender; we also fail a peer that sends this code
+    //= reason=(1002), as Autobahn|Testsuite's 7.9 cases expect.
+    //# 1005 is a reserved value and MUST NOT be set as a status code in a
+    //# Close control frame by an endpoint.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+    //= type=exception
+    //= reason=The rule binds the sender; we also fail a peer that sends this code
+    //= reason=(1002), as Autobahn|Testsuite's 7.9 cases expect.
+    //# 1006 is a reserved value and MUST NOT be set as a status code in a
+    //# Close control frame by an endpoint.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+    //= type=exception
+    //= reason=The rule binds the sender; we also fail a peer that sends this code
+    //= reason=(1002), as Autobahn|Testsuite's 7.9 cases expect.
+    //# 1015 is a reserved value and MUST NOT be set as a status code in a
+    //# Close control frame by an endpoint.
+    //
+    // Still to do: the send path does not check yet. Connection::close puts any code it is given
+    // on the wire; it must refuse 1005, 1006 and 1015 (connection.rs, being rewritten).
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+    //= type=todo
+    //# 1005 is a reserved value and MUST NOT be set as a status code in a
+    //# Close control frame by an endpoint.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+    //= type=todo
+    //# 1006 is a reserved value and MUST NOT be set as a status code in a
+    //# Close control frame by an endpoint.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+    //= type=todo
+    //# 1015 is a reserved value and MUST NOT be set as a status code in a
+    //# Close control frame by an endpoint.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+    //= type=exception
+    //= reason=The RFC leaves open what a receiver does with an unused or reserved
+    //= reason=code; we fail the connection (1002). 1012-1014 pass: IANA registered them since.
+    //# Reserved.  The specific meaning might be defined in the future.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.2
+    //= type=exception
+    //= reason=The RFC leaves open what a receiver does with an unused or reserved
+    //= reason=code; we fail the connection (1002). 1012-1014 pass: IANA registered them since.
+    //# Status codes in the range 0-999 are not used.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.2
+    //= type=exception
+    //= reason=The RFC leaves open what a receiver does with an unused or reserved
+    //= reason=code; we fail the connection (1002). 1012-1014 pass: IANA registered them since.
+    //# Status codes in the range 1000-2999 are reserved for definition by
+    //# this protocol, its future revisions, and extensions specified in a
+    //# permanent and readily available public specification.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.2
+    //# Status codes in the range 3000-3999 are reserved for use by
+    //# libraries, frameworks, and applications.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.2
+    //# Status codes in the range 4000-4999 are reserved for private use
+    //# and thus can't be registered.
     pub fn is_valid_on_wire(self) -> bool {
         matches!(self.0, 1000..=1003 | 1007..=1014 | 3000..=4999)
     }
@@ -61,20 +127,37 @@ pub struct CloseFrame<'a> {
 /// The most bytes a close reason can have: the control payload limit less the 2-byte code.
 pub const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
 
-/// Parses a close frame's (unmasked) payload: `None` for an empty payload, which carries no code.
-///
-/// RFC 6455 §5.5.1: "If there is a body, the first two bytes of the body MUST be a 2-byte unsigned
-/// integer (in network byte order) representing a status code", followed by a reason that "MUST
-/// be UTF-8".
+/// Parses a close frame's (unmasked) payload (RFC 6455 §5.5.1): `None` for an empty payload, which
+/// carries no code; otherwise the code, checked with [`CloseCode::is_valid_on_wire`], and the
+/// reason, which must be valid UTF-8.
 pub fn parse_close_payload(payload: &[u8]) -> Result<Option<CloseFrame<'_>>, ProtocolError> {
     match payload {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+        //# The Close frame MAY contain a body (the "Application data" portion of
+        //# the frame) that indicates a reason for closing, such as an endpoint
+        //# shutting down, an endpoint having received a frame too large, or an
+        //# endpoint having received a frame that does not conform to the format
+        //# expected by the endpoint.
         [] => Ok(None),
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+        //# If there is a body, the first two bytes of
+        //# the body MUST be a 2-byte unsigned integer (in network byte order)
+        //# representing a status code with value /code/ defined in Section 7.4.
         [_] => Err(ProtocolError::CloseFrameTooShort),
         [hi, lo, reason @ ..] => {
             let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
             if !code.is_valid_on_wire() {
                 return Err(ProtocolError::InvalidCloseCode(code.0));
             }
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+            //# Following the 2-byte integer, the body MAY contain UTF-8-encoded data
+            //# with value /reason/, the interpretation of which is not defined by
+            //# this specification.
+            //
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-8.1
+            //# When an endpoint is to interpret a byte stream as UTF-8 but finds
+            //# that the byte stream is not, in fact, a valid UTF-8 stream, that
+            //# endpoint MUST _Fail the WebSocket Connection_.
             let reason = std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
             Ok(Some(CloseFrame { code, reason }))
         }
@@ -88,10 +171,22 @@ pub fn encode_close_payload(
     reason: &str,
     out: &mut [u8; MAX_CONTROL_PAYLOAD],
 ) -> usize {
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5
+    //# All control frames MUST have a payload length of 125 bytes or less
+    //# and MUST NOT be fragmented.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+    //# Following the 2-byte integer, the body MAY contain UTF-8-encoded data
+    //# with value /reason/, the interpretation of which is not defined by
+    //# this specification.
     let mut end = reason.len().min(MAX_CLOSE_REASON);
     while !reason.is_char_boundary(end) {
         end -= 1;
     }
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+    //# If there is a body, the first two bytes of
+    //# the body MUST be a 2-byte unsigned integer (in network byte order)
+    //# representing a status code with value /code/ defined in Section 7.4.
     out[..2].copy_from_slice(&code.0.to_be_bytes());
     out[2..2 + end].copy_from_slice(&reason.as_bytes()[..end]);
     2 + end
@@ -101,11 +196,23 @@ pub fn encode_close_payload(
 mod tests {
     use super::*;
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+    //= type=test
+    //# The Close frame MAY contain a body (the "Application data" portion of
+    //# the frame) that indicates a reason for closing, such as an endpoint
+    //# shutting down, an endpoint having received a frame too large, or an
+    //# endpoint having received a frame that does not conform to the format
+    //# expected by the endpoint.
     #[test]
     fn empty_payload_has_no_code() {
         assert_eq!(parse_close_payload(&[]), Ok(None));
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+    //= type=test
+    //# If there is a body, the first two bytes of
+    //# the body MUST be a 2-byte unsigned integer (in network byte order)
+    //# representing a status code with value /code/ defined in Section 7.4.
     #[test]
     fn one_byte_payload_is_too_short() {
         assert_eq!(
@@ -114,6 +221,55 @@ mod tests {
         );
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+    //= type=test
+    //# If there is a body, the first two bytes of
+    //# the body MUST be a 2-byte unsigned integer (in network byte order)
+    //# representing a status code with value /code/ defined in Section 7.4.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+    //= type=test
+    //# Endpoints MAY use the following pre-defined status codes when sending
+    //# a Close frame.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+    //= type=test
+    //# 1005 is a reserved value and MUST NOT be set as a status code in a
+    //# Close control frame by an endpoint.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+    //= type=test
+    //# 1006 is a reserved value and MUST NOT be set as a status code in a
+    //# Close control frame by an endpoint.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+    //= type=test
+    //# 1015 is a reserved value and MUST NOT be set as a status code in a
+    //# Close control frame by an endpoint.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+    //= type=test
+    //# Reserved.  The specific meaning might be defined in the future.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.2
+    //= type=test
+    //# Status codes in the range 0-999 are not used.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.2
+    //= type=test
+    //# Status codes in the range 1000-2999 are reserved for definition by
+    //# this protocol, its future revisions, and extensions specified in a
+    //# permanent and readily available public specification.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.2
+    //= type=test
+    //# Status codes in the range 3000-3999 are reserved for use by
+    //# libraries, frameworks, and applications.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.2
+    //= type=test
+    //# Status codes in the range 4000-4999 are reserved for private use
+    //# and thus can't be registered.
     #[test]
     fn accepts_exactly_the_wire_codes() {
         for code in 0..=u16::MAX {
@@ -129,6 +285,17 @@ mod tests {
         }
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+    //= type=test
+    //# Following the 2-byte integer, the body MAY contain UTF-8-encoded data
+    //# with value /reason/, the interpretation of which is not defined by
+    //# this specification.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-8.1
+    //= type=test
+    //# When an endpoint is to interpret a byte stream as UTF-8 but finds
+    //# that the byte stream is not, in fact, a valid UTF-8 stream, that
+    //# endpoint MUST _Fail the WebSocket Connection_.
     #[test]
     fn reason_must_be_utf8() {
         assert_eq!(
@@ -145,6 +312,22 @@ mod tests {
         );
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5
+    //= type=test
+    //# All control frames MUST have a payload length of 125 bytes or less
+    //# and MUST NOT be fragmented.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+    //= type=test
+    //# Following the 2-byte integer, the body MAY contain UTF-8-encoded data
+    //# with value /reason/, the interpretation of which is not defined by
+    //# this specification.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+    //= type=test
+    //# If there is a body, the first two bytes of
+    //# the body MUST be a 2-byte unsigned integer (in network byte order)
+    //# representing a status code with value /code/ defined in Section 7.4.
     #[test]
     fn encode_truncates_reason_at_char_boundary() {
         let reason = "é".repeat(100); // 200 bytes

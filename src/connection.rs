@@ -230,12 +230,11 @@ impl Connection {
             Ok(mut received) => {
                 if self.state != State::Open && matches!(received.event, Some(Event::Message(_))) {
                     //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
-                    //= type=exception
-                    //= reason=After our Close, a message that still arrives is read (the peer
-                    //= may have sent it before seeing our Close) but not delivered: the
-                    //= application asked to stop.
-                    //# After sending a Close frame, the endpoint MUST NOT send any more data
-                    //# frames.
+                    //= type=implication
+                    //= reason=A message that arrives after our Close is read but not delivered: the application asked to stop.
+                    //# However, there is no guarantee that the
+                    //# endpoint that has already sent a Close frame will continue to process
+                    //# data.
                     received.event = None;
                 }
                 Ok(received)
@@ -490,9 +489,8 @@ impl Connection {
         let opcode = kind.opcode();
         match &self.deflate {
             Some(deflate) if deflate.should_compress(payload.len()) => {
-                //= https://www.rfc-editor.org/rfc/rfc7692#section-7.2.1
-                //# 1.  Compress all the octets of the payload of the message using
-                //#     DEFLATE.
+                // RFC 7692 §7.2.1: "Compress all the octets of the payload of the message
+                // using DEFLATE."
                 let mut compressed = Vec::with_capacity(payload.len() / 2 + 16);
                 deflate.compress(payload, &mut compressed, shared);
                 out.append(|buf| self.encode(opcode, true, &compressed, buf));
@@ -593,6 +591,9 @@ impl Connection {
     }
 
     fn check_open(&self) -> Result<(), SendError> {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+        //# The application MUST NOT send any more data frames after sending a
+        //# Close frame.
         if self.state == State::Open {
             Ok(())
         } else {

@@ -209,8 +209,8 @@ impl std::error::Error for AnswerError {}
 #[non_exhaustive]
 pub enum SendError {
     /// The connection is not open: the handshake is not complete, or a Close was sent or
-    /// received. RFC 6455 §5.5.1: "After sending a Close frame, the endpoint MUST NOT send any
-    /// more data frames."
+    /// received. RFC 6455 §5.5.1: "The application MUST NOT send any more data frames after
+    /// sending a Close frame."
     NotOpen,
     /// §5.5: a control frame payload over 125 bytes.
     ControlPayloadTooLong(usize),

@@ -32,7 +32,7 @@ use crate::error::ProtocolError;
 /// The longest a frame header can be: 2 fixed bytes, 8 bytes of extended length, 4 of mask key.
 pub const MAX_HEADER_LEN: usize = 14;
 
-/// RFC 6455 §5.5: "All control frames MUST have a payload length of 125 bytes or less".
+/// The most payload bytes a control frame may carry (RFC 6455 §5.5, checked in [`decode_header`]).
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
 /// The frame's opcode (RFC 6455 §5.2, §11.8). Reserved values are not representable: decoding one
@@ -79,8 +79,10 @@ impl Opcode {
         }
     }
 
-    /// RFC 6455 §5.5: "Control frames are identified by opcodes where the most significant bit of
-    /// the opcode is 1."
+    /// Whether this is a control frame's opcode (Close, Ping, Pong), RFC 6455 §5.5.
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5
+    //# Control frames are identified by opcodes where the most significant
+    //# bit of the opcode is 1.
     pub fn is_control(self) -> bool {
         self.as_u8() & 0x8 != 0
     }
@@ -135,14 +137,21 @@ pub fn decode_header(buf: &[u8]) -> Result<Status<(FrameHeader, usize)>, Protoco
     };
     let opcode_bits = first & 0x0F;
     let Some(opcode) = Opcode::from_u8(opcode_bits) else {
-        // RFC 6455 §5.2: "If an unknown opcode is received, the receiving endpoint MUST _Fail the
-        // WebSocket Connection_."
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+        //# If an unknown
+        //# opcode is received, the receiving endpoint MUST _Fail the
+        //# WebSocket Connection_.
         return Err(ProtocolError::ReservedOpcode(opcode_bits));
     };
     let fin = first & 0x80 != 0;
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5
+    //# All control frames MUST have a payload length of 125 bytes or less
+    //# and MUST NOT be fragmented.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.4
+    //# Control frames themselves MUST NOT be
+    //# fragmented.
     if opcode.is_control() && !fin {
-        // RFC 6455 §5.5: "Control frames MAY be injected in the middle of a fragmented message.
-        // ... All control frames ... MUST NOT be fragmented."
         return Err(ProtocolError::FragmentedControlFrame);
     }
     let Some(&second) = buf.get(1) else {
@@ -150,17 +159,34 @@ pub fn decode_header(buf: &[u8]) -> Result<Status<(FrameHeader, usize)>, Protoco
     };
     let masked = second & 0x80 != 0;
     let len7 = second & 0x7F;
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5
+    //# All control frames MUST have a payload length of 125 bytes or less
+    //# and MUST NOT be fragmented.
     if opcode.is_control() && len7 as usize > MAX_CONTROL_PAYLOAD {
-        // RFC 6455 §5.5: "All control frames MUST have a payload length of 125 bytes or less".
         return Err(ProtocolError::ControlFrameTooLong(len7));
     }
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+    //# The length of the "Payload data", in bytes: if 0-125, that is the
+    //# payload length.  If 126, the following 2 bytes interpreted as a
+    //# 16-bit unsigned integer are the payload length.  If 127, the
+    //# following 8 bytes interpreted as a 64-bit unsigned integer (the
+    //# most significant bit MUST be 0) are the payload length.  Multibyte
+    //# length quantities are expressed in network byte order.
     let (payload_len, mut pos) = match len7 {
         126 => {
             let Some(bytes) = buf.get(2..4) else {
                 return Ok(Status::Partial);
             };
             let len = u16::from_be_bytes([bytes[0], bytes[1]]) as u64;
-            // RFC 6455 §5.2: "the minimal number of bytes MUST be used to encode the length".
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+            //= type=exception
+            //= reason=The rule binds the sender (encode_header follows it); the RFC does not
+            //= reason=say what a receiver does with a longer form. We fail the connection (1002)
+            //= reason=rather than accept two encodings of one length.
+            //# Note that
+            //# in all cases, the minimal number of bytes MUST be used to encode
+            //# the length, for example, the length of a 124-byte-long string
+            //# can't be encoded as the sequence 126, 0, 124.
             if len < 126 {
                 return Err(ProtocolError::NonMinimalLength);
             }
@@ -173,11 +199,22 @@ pub fn decode_header(buf: &[u8]) -> Result<Status<(FrameHeader, usize)>, Protoco
             let mut be = [0u8; 8];
             be.copy_from_slice(bytes);
             let len = u64::from_be_bytes(be);
-            // RFC 6455 §5.2: "the most significant bit MUST be 0".
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+            //# If 127, the
+            //# following 8 bytes interpreted as a 64-bit unsigned integer (the
+            //# most significant bit MUST be 0) are the payload length.
             if len >> 63 != 0 {
                 return Err(ProtocolError::LengthMsbSet);
             }
-            // RFC 6455 §5.2: "the minimal number of bytes MUST be used to encode the length".
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+            //= type=exception
+            //= reason=The rule binds the sender (encode_header follows it); the RFC does not
+            //= reason=say what a receiver does with a longer form. We fail the connection (1002)
+            //= reason=rather than accept two encodings of one length.
+            //# Note that
+            //# in all cases, the minimal number of bytes MUST be used to encode
+            //# the length, for example, the length of a 124-byte-long string
+            //# can't be encoded as the sequence 126, 0, 124.
             if len <= u16::MAX as u64 {
                 return Err(ProtocolError::NonMinimalLength);
             }
@@ -185,6 +222,10 @@ pub fn decode_header(buf: &[u8]) -> Result<Status<(FrameHeader, usize)>, Protoco
         }
         short => (short as u64, 2),
     };
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+    //# This field is
+    //# present if the mask bit is set to 1 and is absent if the mask bit
+    //# is set to 0.
     let mask = if masked {
         let Some(bytes) = buf.get(pos..pos + 4) else {
             return Ok(Status::Partial);
@@ -208,16 +249,27 @@ pub fn decode_header(buf: &[u8]) -> Result<Status<(FrameHeader, usize)>, Protoco
 
 /// Encodes `header` into `out` with the minimal length form and returns how many bytes it used.
 ///
-/// A server sets `mask: None` (§5.1: "A server MUST NOT mask any frames that it sends to the
-/// client"); a client sets a fresh key and masks the payload with
-/// [`apply_mask`](crate::mask::apply_mask).
+/// A server sets `mask: None` (RFC 6455 §5.1, as [`encode_unmasked_frame`] does); a client sets a
+/// fresh key and masks the payload with [`apply_mask`](crate::mask::apply_mask).
 pub fn encode_header(header: &FrameHeader, out: &mut [u8; MAX_HEADER_LEN]) -> usize {
     out[0] = (header.fin as u8) << 7
         | (header.rsv1 as u8) << 6
         | (header.rsv2 as u8) << 5
         | (header.rsv3 as u8) << 4
         | header.opcode.as_u8();
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
+    //# A masked frame MUST have the field frame-masked set to 1, as defined
+    //# in Section 5.2.
     let mask_bit = if header.mask.is_some() { 0x80 } else { 0 };
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+    //# Note that
+    //# in all cases, the minimal number of bytes MUST be used to encode
+    //# the length, for example, the length of a 124-byte-long string
+    //# can't be encoded as the sequence 126, 0, 124.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+    //# Multibyte
+    //# length quantities are expressed in network byte order.
     let mut pos = match header.payload_len {
         len @ 0..=125 => {
             out[1] = mask_bit | len as u8;
@@ -328,6 +380,32 @@ mod tests {
         }
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+    //= type=test
+    //# Note that
+    //# in all cases, the minimal number of bytes MUST be used to encode
+    //# the length, for example, the length of a 124-byte-long string
+    //# can't be encoded as the sequence 126, 0, 124.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+    //= type=test
+    //# The length of the "Payload data", in bytes: if 0-125, that is the
+    //# payload length.  If 126, the following 2 bytes interpreted as a
+    //# 16-bit unsigned integer are the payload length.  If 127, the
+    //# following 8 bytes interpreted as a 64-bit unsigned integer (the
+    //# most significant bit MUST be 0) are the payload length.  Multibyte
+    //# length quantities are expressed in network byte order.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
+    //= type=test
+    //# A masked frame MUST have the field frame-masked set to 1, as defined
+    //# in Section 5.2.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+    //= type=test
+    //# This field is
+    //# present if the mask bit is set to 1 and is absent if the mask bit
+    //# is set to 0.
     #[test]
     fn round_trips_every_length_form_and_role() {
         for len in [
@@ -351,6 +429,15 @@ mod tests {
         }
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.7
+    //= type=test
+    //# 0x81 0x85 0x37 0xfa 0x21 0x3d 0x7f 0x9f 0x4d 0x51 0x58
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+    //= type=test
+    //# This field is
+    //# present if the mask bit is set to 1 and is absent if the mask bit
+    //# is set to 0.
     #[test]
     fn rfc_5_7_masked_hello_header() {
         let bytes = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d];
@@ -358,6 +445,9 @@ mod tests {
         assert_eq!(decode_header(&bytes), Ok(Status::Complete((expected, 6))));
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.7
+    //= type=test
+    //# 0x82 0x7F 0x0000000000010000 [65536 bytes of binary data]
     #[test]
     fn rfc_5_7_64bit_length_header() {
         let bytes = [0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0];
@@ -370,6 +460,11 @@ mod tests {
         assert_eq!(decode_header(&[]), Ok(Status::Partial));
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+    //= type=test
+    //# This field is
+    //# present if the mask bit is set to 1 and is absent if the mask bit
+    //# is set to 0.
     #[test]
     fn partial_when_mask_key_missing() {
         assert_eq!(
@@ -378,6 +473,11 @@ mod tests {
         );
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+    //= type=test
+    //# If an unknown
+    //# opcode is received, the receiving endpoint MUST _Fail the
+    //# WebSocket Connection_.
     #[test]
     fn rejects_reserved_opcodes_after_one_byte() {
         for op in [3u8, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF] {
@@ -388,6 +488,15 @@ mod tests {
         }
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5
+    //= type=test
+    //# All control frames MUST have a payload length of 125 bytes or less
+    //# and MUST NOT be fragmented.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.4
+    //= type=test
+    //# Control frames themselves MUST NOT be
+    //# fragmented.
     #[test]
     fn rejects_fragmented_control_frame() {
         assert_eq!(
@@ -396,6 +505,10 @@ mod tests {
         );
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5
+    //= type=test
+    //# All control frames MUST have a payload length of 125 bytes or less
+    //# and MUST NOT be fragmented.
     #[test]
     fn rejects_control_frame_over_125_from_7_bit_length() {
         assert_eq!(
@@ -408,12 +521,23 @@ mod tests {
         );
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+    //= type=test
+    //# If 127, the
+    //# following 8 bytes interpreted as a 64-bit unsigned integer (the
+    //# most significant bit MUST be 0) are the payload length.
     #[test]
     fn rejects_length_msb_set() {
         let bytes = [0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0];
         assert_eq!(decode_header(&bytes), Err(ProtocolError::LengthMsbSet));
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+    //= type=test
+    //# Note that
+    //# in all cases, the minimal number of bytes MUST be used to encode
+    //# the length, for example, the length of a 124-byte-long string
+    //# can't be encoded as the sequence 126, 0, 124.
     #[test]
     fn rejects_non_minimal_lengths() {
         assert_eq!(
@@ -432,6 +556,14 @@ mod tests {
         assert!(h.rsv1 && h.rsv2 && h.rsv3);
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
+    //= type=test
+    //# A server MUST NOT mask any frames that it sends to
+    //# the client.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.7
+    //= type=test
+    //# 0x81 0x05 0x48 0x65 0x6c 0x6c 0x6f (contains "Hello")
     #[test]
     fn encodes_unmasked_frame() {
         let mut out = Vec::new();

@@ -321,9 +321,8 @@ pub fn switching_protocols(
 pub fn error_response(error: HandshakeError) -> Response {
     let response = Response::text(error.status(), format!("{error}\n"));
     match error {
-        //= https://www.rfc-editor.org/rfc/rfc9110#section-15.5.6
-        //# The origin server MUST generate an Allow header field in a 405 response
-        //# containing a list of the target resource's currently supported methods.
+        // RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405
+        // response containing a list of the target resource's currently supported methods."
         HandshakeError::MethodNotGet => response.header("Allow", "GET"),
         // RFC 6455 §4.4 (tell the client the versions we speak) and RFC 9110 §15.5.22 (a 426
         // response "MUST send an Upgrade header field").

@@ -5,11 +5,17 @@
 /// Masks or unmasks `payload` in place with `key`, where `payload[0]` is byte number `offset` of
 /// the frame's payload (so a payload that arrives in pieces can be unmasked piece by piece).
 ///
-/// RFC 6455 §5.3: "Octet i of the transformed data ("transformed-octet-i") is the XOR of octet i
-/// of the original data ("original-octet-i") with octet at index i modulo 4 of the masking key".
-///
 /// The bulk runs eight bytes at a time on native-endian words (the key word is built in the same
 /// byte order, so positions line up), which the compiler turns into vector code.
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
+//# Octet i of the transformed data ("transformed-octet-i") is the XOR of
+//# octet i of the original data ("original-octet-i") with octet at index
+//# i modulo 4 of the masking key ("masking-key-octet-j"):
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
+//# The same algorithm applies regardless of the
+//# direction of the translation, e.g., the same steps are applied to
+//# mask the data as to unmask the data.
 pub fn apply_mask(payload: &mut [u8], key: [u8; 4], offset: usize) {
     // Rotate the key so that rotated[0] applies to payload[0].
     let rotated: [u8; 4] = std::array::from_fn(|i| key[(offset + i) % 4]);
@@ -29,11 +35,20 @@ pub fn apply_mask(payload: &mut [u8], key: [u8; 4], offset: usize) {
     }
 }
 
-/// A fresh masking key for a client frame.
+/// A fresh masking key for a client frame (RFC 6455 §5.3).
 ///
-/// RFC 6455 §5.3: "The masking key needs to be unpredictable; thus, the masking key MUST be
-/// derived from a strong source of entropy". Each call draws a new SipHash key from the standard
-/// library's randomly seeded `RandomState` and hashes a counter with it.
+/// Each call draws a new SipHash key from the standard library's randomly seeded `RandomState`
+/// and hashes a counter with it.
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
+//# When preparing a masked frame, the client MUST pick a fresh masking
+//# key from the set of allowed 32-bit values.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
+//# The masking key needs to
+//# be unpredictable; thus, the masking key MUST be derived from a strong
+//# source of entropy, and the masking key for a given frame MUST NOT
+//# make it simple for a server/proxy to predict the masking key for a
+//# subsequent frame.
 pub fn random_key() -> [u8; 4] {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,6 +74,17 @@ mod tests {
         }
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
+    //= type=test
+    //# Octet i of the transformed data ("transformed-octet-i") is the XOR of
+    //# octet i of the original data ("original-octet-i") with octet at index
+    //# i modulo 4 of the masking key ("masking-key-octet-j"):
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
+    //= type=test
+    //# The same algorithm applies regardless of the
+    //# direction of the translation, e.g., the same steps are applied to
+    //# mask the data as to unmask the data.
     #[test]
     fn matches_naive_loop_at_every_offset_and_length() {
         let key = [0x37, 0xfa, 0x21, 0x3d];
@@ -74,6 +100,15 @@ mod tests {
         }
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
+    //= type=test
+    //# Octet i of the transformed data ("transformed-octet-i") is the XOR of
+    //# octet i of the original data ("original-octet-i") with octet at index
+    //# i modulo 4 of the masking key ("masking-key-octet-j"):
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.7
+    //= type=test
+    //# 0x81 0x85 0x37 0xfa 0x21 0x3d 0x7f 0x9f 0x4d 0x51 0x58
     #[test]
     fn rfc_5_7_masked_hello() {
         let mut payload = [0x7f, 0x9f, 0x4d, 0x51, 0x58];
@@ -81,6 +116,17 @@ mod tests {
         assert_eq!(&payload, b"Hello");
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
+    //= type=test
+    //# Octet i of the transformed data ("transformed-octet-i") is the XOR of
+    //# octet i of the original data ("original-octet-i") with octet at index
+    //# i modulo 4 of the masking key ("masking-key-octet-j"):
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
+    //= type=test
+    //# The same algorithm applies regardless of the
+    //# direction of the translation, e.g., the same steps are applied to
+    //# mask the data as to unmask the data.
     #[test]
     fn unmasking_in_pieces_equals_unmasking_whole() {
         let key = [9, 8, 7, 6];

@@ -39,6 +39,15 @@ impl Utf8Validator {
 
     /// Validates the next piece of the text. Fails at the first byte that no continuation could
     /// make valid; an incomplete code point at the end of `piece` is carried to the next call.
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.6
+    //# Note that a
+    //# particular text frame might include a partial UTF-8 sequence;
+    //# however, the whole message MUST contain valid UTF-8.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-8.1
+    //# When an endpoint is to interpret a byte stream as UTF-8 but finds
+    //# that the byte stream is not, in fact, a valid UTF-8 stream, that
+    //# endpoint MUST _Fail the WebSocket Connection_.
     pub fn feed(&mut self, mut piece: &[u8]) -> Result<(), InvalidUtf8> {
         if self.carry_len > 0 {
             let have = self.carry_len as usize;
@@ -70,6 +79,10 @@ impl Utf8Validator {
     }
 
     /// Ends the text: fails if it stops in the middle of a code point. Resets the validator.
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.6
+    //# Note that a
+    //# particular text frame might include a partial UTF-8 sequence;
+    //# however, the whole message MUST contain valid UTF-8.
     pub fn finish(&mut self) -> Result<(), InvalidUtf8> {
         let complete = self.carry_len == 0;
         *self = Self::default();
@@ -116,6 +129,17 @@ mod tests {
         b"\xFE\xFF",
     ];
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.6
+    //= type=test
+    //# Note that a
+    //# particular text frame might include a partial UTF-8 sequence;
+    //# however, the whole message MUST contain valid UTF-8.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-8.1
+    //= type=test
+    //# When an endpoint is to interpret a byte stream as UTF-8 but finds
+    //# that the byte stream is not, in fact, a valid UTF-8 stream, that
+    //# endpoint MUST _Fail the WebSocket Connection_.
     #[test]
     fn agrees_with_std_at_every_split_point() {
         for &sample in SAMPLES {
@@ -129,6 +153,17 @@ mod tests {
         }
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.6
+    //= type=test
+    //# Note that a
+    //# particular text frame might include a partial UTF-8 sequence;
+    //# however, the whole message MUST contain valid UTF-8.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-8.1
+    //= type=test
+    //# When an endpoint is to interpret a byte stream as UTF-8 but finds
+    //# that the byte stream is not, in fact, a valid UTF-8 stream, that
+    //# endpoint MUST _Fail the WebSocket Connection_.
     #[test]
     fn agrees_with_std_byte_by_byte() {
         for &sample in SAMPLES {
@@ -140,6 +175,11 @@ mod tests {
         }
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-8.1
+    //= type=test
+    //# When an endpoint is to interpret a byte stream as UTF-8 but finds
+    //# that the byte stream is not, in fact, a valid UTF-8 stream, that
+    //# endpoint MUST _Fail the WebSocket Connection_.
     #[test]
     fn fails_at_the_piece_holding_the_first_bad_byte() {
         // "κόσμε" then a surrogate lead pair, then more text: fed byte by byte, the failure comes
@@ -149,6 +189,11 @@ mod tests {
         assert_eq!(validate_in_pieces(input, &cuts), Err(12));
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-8.1
+    //= type=test
+    //# When an endpoint is to interpret a byte stream as UTF-8 but finds
+    //# that the byte stream is not, in fact, a valid UTF-8 stream, that
+    //# endpoint MUST _Fail the WebSocket Connection_.
     #[test]
     fn above_max_code_point_fails_at_its_second_byte() {
         let mut v = Utf8Validator::new();
@@ -156,6 +201,11 @@ mod tests {
         assert_eq!(v.feed(b"\x90"), Err(InvalidUtf8));
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.6
+    //= type=test
+    //# Note that a
+    //# particular text frame might include a partial UTF-8 sequence;
+    //# however, the whole message MUST contain valid UTF-8.
     #[test]
     fn finish_rejects_truncated_code_point() {
         let mut v = Utf8Validator::new();
