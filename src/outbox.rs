@@ -39,6 +39,11 @@ impl Chunk {
     }
 }
 
+/// The largest shared chunk that is copied into the contiguous buffer rather than queued by
+/// reference. Measured with the broadcast benchmark (BENCHMARKS.md): below it, one contiguous
+/// write per recipient beats a vectored write over shared frames.
+pub const COPY_MAX: usize = 1024;
+
 /// Where the output stream is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -129,14 +134,17 @@ impl Outbox {
         result
     }
 
-    /// Queues bytes held by reference: no copy is made.
+    /// Queues bytes held by reference. A chunk of at most [`COPY_MAX`] bytes is copied into the
+    /// contiguous buffer instead: the kernel copies many small pieces of a vectored write more
+    /// slowly than one contiguous buffer, so sharing a small frame costs more than copying it.
     pub(crate) fn push_shared(&mut self, bytes: Bytes) {
         debug_assert_eq!(
             self.end,
             End::Open,
             "output queued after the end of the stream"
         );
-        if bytes.is_empty() {
+        if bytes.len() <= COPY_MAX {
+            self.append(|buf| buf.extend_from_slice(&bytes));
             return;
         }
         self.len += bytes.len();
@@ -323,8 +331,18 @@ mod tests {
     }
 
     #[test]
-    fn shared_chunks_are_not_copied() {
-        let frame = Bytes::from(b"xyz".to_vec());
+    fn small_shared_chunks_are_copied_into_one_buffer() {
+        let mut outbox = Outbox::new();
+        outbox.append(|v| v.extend_from_slice(b"ab"));
+        outbox.push_shared(Bytes::from_static(b"cd"));
+        outbox.push_shared(Bytes::from_static(b"ef"));
+        assert_eq!(outbox.chunks.len(), 1, "one contiguous buffer");
+        assert_eq!(contents(&outbox), b"abcdef");
+    }
+
+    #[test]
+    fn large_shared_chunks_are_not_copied() {
+        let frame = Bytes::from(vec![7u8; COPY_MAX + 1]);
         let mut a = Outbox::new();
         let mut b = Outbox::new();
         a.push_shared(frame.clone());
@@ -332,8 +350,8 @@ mod tests {
         let mut slices = [IoSlice::new(&[])];
         a.io_slices(&mut slices);
         assert_eq!(slices[0].as_ptr(), frame.as_ptr());
-        a.advance(3);
-        assert_eq!(contents(&b), b"xyz");
+        a.advance(COPY_MAX + 1);
+        assert_eq!(contents(&b), frame);
     }
 
     #[test]

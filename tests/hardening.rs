@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::{Binary, Client, Mode, config, read_response_head, start, tcp, upgrade_request};
+use common::{
+    Binary, Client, Mode, config, read_response_head, start, start_reporting, tcp, upgrade_request,
+};
+use rfc6455::CloseCause;
 use rfc6455::frame::Opcode;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -96,7 +99,8 @@ fn unanswered_close_is_dropped_after_close_timeout() {
 fn never_reading_broadcast_client_is_disconnected_while_readers_get_everything() {
     let mut cfg = config();
     cfg.outbound_high_water = 1024 * 1024;
-    let server = start(Mode::Broadcast, cfg);
+    cfg.slow_consumer_timeout = Duration::from_millis(200);
+    let (server, closes) = start_reporting(Mode::Broadcast, cfg);
     let mut readers = [Client::connect(server.addr), Client::connect(server.addr)];
     let mut slow = Client::connect(server.addr); // never reads
     let mut sender = Client::connect(server.addr);
@@ -139,6 +143,11 @@ fn never_reading_broadcast_client_is_disconnected_while_readers_get_everything()
     for thread in reader_threads {
         thread.join().expect("reader got every message");
     }
+    // The client that never reads is cut once its queue stayed over the mark for the timeout.
+    let closure = closes.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(closure.cause, CloseCause::Dropped("slow consumer"));
+    assert_eq!(closure.code.0, 1006);
+    drop(slow);
     assert_eq!(server.stop().slow_consumer_disconnects, 1);
 }
 
@@ -327,4 +336,81 @@ fn running_out_of_file_descriptors_pauses_accepting_without_spinning() {
             "never served again"
         );
     }
+}
+
+#[test]
+fn a_burst_bigger_than_the_high_water_mark_disconnects_no_reader() {
+    let mut cfg = config();
+    cfg.outbound_high_water = 1024 * 1024;
+    cfg.outbound_low_water = 256 * 1024;
+    let server = start(Mode::Broadcast, cfg);
+    let mut clients = vec![
+        Client::connect(server.addr),
+        Client::connect(server.addr),
+        Client::connect(server.addr),
+    ];
+    for client in clients.iter_mut() {
+        client.send_frame(true, Opcode::Ping, b"");
+        assert_eq!(client.expect_frame().opcode, Opcode::Pong);
+    }
+    // 8 MiB in one burst: every queue passes the 1 MiB mark at once (the sender's too), and
+    // drains because every client reads.
+    const MESSAGES: usize = 8;
+    let mut burst = Vec::new();
+    for i in 0..MESSAGES {
+        let mut message = vec![b'b'; 1024 * 1024];
+        message[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        burst.extend(Client::encode(true, Opcode::Binary, &message));
+    }
+    let mut sender_stream = clients[2].stream.try_clone().unwrap();
+    let writer = std::thread::spawn(move || sender_stream.write_all(&burst).unwrap());
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| {
+            std::thread::spawn(move || {
+                for i in 0..MESSAGES {
+                    let frame = client.expect_frame();
+                    assert_eq!(&frame.payload[..8], &(i as u64).to_be_bytes());
+                }
+            })
+        })
+        .collect();
+    for reader in readers {
+        reader.join().expect("every client got the whole burst");
+    }
+    writer.join().unwrap();
+    assert_eq!(server.stop().slow_consumer_disconnects, 0);
+}
+
+#[test]
+fn a_broadcast_sender_that_does_not_read_is_paused_not_disconnected() {
+    let mut cfg = config();
+    cfg.outbound_high_water = 512 * 1024;
+    cfg.outbound_low_water = 128 * 1024;
+    cfg.slow_consumer_timeout = Duration::from_secs(10);
+    let server = start(Mode::Broadcast, cfg);
+    let mut sender = Client::connect(server.addr);
+    // 32 MiB sent while reading nothing: its own copies fill its queue, so the server stops
+    // reading from it instead of queueing without bound...
+    const MESSAGES: usize = 512;
+    let writer = {
+        let mut stream = sender.stream.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for i in 0..MESSAGES {
+                let mut message = vec![b's'; 64 * 1024];
+                message[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                stream
+                    .write_all(&Client::encode(true, Opcode::Binary, &message))
+                    .unwrap();
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // ... and once it reads, everything arrives, in order.
+    for i in 0..MESSAGES {
+        let frame = sender.expect_frame();
+        assert_eq!(&frame.payload[..8], &(i as u64).to_be_bytes());
+    }
+    writer.join().unwrap();
+    assert_eq!(server.stop().slow_consumer_disconnects, 0);
 }

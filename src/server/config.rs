@@ -15,11 +15,18 @@ pub struct Config {
     pub connection: ServerConfig,
     /// Most connections held at once; past it new connections get 503 and are closed.
     pub max_connections: usize,
-    /// Bytes queued for one connection past which a broadcast recipient is disconnected and a
-    /// client sending to itself (echo) is no longer read from.
+    /// Bytes queued for one connection past which it is no longer read from until its queue
+    /// drains below [`outbound_low_water`](Self::outbound_low_water) (backpressure).
     pub outbound_high_water: usize,
-    /// Bytes queued below which reading from a paused client resumes.
+    /// Bytes queued below which reading from a paused connection resumes.
     pub outbound_low_water: usize,
+    /// How long a connection's queue may stay over the high-water mark after the server tried to
+    /// write to it before it is disconnected as a slow consumer (it reads nothing, or less than
+    /// is sent to it). A burst that a reader drains within this time costs it nothing.
+    pub slow_consumer_timeout: Duration,
+    /// Bytes queued for one connection that it may never pass: one that would is disconnected
+    /// at once, whatever the timeout, so that memory stays bounded however fast others send.
+    pub max_outbound: usize,
     /// On shutdown, time to wait for every connection's closing handshake.
     pub shutdown_timeout: Duration,
     /// Commands (send, broadcast, close) that other threads may have waiting for the loop at
@@ -35,6 +42,8 @@ impl Default for Config {
             max_connections: 10_000,
             outbound_high_water: 16 * 1024 * 1024,
             outbound_low_water: 1024 * 1024,
+            slow_consumer_timeout: Duration::from_secs(2),
+            max_outbound: 64 * 1024 * 1024,
             shutdown_timeout: Duration::from_secs(5),
             command_queue: 1024,
         }

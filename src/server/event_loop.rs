@@ -8,9 +8,9 @@
 //! - Sockets are edge-triggered: accept until `WouldBlock`, read until `WouldBlock` (unless reading
 //!   is paused for backpressure, in which case the loop resumes it itself).
 //! - All input is read into one buffer owned by the loop; a peer keeps only the bytes of an
-//!   incomplete request head, frame header or control frame. All output produced during a pass
-//!   leaves in one write per recipient at the end of the pass. `WRITABLE` interest is held only
-//!   while a peer has unwritten bytes.
+//!   incomplete request head, frame header or control frame. All output produced during a turn
+//!   of the loop (every event of one poll) leaves in one write per recipient at the end of the
+//!   turn. `WRITABLE` interest is held only while a peer has unwritten bytes.
 
 use super::config::Config;
 use super::handle::{Command, Handle};
@@ -131,11 +131,12 @@ impl Server {
                             let to_eof = event.is_read_closed() || event.is_error();
                             self.on_readable(key, handler, to_eof);
                         }
-                        self.flush_dirty(handler);
                     }
                 }
             }
             self.run_timers(handler);
+            // One write per connection per turn, carrying everything every sender produced for
+            // it during the turn (uWebSockets drains its topics once per iteration the same way).
             self.flush_dirty(handler);
             if self
                 .accept_paused_until
@@ -232,7 +233,7 @@ impl Server {
                 return;
             }
             let handshaking = peer.conn.is_handshaking();
-            let carried = peer.pending.len();
+            let carried = peer.pending_len();
             let outcome = if handshaking {
                 // The request head accumulates in `pending`, each byte copied once, so a client
                 // dripping its head costs linear work, not a copy of the head per read.
@@ -278,7 +279,12 @@ impl Server {
         let now = self.peers.now;
         let id = self.peers.id(key)?;
         let parts = self.peers.parts(key)?;
-        let mut head = std::mem::take(&mut parts.peer.pending);
+        let mut head = parts
+            .peer
+            .pending
+            .take()
+            .map(|head| *head)
+            .unwrap_or_default();
         let received = match parts.peer.conn.handle_input(&mut head, now, parts.shared) {
             Ok(received) => received,
             Err(error) => {
@@ -291,7 +297,7 @@ impl Server {
             }
         };
         if received.needs_more() {
-            parts.peer.pending = head;
+            parts.peer.pending = Some(Box::new(head));
             return None;
         }
         let consumed = received.consumed;
@@ -416,7 +422,7 @@ impl Server {
             && pos < len
             && !peer.conn.is_closed()
         {
-            peer.pending = self.read_buffer[pos..len].to_vec();
+            peer.pending = Some(Box::new(self.read_buffer[pos..len].to_vec()));
         }
         self.peers.mark_dirty(key);
     }

@@ -16,8 +16,11 @@ pub(crate) struct Peer {
     pub conn: ServerConnection,
     /// Input not consumed yet: the request head so far while handshaking (at most
     /// `Limits::max_head_size`), afterwards a partial frame header or control frame (at most
-    /// 139 bytes). Empty, and unallocated, most of the time.
-    pub pending: Vec<u8>,
+    /// 139 bytes). `None` most of the time; boxed, so that it costs one pointer when idle.
+    pub pending: Option<Box<Vec<u8>>>,
+    /// Since when (server clock) the output queue has stayed over the high-water mark after
+    /// writing; 0 when it is not over it.
+    pub over_high_water_since: Millis,
     /// When this peer's live timer entry fires (server clock); 0 when none is set.
     pub timer_at: Millis,
     /// WRITABLE interest is registered (only while output is queued).
@@ -44,7 +47,8 @@ impl Peer {
             stream,
             generation,
             conn,
-            pending: Vec::new(),
+            pending: None,
+            over_high_water_since: 0,
             timer_at: 0,
             write_interest: false,
             read_paused: false,
@@ -55,13 +59,14 @@ impl Peer {
     /// Reads once into `buf` after the pending bytes, which are moved to its front on success.
     /// `buf` must be larger than the longest pending input.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<ReadOutcome> {
-        let carried = self.pending.len();
+        let carried = self.pending_len();
         loop {
             return match self.stream.read(&mut buf[carried..]) {
                 Ok(0) => Ok(ReadOutcome::Eof),
                 Ok(n) => {
-                    buf[..carried].copy_from_slice(&self.pending);
-                    self.pending = Vec::new();
+                    if let Some(pending) = self.pending.take() {
+                        buf[..carried].copy_from_slice(&pending);
+                    }
                     Ok(ReadOutcome::Data(carried + n))
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
@@ -71,6 +76,11 @@ impl Peer {
         }
     }
 
+    /// How many input bytes are waiting to be consumed.
+    pub fn pending_len(&self) -> usize {
+        self.pending.as_ref().map_or(0, |pending| pending.len())
+    }
+
     /// Reads once into `buf` and appends what came to `pending` (used while the request head
     /// accumulates, so that each byte of it is copied once). `Data(n)` counts only new bytes.
     pub fn read_appending(&mut self, buf: &mut [u8]) -> io::Result<ReadOutcome> {
@@ -78,7 +88,9 @@ impl Peer {
             return match self.stream.read(buf) {
                 Ok(0) => Ok(ReadOutcome::Eof),
                 Ok(n) => {
-                    self.pending.extend_from_slice(&buf[..n]);
+                    self.pending
+                        .get_or_insert_with(Box::default)
+                        .extend_from_slice(&buf[..n]);
                     Ok(ReadOutcome::Data(n))
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
@@ -100,8 +112,9 @@ mod tests {
     fn an_idle_peer_fits_in_192_bytes() {
         assert!(
             std::mem::size_of::<Peer>() <= 192,
-            "Peer is {} bytes",
-            std::mem::size_of::<Peer>()
+            "Peer is {} bytes (ServerConnection {})",
+            std::mem::size_of::<Peer>(),
+            std::mem::size_of::<ServerConnection>()
         );
     }
 }

@@ -36,6 +36,19 @@ impl std::fmt::Display for PeerId {
     }
 }
 
+/// The limits on one connection's queued output, applied whenever something is queued: over the
+/// high-water mark, stop reading from it; over the hard limit, disconnect it.
+fn apply_output_limits(peer: &mut Peer, config: &Config, stats: &mut Stats) {
+    let queued = peer.conn.queued();
+    if queued > config.max_outbound && !peer.conn.is_closed() {
+        log::debug!("slow consumer: {queued} bytes queued, over the hard limit");
+        peer.conn.abort("slow consumer");
+        stats.slow_consumer_disconnects += 1;
+    } else if queued > config.outbound_high_water {
+        peer.read_paused = true;
+    }
+}
+
 /// The peer `id` names, or `NotOpen` if it is gone.
 fn live(slab: &mut Slab<Peer>, id: PeerId) -> Result<&mut Peer, SendError> {
     slab.get_mut(id.key)
@@ -184,13 +197,11 @@ impl Peers {
     }
 
     /// Applies the output policy after something was queued for `key`: a connection whose queue
-    /// is over the high-water mark is not read from until it drains (backpressure).
+    /// is over the high-water mark is not read from until it drains (backpressure), and one
+    /// whose queue passes the hard limit is disconnected at once.
     fn queued(&mut self, key: usize) {
-        let high_water = self.config.outbound_high_water;
-        if let Some(peer) = self.slab.get_mut(key)
-            && peer.conn.queued() > high_water
-        {
-            peer.read_paused = true;
+        if let Some(peer) = self.slab.get_mut(key) {
+            apply_output_limits(peer, &self.config, &mut self.stats);
         }
         self.stats.messages_out += 1;
         self.mark_dirty(key);
@@ -240,14 +251,12 @@ impl Peers {
         }
     }
 
-    /// Queues a frame encoded once for every open connection. A recipient whose queue is then
-    /// over the outbound high-water mark is a slow consumer and is disconnected, so that one
-    /// client cannot make the server buffer without bound; every other recipient still gets
-    /// every message, in order. Returns the number of recipients.
+    /// Queues a frame encoded once for every open connection. The output limits apply to each
+    /// recipient as to any connection: over the high-water mark it is not read from; judged a
+    /// slow consumer only once its queue stays over the mark after writing (see
+    /// [`flush`](Self::flush)). Returns the number of recipients.
     pub fn broadcast(&mut self, frame: &mut PreparedFrame) -> usize {
-        let high_water = self.config.outbound_high_water;
         let level = self.config.connection.deflate.level;
-        let frame_len = frame.plain().len();
         let mut recipients = 0;
         for (key, peer) in self.slab.iter_mut() {
             if let Some(bits) = peer.conn.compression_window(frame.payload_len()) {
@@ -257,10 +266,7 @@ impl Peers {
                 continue;
             }
             recipients += 1;
-            if peer.conn.queued() > high_water + frame_len {
-                peer.conn.abort("slow consumer");
-                self.stats.slow_consumer_disconnects += 1;
-            }
+            apply_output_limits(peer, &self.config, &mut self.stats);
             if !peer.dirty {
                 peer.dirty = true;
                 self.dirty.push(key);
@@ -302,6 +308,8 @@ impl Peers {
                 log::debug!("{key}: shutdown: {e}");
             }
         }
+        self.judge_slow_consumer(key);
+        let peer = &mut self.slab[key];
         if peer.conn.is_closed() {
             return Flushed::Closed;
         }
@@ -332,16 +340,39 @@ impl Peers {
         Flushed::Done
     }
 
-    /// Makes sure the heap holds an entry no later than the connection's next deadline. An entry
-    /// that comes too early (the deadline moved later) is re-armed when it fires.
-    pub fn arm_timer(&mut self, key: usize) {
+    /// After a write attempt: a queue still over the high-water mark starts the slow-consumer
+    /// clock; one that stayed over it for the whole timeout ends the connection.
+    fn judge_slow_consumer(&mut self, key: usize) {
+        let now = self.timers.millis(self.now);
+        let timeout = self.config.slow_consumer_timeout.as_millis() as u64;
         let Some(peer) = self.slab.get_mut(key) else {
             return;
         };
-        let Some(deadline) = peer.conn.poll_timeout() else {
+        if peer.conn.queued() <= self.config.outbound_high_water || peer.conn.is_closed() {
+            peer.over_high_water_since = 0;
+        } else if peer.over_high_water_since == 0 {
+            peer.over_high_water_since = now;
+        } else if now >= peer.over_high_water_since + timeout {
+            log::debug!("{key}: slow consumer: {} bytes queued", peer.conn.queued());
+            peer.conn.abort("slow consumer");
+            self.stats.slow_consumer_disconnects += 1;
+        }
+    }
+
+    /// Makes sure the heap holds an entry no later than the connection's next deadline (or the
+    /// end of its slow-consumer grace). An entry that comes too early (the deadline moved later)
+    /// is re-armed when it fires.
+    pub fn arm_timer(&mut self, key: usize) {
+        let slow_consumer_timeout = self.config.slow_consumer_timeout.as_millis() as u64;
+        let Some(peer) = self.slab.get_mut(key) else {
             return;
         };
-        let at = self.timers.millis(deadline);
+        let conn_deadline = peer.conn.poll_timeout().map(|at| self.timers.millis(at));
+        let slow_deadline = (peer.over_high_water_since != 0)
+            .then(|| peer.over_high_water_since + slow_consumer_timeout);
+        let Some(at) = [conn_deadline, slow_deadline].into_iter().flatten().min() else {
+            return;
+        };
         if peer.timer_at == 0 || at < peer.timer_at {
             peer.timer_at = at;
             self.timers.push(at, key, peer.generation);

@@ -3,10 +3,10 @@
 //! WebSocket client built on the crate's public frame codec.
 #![allow(dead_code)]
 
-use rfc6455::Message;
 use rfc6455::frame::{self, FrameHeader, Opcode, Status};
 use rfc6455::handshake::accept_key;
-use rfc6455::server::{Config, Context, Handle, Handler, PeerId, Server, Stats};
+use rfc6455::server::{Config, Context, Handle, Handler, Opening, PeerId, Server, Stats, Upgrade};
+use rfc6455::{Closure, Message, Request, Response};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -39,6 +39,53 @@ impl Handler for Broadcast {
     fn on_message(&mut self, ctx: &mut Context<'_>, _peer: PeerId, message: Message<'_>) {
         ctx.broadcast(message.kind(), message.as_bytes());
     }
+}
+
+/// Runs `inner` and reports how every connection that was open ended.
+pub struct Reporting<H> {
+    inner: H,
+    closes: mpsc::Sender<Closure>,
+}
+
+impl<H: Handler> Handler for Reporting<H> {
+    fn on_upgrade(&mut self, request: &Request<'_>, remote_addr: SocketAddr) -> Upgrade {
+        self.inner.on_upgrade(request, remote_addr)
+    }
+    fn on_open(&mut self, ctx: &mut Context<'_>, peer: PeerId, opening: &Opening<'_>) {
+        self.inner.on_open(ctx, peer, opening)
+    }
+    fn on_message(&mut self, ctx: &mut Context<'_>, peer: PeerId, message: Message<'_>) {
+        self.inner.on_message(ctx, peer, message)
+    }
+    fn on_close(&mut self, ctx: &mut Context<'_>, peer: PeerId, closure: &Closure) {
+        let _ = self.closes.send(closure.clone());
+        self.inner.on_close(ctx, peer, closure)
+    }
+    fn on_http(&mut self, request: &Request<'_>) -> Response {
+        self.inner.on_http(request)
+    }
+}
+
+/// Starts a server in `mode` that reports how each connection ended.
+pub fn start_reporting(mode: Mode, config: Config) -> (TestServer, mpsc::Receiver<Closure>) {
+    let (closes, receiver) = mpsc::channel();
+    let server = match mode {
+        Mode::Echo => start_with(
+            Reporting {
+                inner: Echo,
+                closes,
+            },
+            config,
+        ),
+        Mode::Broadcast => start_with(
+            Reporting {
+                inner: Broadcast,
+                closes,
+            },
+            config,
+        ),
+    };
+    (server, receiver)
 }
 
 pub struct TestServer {

@@ -60,13 +60,21 @@ struct ServerArgs {
     /// Most connections at once; past it new connections get 503.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
-    /// Queued output per connection (bytes) past which a broadcast recipient is disconnected
-    /// and an echo client is no longer read from until its queue drains.
+    /// Queued output per connection (bytes) past which the connection is no longer read from
+    /// until its queue drains (backpressure).
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
     outbound_high_water: usize,
-    /// Queued output (bytes) below which reading from a paused client resumes.
+    /// Queued output (bytes) below which reading from a paused connection resumes.
     #[arg(long, default_value_t = 1024 * 1024)]
     outbound_low_water: usize,
+    /// Seconds a connection's queue may stay over the high-water mark after writing before it
+    /// is disconnected as a slow consumer.
+    #[arg(long, default_value_t = 2.0)]
+    slow_consumer_timeout: f64,
+    /// Queued output per connection (bytes) it may never pass: one that would is disconnected
+    /// at once.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    max_outbound: usize,
     /// Seconds from accept to a completed upgrade (0 disables).
     #[arg(long, default_value_t = 10.0)]
     handshake_timeout: f64,
@@ -142,6 +150,8 @@ impl ServerArgs {
             max_connections: self.max_connections,
             outbound_high_water: self.outbound_high_water,
             outbound_low_water: self.outbound_low_water.min(self.outbound_high_water),
+            slow_consumer_timeout: seconds(self.slow_consumer_timeout, "slow-consumer-timeout")?,
+            max_outbound: self.max_outbound.max(self.outbound_high_water),
             shutdown_timeout: seconds(self.shutdown_timeout, "shutdown-timeout")?,
             ..Config::default()
         })
