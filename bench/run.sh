@@ -18,26 +18,26 @@ duration="${DURATION:-3}"
 cells="${CELLS:-echo_1x1 echo_100x1 echo_100x16 echo_1000x1 echo_100x16KiB echo_10x1MiB broadcast_1x1000 idle_10000}"
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+source "$root/.ci/lib/cargo-bin.sh"
+ours=$(cargo_bin "$root/Cargo.toml" rfc6455)
+wsload=$(cargo_bin "$here/Cargo.toml" wsload)
+tt_echo=$(cargo_bin "$here/Cargo.toml" tokio_tungstenite_echo)
+tt_broadcast=$(cargo_bin "$here/Cargo.toml" tokio_tungstenite_broadcast)
+fws_echo=$(cargo_bin "$here/Cargo.toml" fastwebsockets_echo)
 have_node=false
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
     (cd "$here/node" && npm install --no-audit --no-fund --silent >/dev/null) && have_node=true
 fi
 
-ours="$root/target/release/rfc6455"
-peers="$here/target/release"
-wsload="$peers/wsload"
-
 # name|command (PORT is replaced)
 echo_servers=(
     "rfc6455|$ours echo --port PORT --idle-timeout 0 --max-connections 20000"
-    "tokio-tungstenite|$peers/tokio_tungstenite_echo PORT"
-    "fastwebsockets|$peers/fastwebsockets_echo PORT"
+    "tokio-tungstenite|$tt_echo PORT"
+    "fastwebsockets|$fws_echo PORT"
 )
 broadcast_servers=(
     "rfc6455|$ours broadcast --port PORT --idle-timeout 0 --max-connections 20000"
-    "tokio-tungstenite|$peers/tokio_tungstenite_broadcast PORT"
+    "tokio-tungstenite|$tt_broadcast PORT"
 )
 if $have_node; then
     echo_servers+=("node-ws|node $here/node/echo.js PORT")

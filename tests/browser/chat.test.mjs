@@ -13,7 +13,10 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const binary = process.env.RFC6455_BIN ?? path.resolve(here, "../../target/release/rfc6455");
+// The server binary, as cargo reported it to run.sh: never a guessed target/release path, which
+// may hold a stale build.
+const binary = process.env.RFC6455_BIN;
+if (!binary) throw new Error("RFC6455_BIN is not set: run tests/browser/run.sh");
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const screenshots = path.join(here, "screenshots");
 
