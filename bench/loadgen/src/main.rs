@@ -12,7 +12,10 @@
 //! bottleneck. With `--pid`, the server's CPU time is read from `/proc/PID/stat` and reported as
 //! microseconds per message: the figure that still compares servers when the generator saturates.
 //!
-//! The last line printed is `RESULT key=value ...`, read by `bench/run.sh`.
+//! The last line printed is `RESULT key=value ...`, read by `bench/run.sh`. When the server's
+//! replies are wrong (an echo that differs in bytes, length or type, a message out of order, bytes
+//! that do not parse as a frame), the last line is `MISMATCH <what>` and the exit status is 3, so
+//! that a corrupting server is never mistaken for one that merely failed to run (status 1).
 
 use clap::{Args, Parser, Subcommand};
 use mio::net::TcpStream;
@@ -116,10 +119,26 @@ fn main() {
         Mode::Broadcast(args) => broadcast(args),
         Mode::Idle(args) => idle(args),
     };
-    if let Err(e) = result {
-        eprintln!("wsload: {e}");
-        std::process::exit(1);
+    match result {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            println!("MISMATCH {e}");
+            eprintln!("wsload: the server's replies are wrong: {e}");
+            std::process::exit(MISMATCH_STATUS);
+        }
+        Err(e) => {
+            eprintln!("wsload: {e}");
+            std::process::exit(1);
+        }
     }
+}
+
+/// The exit status when the server's replies are wrong (2 is clap's, for bad arguments).
+const MISMATCH_STATUS: i32 = 3;
+
+/// An error for replies that differ from what the server should have sent.
+fn mismatch(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -239,7 +258,7 @@ impl Conn {
                 Ok(Some((header.opcode, start..start + header.payload_len as usize)))
             }
             Ok(Status::Partial) => Ok(None),
-            Err(e) => Err(io::Error::other(format!("bad frame from server: {e}"))),
+            Err(e) => Err(mismatch(format!("bad frame from server: {e}"))),
         }
     }
 
@@ -328,13 +347,13 @@ impl Template {
     fn check(&self, opcode: Opcode, payload: &[u8], seq: u64) -> io::Result<()> {
         let d = self.digits();
         if opcode != self.opcode || payload.len() != self.payload.len() {
-            return Err(io::Error::other(format!("expected {:?} of {} bytes, got {opcode:?} of {}", self.opcode, self.payload.len(), payload.len())));
+            return Err(mismatch(format!("expected {:?} of {} bytes, got {opcode:?} of {}", self.opcode, self.payload.len(), payload.len())));
         }
         if payload[..d] != seq_digits(seq, d)[..d] {
-            return Err(io::Error::other(format!("expected message {seq}, got {:?}", String::from_utf8_lossy(&payload[..d]))));
+            return Err(mismatch(format!("expected message {seq}, got {:?}", String::from_utf8_lossy(&payload[..d]))));
         }
         if payload[d..] != self.payload[d..] {
-            return Err(io::Error::other(format!("payload of message {seq} differs")));
+            return Err(mismatch(format!("payload of message {seq} differs")));
         }
         Ok(())
     }
