@@ -46,9 +46,10 @@ if [ ! -x venv/bin/wstest ]; then
 fi
 
 # 3. The server, built in release mode, on a free loopback port.
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+source "$root/.ci/lib/cargo-bin.sh"
+server=$(cargo_bin "$root/Cargo.toml" rfc6455)
 port=$(venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-RUST_LOG=warn "$root/target/release/rfc6455" echo --port "$port" &
+RUST_LOG=warn "$server" echo --port "$port" &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 200); do

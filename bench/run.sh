@@ -2,6 +2,8 @@
 # The side-by-side benchmark: every server in turn, pinned to core 0, against the load generator
 # pinned to core 1, for every cell, ROUNDS times with the server order rotated each round. Prints a
 # markdown table of medians with ratios to rfc6455 and keeps the raw results in bench/results/.
+# Exits non-zero, after the table, when a server's replies were wrong (MISMATCH: the load generator
+# checks every echoed byte and the order of broadcast messages) or when rfc6455 failed a cell.
 #
 #   bench/run.sh                    # everything, about 8 minutes
 #   ROUNDS=1 DURATION=1 bench/run.sh   # a quick look
@@ -18,26 +20,26 @@ duration="${DURATION:-3}"
 cells="${CELLS:-echo_1x1 echo_100x1 echo_100x16 echo_1000x1 echo_100x16KiB echo_10x1MiB broadcast_1x1000 idle_10000}"
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+source "$root/.ci/lib/cargo-bin.sh"
+ours=$(cargo_bin "$root/Cargo.toml" rfc6455)
+wsload=$(cargo_bin "$here/Cargo.toml" wsload)
+tt_echo=$(cargo_bin "$here/Cargo.toml" tokio_tungstenite_echo)
+tt_broadcast=$(cargo_bin "$here/Cargo.toml" tokio_tungstenite_broadcast)
+fws_echo=$(cargo_bin "$here/Cargo.toml" fastwebsockets_echo)
 have_node=false
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
     (cd "$here/node" && npm install --no-audit --no-fund --silent >/dev/null) && have_node=true
 fi
 
-ours="$root/target/release/rfc6455"
-peers="$here/target/release"
-wsload="$peers/wsload"
-
 # name|command (PORT is replaced)
 echo_servers=(
     "rfc6455|$ours echo --port PORT --idle-timeout 0 --max-connections 20000"
-    "tokio-tungstenite|$peers/tokio_tungstenite_echo PORT"
-    "fastwebsockets|$peers/fastwebsockets_echo PORT"
+    "tokio-tungstenite|$tt_echo PORT"
+    "fastwebsockets|$fws_echo PORT"
 )
 broadcast_servers=(
     "rfc6455|$ours broadcast --port PORT --idle-timeout 0 --max-connections 20000"
-    "tokio-tungstenite|$peers/tokio_tungstenite_broadcast PORT"
+    "tokio-tungstenite|$tt_broadcast PORT"
 )
 if $have_node; then
     echo_servers+=("node-ws|node $here/node/echo.js PORT")
@@ -70,8 +72,11 @@ mkdir -p "$here/results"
 results="$here/results/$(date -u +%Y%m%dT%H%M%SZ).tsv"
 : >"$results"
 
+mismatches=()  # "cell server" of every measurement with wrong replies
+failures=()    # the cells in which rfc6455 failed otherwise
+
 run_one() { # round cell name command
-    local round=$1 cell=$2 name=$3 command=$4 port args timing
+    local round=$1 cell=$2 name=$3 command=$4 port args timing output status=0 line
     port=$(free_port)
     RUST_LOG=warn taskset -c 0 ${command//PORT/$port} >/dev/null 2>&1 &
     server_pid=$!
@@ -82,14 +87,17 @@ run_one() { # round cell name command
     args=$(cell_args "$cell")
     timing=""
     [[ "$cell" != idle_* ]] && timing="--duration $duration"
-    local line
-    if line=$(taskset -c 1 "$wsload" $args $timing --addr "127.0.0.1:$port" --pid "$server_pid" | grep '^RESULT'); then
-        printf '%s\t%s\t%s\t%s\n' "$round" "$cell" "$name" "$line" >>"$results"
-        printf '  round %s %-17s %-18s %s\n' "$round" "$cell" "$name" "${line#RESULT }"
-    else
-        printf '  round %s %-17s %-18s FAILED\n' "$round" "$cell" "$name"
-        printf '%s\t%s\t%s\tFAILED\n' "$round" "$cell" "$name" >>"$results"
+    # wsload's last line is RESULT (status 0), or MISMATCH (status 3) when the replies were wrong.
+    output=$(taskset -c 1 "$wsload" $args $timing --addr "127.0.0.1:$port" --pid "$server_pid") || status=$?
+    line=$(tail -n 1 <<<"$output")
+    if [ "$status" -eq 3 ] && [[ "$line" == MISMATCH* ]]; then
+        mismatches+=("$cell $name")
+    elif [ "$status" -ne 0 ] || [[ "$line" != RESULT* ]]; then
+        line=FAILED
+        if [ "$name" = rfc6455 ]; then failures+=("$cell"); fi
     fi
+    printf '%s\t%s\t%s\t%s\n' "$round" "$cell" "$name" "$line" >>"$results"
+    printf '  round %s %-17s %-18s %s\n' "$round" "$cell" "$name" "${line#RESULT }"
     cleanup
     server_pid=""
 }
@@ -110,3 +118,12 @@ echo
 python3 "$here/table.py" "$results"
 echo
 echo "raw results: ${results#"$root"/}"
+if [ ${#mismatches[@]} -gt 0 ]; then
+    printf 'bench/run.sh: wrong replies (MISMATCH) in %s\n' "${mismatches[@]}" >&2
+fi
+if [ ${#failures[@]} -gt 0 ]; then
+    printf 'bench/run.sh: rfc6455 failed in %s\n' "${failures[@]}" >&2
+fi
+if [ ${#mismatches[@]} -gt 0 ] || [ ${#failures[@]} -gt 0 ]; then
+    exit 1
+fi

@@ -1,12 +1,18 @@
 """Prints the benchmark's markdown table: medians per cell and server, with ratios to rfc6455.
 
+A server whose replies were wrong in any round (MISMATCH: an echo that differs from what was sent,
+a broadcast message out of order) gets a MISMATCH row and no figures; one that failed every round
+gets a FAILED row. Rounds that failed are left out of the medians and counted in the row.
+
 usage: table.py RESULTS_TSV
 """
 import collections
 import statistics
 import sys
 
-rows = collections.defaultdict(list)  # (cell, server) -> [dict]
+rows = collections.defaultdict(list)  # (cell, server) -> [dict], one per measured round
+outcomes = collections.defaultdict(collections.Counter)  # (cell, server) -> RESULT/FAILED/MISMATCH
+mismatches = []  # (cell, server, what the load generator saw)
 order_cells, order_servers = [], []
 for line in open(sys.argv[1]):
     round_, cell, server, result = line.rstrip("\n").split("\t")
@@ -14,13 +20,17 @@ for line in open(sys.argv[1]):
         order_cells.append(cell)
     if server not in order_servers:
         order_servers.append(server)
-    if result == "FAILED":
-        continue
-    fields = dict(kv.split("=", 1) for kv in result.split()[1:])
-    rows[(cell, server)].append(fields)
+    kind = result.split(" ", 1)[0]
+    outcomes[(cell, server)][kind] += 1
+    if kind == "MISMATCH":
+        mismatches.append((cell, server, result.split(" ", 1)[1] if " " in result else ""))
+    elif kind == "RESULT":
+        rows[(cell, server)].append(dict(kv.split("=", 1) for kv in result.split()[1:]))
 
 
 def median(cell, server, key):
+    if outcomes[(cell, server)]["MISMATCH"]:
+        return None  # wrong replies make every figure meaningless
     values = [float(r[key]) for r in rows.get((cell, server), []) if key in r]
     return statistics.median(values) if values else None
 
@@ -29,6 +39,22 @@ def fmt(value, digits=0):
     if value is None:
         return "n/a"
     return f"{value:,.{digits}f}"
+
+
+def verdict(cell, server):
+    """MISMATCH or FAILED with the rounds it covers, or None for a row with figures."""
+    counts = outcomes[(cell, server)]
+    rounds = sum(counts.values())
+    if counts["MISMATCH"]:
+        return f"MISMATCH in {counts['MISMATCH']} of {rounds} rounds"
+    if not counts["RESULT"]:
+        return f"FAILED in {rounds} of {rounds} rounds"
+    return None
+
+
+def failed_note(cell, server):
+    counts = outcomes[(cell, server)]
+    return f" ({counts['FAILED']} of {sum(counts.values())} rounds FAILED)" if counts["FAILED"] else ""
 
 
 print("| cell | server | rate (median) | server CPU | server µs per message | messages per server CPU-second | rfc6455's lead per CPU-second | bound by |")
@@ -40,7 +66,11 @@ for cell in order_cells:
     rate_key = "deliveries_per_sec" if cell.startswith("broadcast") else "messages_per_sec"
     ours = median(cell, "rfc6455", per_msg_key)
     for server in order_servers:
-        if (cell, server) not in rows and not any(c == cell and s == server for c, s in rows):
+        if (cell, server) not in outcomes:
+            continue
+        bad = verdict(cell, server)
+        if bad:
+            print(f"| {cell} | {server} | **{bad}** | — | — | — | — | — |")
             continue
         rate = median(cell, server, rate_key)
         cpu = median(cell, server, "server_cpu_pct")
@@ -50,8 +80,9 @@ for cell in order_cells:
         lead = (us / ours) if (ours and us) else None
         bound = "server" if (cpu or 0) >= 90 else ("load generator" if (gen or 0) >= 90 else "neither (latency)")
         unit = " deliveries/s" if cell.startswith("broadcast") else " msg/s"
-        print(f"| {cell} | {server} | {fmt(rate)}{unit} | {fmt(cpu)}% | {fmt(us, 3)} | {fmt(per_cpu)} | "
-              f"{'—' if server == 'rfc6455' else fmt(lead, 2) + '×'} | {bound} |")
+        lead_text = "—" if server == "rfc6455" else (fmt(lead, 2) + "×" if lead else "n/a")
+        print(f"| {cell} | {server} | {fmt(rate)}{unit}{failed_note(cell, server)} | {fmt(cpu)}% | {fmt(us, 3)} | "
+              f"{fmt(per_cpu)} | {lead_text} | {bound} |")
 
 idle = [c for c in order_cells if c.startswith("idle")]
 if idle:
@@ -60,6 +91,14 @@ if idle:
     print("|---|---|---|")
     for cell in idle:
         for server in order_servers:
+            if (cell, server) not in outcomes:
+                continue
+            bad = verdict(cell, server)
             value = median(cell, server, "bytes_per_connection")
-            if value is not None:
-                print(f"| {cell} | {server} | {fmt(value)} |")
+            print(f"| {cell} | {server} | {f'**{bad}**' if bad else fmt(value) + failed_note(cell, server)} |")
+
+if mismatches:
+    print()
+    print("MISMATCH: the load generator received replies that differ from what was sent:")
+    for cell, server, what in mismatches:
+        print(f"- {cell}, {server}: {what}")

@@ -28,7 +28,19 @@ fi
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    mapfile -t targets < <("${fuzz[@]}" list)
+    # A command substitution, not `mapfile < <(...)`: `set -e` does not see a process
+    # substitution fail, and a failed listing would then fuzz nothing and report success.
+    list=$("${fuzz[@]}" list) || {
+        echo "fuzz/run.sh: listing the fuzz targets failed" >&2
+        exit 1
+    }
+    if [ -n "$list" ]; then
+        mapfile -t targets <<<"$list"
+    fi
+fi
+if [ ${#targets[@]} -eq 0 ]; then
+    echo "fuzz/run.sh: no fuzz targets to run" >&2
+    exit 1
 fi
 for target in "${targets[@]}"; do
     mkdir -p "work/$target"

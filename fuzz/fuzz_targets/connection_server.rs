@@ -83,7 +83,8 @@ fuzz_target!(|data: &[u8]| {
                         Some(ServerEvent::Message(message)) => {
                             assert!(message.as_bytes().len() as u64 <= limits.max_message_size);
                             // Echo, like the server.
-                            let _ = connection.send(message.kind(), message.as_bytes(), &mut shared);
+                            let _ =
+                                connection.send(message.kind(), message.as_bytes(), &mut shared);
                         }
                         Some(ServerEvent::Ping(p) | ServerEvent::Pong(p)) => {
                             assert!(p.len() <= MAX_CONTROL_PAYLOAD)
@@ -121,13 +122,19 @@ fuzz_target!(|data: &[u8]| {
             panic!("malformed output at {pos}");
         };
         assert!(header.mask.is_none() && header.fin && !header.rsv2 && !header.rsv3);
-        assert!(!header.rsv1 || compressed, "RSV1 only with permessage-deflate");
+        assert!(
+            !header.rsv1 || compressed,
+            "RSV1 only with permessage-deflate"
+        );
         pos += len + header.payload_len as usize;
         last = Some(header.opcode);
     }
     assert_eq!(pos, output.len());
     if failed {
         assert_eq!(last, Some(Opcode::Close));
-        assert!(connection.outbox().take_eof(), "a failed connection ends its output");
+        assert!(
+            connection.outbox().take_eof(),
+            "a failed connection ends its output"
+        );
     }
 });

@@ -19,6 +19,7 @@ if [ ! -x "$chromium" ]; then
 fi
 command -v node >/dev/null || { echo "tests/browser/run.sh: Node.js is required" >&2; exit 1; }
 (cd "$here" && npm ci --no-audit --no-fund --silent)
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+source "$root/.ci/lib/cargo-bin.sh"
+server=$(cargo_bin "$root/Cargo.toml" rfc6455)
 cd "$here"
-RFC6455_BIN="$root/target/release/rfc6455" CHROMIUM="$chromium" node --test --test-reporter=spec chat.test.mjs
+RFC6455_BIN="$server" CHROMIUM="$chromium" node --test --test-reporter=spec chat.test.mjs

@@ -12,7 +12,10 @@
 //! bottleneck. With `--pid`, the server's CPU time is read from `/proc/PID/stat` and reported as
 //! microseconds per message: the figure that still compares servers when the generator saturates.
 //!
-//! The last line printed is `RESULT key=value ...`, read by `bench/run.sh`.
+//! The last line printed is `RESULT key=value ...`, read by `bench/run.sh`. When the server's
+//! replies are wrong (an echo that differs in bytes, length or type, a message out of order, bytes
+//! that do not parse as a frame), the last line is `MISMATCH <what>` and the exit status is 3, so
+//! that a corrupting server is never mistaken for one that merely failed to run (status 1).
 
 use clap::{Args, Parser, Subcommand};
 use mio::net::TcpStream;
@@ -116,10 +119,26 @@ fn main() {
         Mode::Broadcast(args) => broadcast(args),
         Mode::Idle(args) => idle(args),
     };
-    if let Err(e) = result {
-        eprintln!("wsload: {e}");
-        std::process::exit(1);
+    match result {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            println!("MISMATCH {e}");
+            eprintln!("wsload: the server's replies are wrong: {e}");
+            std::process::exit(MISMATCH_STATUS);
+        }
+        Err(e) => {
+            eprintln!("wsload: {e}");
+            std::process::exit(1);
+        }
     }
+}
+
+/// The exit status when the server's replies are wrong (2 is clap's, for bad arguments).
+const MISMATCH_STATUS: i32 = 3;
+
+/// An error for replies that differ from what the server should have sent.
+fn mismatch(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,7 +203,15 @@ impl Conn {
     fn new(stream: TcpStream, leftover: Vec<u8>) -> Conn {
         let mut input = vec![0u8; (2 * READ_CHUNK).max(leftover.len() * 2)];
         input[..leftover.len()].copy_from_slice(&leftover);
-        Conn { stream, filled: leftover.len(), input, parsed: 0, output: Vec::new(), written: 0, writable_registered: false }
+        Conn {
+            stream,
+            filled: leftover.len(),
+            input,
+            parsed: 0,
+            output: Vec::new(),
+            written: 0,
+            writable_registered: false,
+        }
     }
 
     /// Reads what is available. Returns false on EOF. A read that does not fill the room it was
@@ -236,10 +263,13 @@ impl Conn {
                 }
                 let start = self.parsed + len;
                 self.parsed += total;
-                Ok(Some((header.opcode, start..start + header.payload_len as usize)))
+                Ok(Some((
+                    header.opcode,
+                    start..start + header.payload_len as usize,
+                )))
             }
             Ok(Status::Partial) => Ok(None),
-            Err(e) => Err(io::Error::other(format!("bad frame from server: {e}"))),
+            Err(e) => Err(mismatch(format!("bad frame from server: {e}"))),
         }
     }
 
@@ -260,8 +290,13 @@ impl Conn {
 
     fn update_interest(&mut self, poll: &Poll, token: Token, pending: bool) -> io::Result<()> {
         if pending != self.writable_registered {
-            let interest = if pending { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-            poll.registry().reregister(&mut self.stream, token, interest)?;
+            let interest = if pending {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            poll.registry()
+                .reregister(&mut self.stream, token, interest)?;
             self.writable_registered = pending;
         }
         Ok(())
@@ -302,7 +337,13 @@ impl Template {
         let mut frame = bytes[..header_len].to_vec();
         frame.extend_from_slice(&payload);
         apply_mask(&mut frame[header_len..], key, 0);
-        Template { frame, header_len, key, payload, opcode }
+        Template {
+            frame,
+            header_len,
+            key,
+            payload,
+            opcode,
+        }
     }
 
     fn digits(&self) -> usize {
@@ -328,13 +369,21 @@ impl Template {
     fn check(&self, opcode: Opcode, payload: &[u8], seq: u64) -> io::Result<()> {
         let d = self.digits();
         if opcode != self.opcode || payload.len() != self.payload.len() {
-            return Err(io::Error::other(format!("expected {:?} of {} bytes, got {opcode:?} of {}", self.opcode, self.payload.len(), payload.len())));
+            return Err(mismatch(format!(
+                "expected {:?} of {} bytes, got {opcode:?} of {}",
+                self.opcode,
+                self.payload.len(),
+                payload.len()
+            )));
         }
         if payload[..d] != seq_digits(seq, d)[..d] {
-            return Err(io::Error::other(format!("expected message {seq}, got {:?}", String::from_utf8_lossy(&payload[..d]))));
+            return Err(mismatch(format!(
+                "expected message {seq}, got {:?}",
+                String::from_utf8_lossy(&payload[..d])
+            )));
         }
         if payload[d..] != self.payload[d..] {
-            return Err(io::Error::other(format!("payload of message {seq} differs")));
+            return Err(mismatch(format!("payload of message {seq} differs")));
         }
         Ok(())
     }
@@ -402,7 +451,13 @@ struct Window {
 impl Window {
     fn new(warmup: f64, duration: f64) -> Window {
         let start = Instant::now() + Duration::from_secs_f64(warmup);
-        Window { start, end: start + Duration::from_secs_f64(duration), server_cpu_start: None, self_cpu_start: 0.0, started: false }
+        Window {
+            start,
+            end: start + Duration::from_secs_f64(duration),
+            server_cpu_start: None,
+            self_cpu_start: 0.0,
+            started: false,
+        }
     }
 
     /// Whether `now` is inside the window; starts the CPU readings on first entry.
@@ -445,15 +500,20 @@ fn echo(args: EchoArgs) -> io::Result<()> {
     let pid = args.common.pid;
     let mut poll = Poll::new()?;
     let mut conns = Vec::with_capacity(args.connections);
-    for (i, (stream, leftover)) in open_many(args.common.addr, args.connections)?.into_iter().enumerate() {
+    for (i, (stream, leftover)) in open_many(args.common.addr, args.connections)?
+        .into_iter()
+        .enumerate()
+    {
         let mut conn = Conn::new(stream, leftover);
-        poll.registry().register(&mut conn.stream, Token(i), Interest::READABLE)?;
+        poll.registry()
+            .register(&mut conn.stream, Token(i), Interest::READABLE)?;
         conns.push(conn);
     }
     let template = Template::new(args.size, args.text, [0x12, 0x34, 0x56, 0x78]);
     let mut next_seq = vec![0u64; conns.len()];
     let mut expect_seq = vec![0u64; conns.len()];
-    let mut sent_at: Vec<VecDeque<Instant>> = vec![VecDeque::with_capacity(args.in_flight); conns.len()];
+    let mut sent_at: Vec<VecDeque<Instant>> =
+        vec![VecDeque::with_capacity(args.in_flight); conns.len()];
     let mut rtts_us: Vec<u32> = Vec::with_capacity(1 << 20);
     let mut messages = 0u64;
     let mut window = Window::new(args.warmup, args.duration);
@@ -506,14 +566,23 @@ fn echo(args: EchoArgs) -> io::Result<()> {
         ("in_flight", args.in_flight.to_string()),
         ("size", args.size.to_string()),
         ("messages_per_sec", format!("{rate:.0}")),
-        ("mb_per_sec", format!("{:.1}", rate * args.size as f64 / 1e6)),
+        (
+            "mb_per_sec",
+            format!("{:.1}", rate * args.size as f64 / 1e6),
+        ),
         ("rtt_p50_us", percentile(&rtts_us, 0.5).to_string()),
         ("rtt_p99_us", percentile(&rtts_us, 0.99).to_string()),
-        ("loadgen_cpu_pct", format!("{:.0}", 100.0 * self_cpu / elapsed)),
+        (
+            "loadgen_cpu_pct",
+            format!("{:.0}", 100.0 * self_cpu / elapsed),
+        ),
     ];
     if let Some(cpu) = server_cpu {
         fields.push(("server_cpu_pct", format!("{:.0}", 100.0 * cpu / elapsed)));
-        fields.push(("server_us_per_msg", format!("{:.3}", cpu * 1e6 / messages.max(1) as f64)));
+        fields.push((
+            "server_us_per_msg",
+            format!("{:.3}", cpu * 1e6 / messages.max(1) as f64),
+        ));
     }
     report("echo", &fields);
     Ok(())
@@ -530,7 +599,8 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
     let mut conns = Vec::with_capacity(total);
     for (i, (stream, leftover)) in open_many(args.common.addr, total)?.into_iter().enumerate() {
         let mut conn = Conn::new(stream, leftover);
-        poll.registry().register(&mut conn.stream, Token(i), Interest::READABLE)?;
+        poll.registry()
+            .register(&mut conn.stream, Token(i), Interest::READABLE)?;
         conns.push(conn);
     }
     let template = Template::new(args.size, true, [0x9a, 0xbc, 0xde, 0xf0]);
@@ -582,7 +652,11 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
                 delivered[index] += 1;
                 if measuring {
                     deliveries += 1;
-                    lags_us.push(now.duration_since(sent_at[index]).as_micros().min(u32::MAX as u128) as u32);
+                    lags_us.push(
+                        now.duration_since(sent_at[index])
+                            .as_micros()
+                            .min(u32::MAX as u128) as u32,
+                    );
                 }
             }
             if event.is_writable() {
@@ -605,15 +679,27 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
     let mut fields = vec![
         ("receivers", total.to_string()),
         ("size", args.size.to_string()),
-        ("messages_per_sec", format!("{:.0}", messages as f64 / elapsed)),
-        ("deliveries_per_sec", format!("{:.0}", deliveries as f64 / elapsed)),
+        (
+            "messages_per_sec",
+            format!("{:.0}", messages as f64 / elapsed),
+        ),
+        (
+            "deliveries_per_sec",
+            format!("{:.0}", deliveries as f64 / elapsed),
+        ),
         ("lag_p50_us", percentile(&lags_us, 0.5).to_string()),
         ("lag_p99_us", percentile(&lags_us, 0.99).to_string()),
-        ("loadgen_cpu_pct", format!("{:.0}", 100.0 * self_cpu / elapsed)),
+        (
+            "loadgen_cpu_pct",
+            format!("{:.0}", 100.0 * self_cpu / elapsed),
+        ),
     ];
     if let Some(cpu) = server_cpu {
         fields.push(("server_cpu_pct", format!("{:.0}", 100.0 * cpu / elapsed)));
-        fields.push(("server_us_per_delivery", format!("{:.3}", cpu * 1e6 / deliveries.max(1) as f64)));
+        fields.push((
+            "server_us_per_delivery",
+            format!("{:.3}", cpu * 1e6 / deliveries.max(1) as f64),
+        ));
     }
     report("broadcast", &fields);
     Ok(())
@@ -629,7 +715,9 @@ fn settle_broadcast(poll: &Poll, conns: &mut [Conn], template: &Template) -> io:
     let deadline = Instant::now() + Duration::from_secs(30);
     while !got.iter().all(|&g| g) {
         if Instant::now() > deadline {
-            return Err(io::Error::other("not every receiver got a probe within 30 s"));
+            return Err(io::Error::other(
+                "not every receiver got a probe within 30 s",
+            ));
         }
         template.write(PROBE_SEQ, &mut conns[0].output);
         let pending = conns[0].flush()?;
@@ -651,11 +739,16 @@ fn settle_broadcast(poll: &Poll, conns: &mut [Conn], template: &Template) -> io:
 // Idle
 
 fn idle(args: IdleArgs) -> io::Result<()> {
-    let pid = args.common.pid.ok_or_else(|| io::Error::other("idle mode needs --pid"))?;
-    let before = rss_bytes(pid).ok_or_else(|| io::Error::other("cannot read the server's memory"))?;
+    let pid = args
+        .common
+        .pid
+        .ok_or_else(|| io::Error::other("idle mode needs --pid"))?;
+    let before =
+        rss_bytes(pid).ok_or_else(|| io::Error::other("cannot read the server's memory"))?;
     let conns = open_many(args.common.addr, args.connections)?;
     std::thread::sleep(Duration::from_secs_f64(args.settle));
-    let after = rss_bytes(pid).ok_or_else(|| io::Error::other("cannot read the server's memory"))?;
+    let after =
+        rss_bytes(pid).ok_or_else(|| io::Error::other("cannot read the server's memory"))?;
     let per_connection = after.saturating_sub(before) as f64 / conns.len() as f64;
     report(
         "idle",

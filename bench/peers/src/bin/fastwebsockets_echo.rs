@@ -21,7 +21,9 @@ async fn handle_client(fut: upgrade::UpgradeFut) -> Result<(), WebSocketError> {
     Ok(())
 }
 
-async fn server_upgrade(mut req: Request<Incoming>) -> Result<Response<Empty<Bytes>>, WebSocketError> {
+async fn server_upgrade(
+    mut req: Request<Incoming>,
+) -> Result<Response<Empty<Bytes>>, WebSocketError> {
     let (response, fut) = upgrade::upgrade(&mut req)?;
     tokio::task::spawn(async move {
         let _ = tokio::task::unconstrained(handle_client(fut)).await;
@@ -34,11 +36,16 @@ async fn main() {
     let listener = TcpListener::bind(peers::listen_addr()).await.expect("bind");
     println!("listening on {}", listener.local_addr().unwrap());
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
             let io = hyper_util::rt::TokioIo::new(stream);
-            let _ = http1::Builder::new().serve_connection(io, service_fn(server_upgrade)).with_upgrades().await;
+            let _ = http1::Builder::new()
+                .serve_connection(io, service_fn(server_upgrade))
+                .with_upgrades()
+                .await;
         });
     }
 }

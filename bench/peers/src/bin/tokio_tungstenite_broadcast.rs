@@ -14,7 +14,9 @@ type PeerMap = Arc<Mutex<HashMap<SocketAddr, UnboundedSender<Message>>>>;
 
 async fn handle_connection(peer_map: PeerMap, raw_stream: TcpStream, addr: SocketAddr) {
     let _ = raw_stream.set_nodelay(true);
-    let Ok(ws_stream) = tokio_tungstenite::accept_async(raw_stream).await else { return };
+    let Ok(ws_stream) = tokio_tungstenite::accept_async(raw_stream).await else {
+        return;
+    };
     let (tx, rx) = unbounded();
     peer_map.lock().unwrap().insert(addr, tx);
     let (outgoing, incoming) = ws_stream.split();

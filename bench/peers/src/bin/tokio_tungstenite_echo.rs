@@ -5,7 +5,9 @@ use tokio::net::{TcpListener, TcpStream};
 
 async fn accept_connection(stream: TcpStream) {
     let _ = stream.set_nodelay(true);
-    let Ok(ws_stream) = tokio_tungstenite::accept_async(stream).await else { return };
+    let Ok(ws_stream) = tokio_tungstenite::accept_async(stream).await else {
+        return;
+    };
     let (write, read) = ws_stream.split();
     let _ = read
         .try_filter(|msg| future::ready(msg.is_text() || msg.is_binary()))
