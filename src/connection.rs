@@ -372,7 +372,7 @@ impl Connection {
             }
             (Opcode::Text | Opcode::Binary, Some(_)) => Err(ProtocolError::ExpectedContinuation),
             (Opcode::Text | Opcode::Binary, None) => {
-                message::check_message_size(0, header.payload_len, limits)
+                message::check_message_size(0, header.payload_len, header.rsv1, limits)
             }
             _ => Ok(()),
         }

@@ -410,6 +410,14 @@ impl SharedDeflate {
     }
 }
 
+/// The most bytes DEFLATE can turn `len` bytes into: data it cannot compress goes out in stored
+/// blocks with a few bytes of framing each. The bound is zlib's `deflateBound` for the default
+/// settings (`len + len/4096 + len/16384 + len/2^25 + 13`), which holds for every level and
+/// window size: 16 MiB may take 5 133 bytes more.
+pub fn compressed_bound(len: u64) -> u64 {
+    len.saturating_add((len >> 12) + (len >> 14) + (len >> 25) + 13)
+}
+
 /// How much the output of an inflate grows at a time, so that a bomb is caught while the buffer
 /// is still small.
 const INFLATE_STEP: usize = 64 * 1024;
@@ -468,6 +476,29 @@ fn inflate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_compressed_bound_holds_for_incompressible_data() {
+        let mut state = 88172645463325252u64;
+        let data: Vec<u8> = (0..200_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        for len in [0, 1, 1000, 65_535, 65_536, 200_000] {
+            let mut out = Vec::new();
+            SharedDeflate::new().compress(&data[..len], 15, 9, &mut out);
+            assert!(
+                out.len() as u64 <= compressed_bound(len as u64),
+                "{len}: {}",
+                out.len()
+            );
+        }
+        assert_eq!(compressed_bound(16 << 20), (16 << 20) + 5133);
+    }
     use crate::limits::Limits;
 
     fn request(extensions: &[&str]) -> Vec<u8> {

@@ -3,7 +3,7 @@
 //!
 //! <https://www.rfc-editor.org/rfc/rfc6455#section-5.4>
 
-use crate::deflate::{Deflate, SharedDeflate};
+use crate::deflate::{self, Deflate, SharedDeflate};
 use crate::error::ProtocolError;
 use crate::frame::Opcode;
 use crate::limits::Limits;
@@ -117,7 +117,12 @@ impl Assembler {
             });
         }
         self.fragments += 1;
-        check_message_size(self.buffer.len() as u64, payload_len, limits)
+        check_message_size(
+            self.buffer.len() as u64,
+            payload_len,
+            self.compressed,
+            limits,
+        )
     }
 
     /// Payload bytes held so far.
@@ -162,22 +167,36 @@ impl Assembler {
 
 /// Checks a data frame's declared length against the frame and message limits, given how many
 /// bytes of its message came before it. Called on the header, before any payload is read.
+///
+/// The limits are about what the application receives: a compressed message (RFC 7692) is held
+/// to them after inflating, so its bytes on the wire may exceed them by what DEFLATE adds to data
+/// it cannot compress ([`deflate::compressed_bound`]). A message of exactly the limit is then
+/// accepted whether the client compresses it or not.
 pub(crate) fn check_message_size(
     received: u64,
     payload_len: u64,
+    compressed: bool,
     limits: &Limits,
 ) -> Result<(), ProtocolError> {
-    if payload_len > limits.max_frame_size {
+    let (max_frame_size, max_message_size) = if compressed {
+        (
+            deflate::compressed_bound(limits.max_frame_size),
+            deflate::compressed_bound(limits.max_message_size),
+        )
+    } else {
+        (limits.max_frame_size, limits.max_message_size)
+    };
+    if payload_len > max_frame_size {
         return Err(ProtocolError::FrameTooBig {
             len: payload_len,
-            limit: limits.max_frame_size,
+            limit: max_frame_size,
         });
     }
     let len = received.saturating_add(payload_len);
-    if len > limits.max_message_size {
+    if len > max_message_size {
         return Err(ProtocolError::MessageTooBig {
             len,
-            limit: limits.max_message_size,
+            limit: max_message_size,
         });
     }
     Ok(())
@@ -222,14 +241,14 @@ mod tests {
             max_message_size: 15,
             ..Limits::default()
         };
-        assert_eq!(check_message_size(0, 10, &limits), Ok(()));
+        assert_eq!(check_message_size(0, 10, false, &limits), Ok(()));
         assert_eq!(
-            check_message_size(0, 11, &limits),
+            check_message_size(0, 11, false, &limits),
             Err(ProtocolError::FrameTooBig { len: 11, limit: 10 })
         );
-        assert_eq!(check_message_size(5, 10, &limits), Ok(()));
+        assert_eq!(check_message_size(5, 10, false, &limits), Ok(()));
         assert_eq!(
-            check_message_size(6, 10, &limits),
+            check_message_size(6, 10, false, &limits),
             Err(ProtocolError::MessageTooBig { len: 16, limit: 15 })
         );
     }

@@ -189,6 +189,54 @@ fn a_decompression_bomb_is_refused_with_1009() {
     assert_eq!(client.expect_close(), Some(1009));
 }
 
+/// Bytes no compressor can shrink (a xorshift sequence).
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+#[test]
+fn a_message_of_exactly_the_limit_is_accepted_compressed() {
+    const LIMIT: usize = 64 * 1024;
+    let mut cfg = config();
+    cfg.connection.limits.max_message_size = LIMIT as u64;
+    cfg.connection.limits.max_frame_size = LIMIT as u64;
+    let server = start(Mode::Echo, cfg);
+    let (mut client, _) = Client::connect_with(server.addr, OFFER);
+    let payload = incompressible(LIMIT);
+    let compressed = deflate(&payload);
+    assert!(
+        compressed.len() > LIMIT,
+        "incompressible data grows a little"
+    );
+    client
+        .stream
+        .write_all(&Client::encode_rsv1(
+            true,
+            true,
+            Opcode::Binary,
+            &compressed,
+        ))
+        .unwrap();
+    let echo = client.expect_frame();
+    assert!(echo.rsv1, "echoed compressed");
+    assert_eq!(inflate(&echo.payload), payload);
+    // One byte more is over the limit once inflated.
+    let too_big = deflate(&incompressible(LIMIT + 1));
+    client
+        .stream
+        .write_all(&Client::encode_rsv1(true, true, Opcode::Binary, &too_big))
+        .unwrap();
+    assert_eq!(client.expect_close(), Some(1009));
+}
+
 #[test]
 fn invalid_compressed_data_and_invalid_utf8_are_1007() {
     let server = start(Mode::Echo, config());
