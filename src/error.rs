@@ -136,8 +136,11 @@ error_table! {
         MethodNotGet => 405, "4.2.1", "method is not GET";
         /// The request is not HTTP/1.1 or later.
         HttpVersion => 400, "4.2.1", "HTTP version is not 1.1 or later";
-        /// No `Host` header, or several.
+        /// No `Host` header, or several (RFC 9112 §3.2 for plain HTTP/1.1 requests too).
         MissingHost => 400, "4.2.1", "missing Host header";
+        /// The `Host` is not one the server answers as (a DNS rebinding attempt, or a name that
+        /// needs allowing).
+        HostNotAllowed => 403, "4.2.1", "Host not allowed";
         /// No `Upgrade` header with the `websocket` token (426, with `Upgrade: websocket`).
         NotWebSocket => 426, "4.2.1", "not a WebSocket upgrade request";
         /// No `Connection` header with the `Upgrade` token.

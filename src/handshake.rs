@@ -211,6 +211,69 @@ pub fn check_origin(request: &Request<'_>, policy: &OriginPolicy) -> Result<(), 
     }
 }
 
+/// Which `Host` values the server answers, for every request (plain HTTP and upgrades).
+///
+/// "Origin must match Host" does not stop DNS rebinding: a page on `attacker.example` whose name
+/// is made to resolve to 127.0.0.1 sends a matching `Origin` and `Host`. Checking `Host` against
+/// the names the server is really reachable as does (Vite, webpack-dev-server and Jupyter do the
+/// same); a request for another host gets 403.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum HostPolicy {
+    /// Any `Host` (the check is off).
+    #[default]
+    Any,
+    /// Only these hosts: a name or an address (IPv6 in brackets), compared ASCII
+    /// case-insensitively, each with an optional `:port` that must then match too.
+    AllowList(Vec<String>),
+}
+
+/// Splits `host[:port]` (RFC 3986 authority without userinfo; IPv6 in brackets).
+fn split_host_port(authority: &str) -> (&str, Option<&str>) {
+    let port_start = match authority.rfind(':') {
+        Some(colon) if !authority[colon..].contains(']') => colon,
+        _ => return (authority, None),
+    };
+    if authority[..port_start].contains(':') && !authority.starts_with('[') {
+        return (authority, None); // a bare IPv6 address: no port to split
+    }
+    (&authority[..port_start], Some(&authority[port_start + 1..]))
+}
+
+/// Whether a `Host` value names one of the allowed hosts.
+fn host_allowed(host: &str, allowed: &str) -> bool {
+    let (name, port) = split_host_port(host);
+    let (allowed_name, allowed_port) = split_host_port(allowed);
+    name.eq_ignore_ascii_case(allowed_name)
+        && match (allowed_port, port) {
+            (Some(allowed_port), Some(port)) => allowed_port == port,
+            // A Host without a port names the scheme's default port; comparing the name is
+            // what stops a rebound name.
+            _ => true,
+        }
+}
+
+/// Checks the request's `Host` header against `policy`. An HTTP/1.1 request must carry exactly
+/// one: RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any
+/// HTTP/1.1 request message that lacks a Host header field and to any request message that
+/// contains more than one Host header field line or a Host header field with an invalid field
+/// value."
+pub fn check_host(request: &Request<'_>, policy: &HostPolicy) -> Result<(), HandshakeError> {
+    let mut values = request.header_values("Host");
+    let host = match (values.next(), values.next()) {
+        (Some(host), None) => host,
+        (None, None) if request.minor_version == 0 => return Ok(()),
+        _ => return Err(HandshakeError::MissingHost),
+    };
+    let host = std::str::from_utf8(host).map_err(|_| HandshakeError::MissingHost)?;
+    match policy {
+        HostPolicy::Any => Ok(()),
+        HostPolicy::AllowList(list) if list.iter().any(|allowed| host_allowed(host, allowed)) => {
+            Ok(())
+        }
+        HostPolicy::AllowList(_) => Err(HandshakeError::HostNotAllowed),
+    }
+}
+
 /// Parses a complete request head (as delimited by [`HeadScanner`]) with httparse.
 pub fn parse_request<'h>(head: &'h [u8], limits: &Limits) -> Result<Request<'h>, HandshakeError> {
     let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
@@ -336,6 +399,70 @@ pub fn error_response(error: HandshakeError) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn host_check(head: &str, policy: &HostPolicy) -> Result<(), HandshakeError> {
+        let request = parse_request(head.as_bytes(), &Limits::default()).unwrap();
+        check_host(&request, policy)
+    }
+
+    #[test]
+    fn host_allow_list_stops_a_rebound_name() {
+        let policy = HostPolicy::AllowList(vec![
+            "localhost:3000".into(),
+            "127.0.0.1:3000".into(),
+            "[::1]:3000".into(),
+            "chat.example".into(),
+        ]);
+        for host in [
+            "localhost:3000",
+            "LOCALHOST:3000",
+            "127.0.0.1:3000",
+            "[::1]:3000",
+            "localhost",
+            "chat.example:8443",
+        ] {
+            let head = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            assert_eq!(host_check(&head, &policy), Ok(()), "{host}");
+        }
+        for host in [
+            "attacker.example:3000",
+            "localhost:3001",
+            "[::1]:4000",
+            "127.0.0.2:3000",
+        ] {
+            let head = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            assert_eq!(
+                host_check(&head, &policy),
+                Err(HandshakeError::HostNotAllowed),
+                "{host}"
+            );
+        }
+        let head = "GET / HTTP/1.1\r\nHost: attacker.example\r\n\r\n";
+        assert_eq!(host_check(head, &HostPolicy::Any), Ok(()));
+    }
+
+    #[test]
+    fn http_1_1_needs_exactly_one_host() {
+        let any = HostPolicy::Any;
+        assert_eq!(
+            host_check("GET / HTTP/1.1\r\n\r\n", &any),
+            Err(HandshakeError::MissingHost)
+        );
+        assert_eq!(
+            host_check("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", &any),
+            Err(HandshakeError::MissingHost)
+        );
+        assert_eq!(host_check("GET / HTTP/1.0\r\n\r\n", &any), Ok(()));
+    }
+
+    #[test]
+    fn splits_host_and_port() {
+        assert_eq!(split_host_port("a:1"), ("a", Some("1")));
+        assert_eq!(split_host_port("[::1]:80"), ("[::1]", Some("80")));
+        assert_eq!(split_host_port("[::1]"), ("[::1]", None));
+        assert_eq!(split_host_port("::1"), ("::1", None));
+        assert_eq!(split_host_port("a"), ("a", None));
+    }
 
     const GOOD: &[u8] = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\n\

@@ -64,7 +64,7 @@ use crate::connection::{Connection, Event, Received, Role, State};
 use crate::deflate::{self, Deflate, DeflateConfig, Negotiated, SharedDeflate};
 use crate::error::{AnswerError, Error, HandshakeError, SendError};
 use crate::frame::Status;
-use crate::handshake::{self, HeadScanner, OriginPolicy, Request};
+use crate::handshake::{self, HeadScanner, HostPolicy, OriginPolicy, Request};
 use crate::http::Response;
 use crate::limits::Limits;
 use crate::message::{Message, MessageKind};
@@ -84,6 +84,8 @@ pub struct ServerConfig {
     pub deflate: DeflateConfig,
     /// Which `Origin`s may open a WebSocket; others get 403.
     pub origins: OriginPolicy,
+    /// Which `Host` values are answered (plain HTTP and upgrades); others get 403.
+    pub hosts: HostPolicy,
     /// Time from the connection's start to a complete request head; a slower client is
     /// disconnected. Zero disables the deadline.
     pub handshake_timeout: Duration,
@@ -102,6 +104,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             deflate: DeflateConfig::default(),
             origins: OriginPolicy::default(),
+            hosts: HostPolicy::default(),
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             pong_timeout: Duration::from_secs(30),
@@ -258,10 +261,13 @@ impl ServerConnection {
             Ok(Status::Complete(head_len)) => head_len,
             Err(error) => return Err(self.refuse_request(error, now)),
         };
-        let request = match handshake::parse_request(&input[..head_len], &limits) {
-            Ok(request) => request,
-            Err(error) => return Err(self.refuse_request(error, now)),
-        };
+        let request =
+            match handshake::parse_request(&input[..head_len], &limits).and_then(|request| {
+                handshake::check_host(&request, &self.config.hosts).map(|()| request)
+            }) {
+                Ok(request) => request,
+                Err(error) => return Err(self.refuse_request(error, now)),
+            };
         if !request.is_websocket_attempt() {
             self.phase = Phase::AwaitingAnswer {
                 request: PendingRequest::Http,

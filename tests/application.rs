@@ -202,7 +202,7 @@ fn the_application_serves_its_own_http_routes() {
     let (server, _, _) = start_app();
     let mut stream = tcp(server.addr);
     stream
-        .write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(format!("GET /hello HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr).as_bytes())
         .unwrap();
     let (status, _) = read_response_head(&mut stream);
     assert_eq!(status, 200);

@@ -35,7 +35,7 @@ fn get_slash_serves_the_chat_page() {
     for asset in ["/chat.js", "/chat.css"] {
         let (status, _, body) = request(
             server.addr,
-            &format!("GET {asset} HTTP/1.1\r\nHost: x\r\n\r\n"),
+            &format!("GET {asset} HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr),
         );
         assert_eq!(status, 200);
         assert!(!body.is_empty());
@@ -45,7 +45,10 @@ fn get_slash_serves_the_chat_page() {
 #[test]
 fn a_library_server_answers_404_by_default() {
     let server = start(Mode::Echo, config());
-    let (status, head, body) = request(server.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (status, head, body) = request(
+        server.addr,
+        &format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr),
+    );
     assert_eq!(status, 404, "{head}");
     assert_eq!(body, b"not found\n");
 }
@@ -53,14 +56,25 @@ fn a_library_server_answers_404_by_default() {
 #[test]
 fn head_404_and_405() {
     let server = Binary::start("echo", &[]);
-    let (status, head, body) = request(server.addr, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let host = server.addr;
+    let (status, head, body) = request(
+        server.addr,
+        &format!("HEAD / HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+    );
     assert_eq!(status, 200);
     assert!(body.is_empty() && !head.contains("Content-Length: 0\r\n"));
     assert_eq!(
-        request(server.addr, "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n").0,
+        request(
+            server.addr,
+            &format!("GET /missing HTTP/1.1\r\nHost: {host}\r\n\r\n")
+        )
+        .0,
         404
     );
-    let (status, head, _) = request(server.addr, "DELETE / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (status, head, _) = request(
+        server.addr,
+        &format!("DELETE / HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+    );
     assert_eq!(status, 405);
     assert!(head.contains("Allow: GET, HEAD\r\n"));
 }
@@ -99,4 +113,60 @@ fn origin_allow_list() {
         upgrade_with_origin(server.addr, &format!("http://{}", server.addr)),
         403
     );
+}
+
+#[test]
+fn a_rebound_host_name_gets_403_on_the_page_and_the_upgrade() {
+    let server = Binary::start("broadcast", &[]);
+    let port = server.addr.port();
+    let rebound = format!("attacker.example:{port}");
+    let (status, _, _) = request(
+        server.addr,
+        &format!("GET / HTTP/1.1\r\nHost: {rebound}\r\n\r\n"),
+    );
+    assert_eq!(status, 403);
+    let upgrade = upgrade_request(server.addr)
+        .replace(
+            &format!("Host: {}", server.addr),
+            &format!("Host: {rebound}"),
+        )
+        .replace("\r\n\r\n", &format!("\r\nOrigin: http://{rebound}\r\n\r\n"));
+    let (status, _, _) = request(server.addr, &upgrade);
+    assert_eq!(status, 403, "a matching Origin is not enough");
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let (status, _, _) = request(
+            server.addr,
+            &format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+        );
+        assert_eq!(status, 200, "{host}");
+    }
+}
+
+#[test]
+fn allowed_hosts_extend_the_defaults_and_a_star_allows_any() {
+    let server = Binary::start("echo", &["--allowed-host", "chat.example"]);
+    let get = |host: &str| {
+        request(
+            server.addr,
+            &format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+        )
+        .0
+    };
+    assert_eq!(get("chat.example"), 200);
+    assert_eq!(get(&server.addr.to_string()), 200);
+    assert_eq!(get("other.example"), 403);
+    let any = Binary::start("echo", &["--allowed-host", "*"]);
+    let (status, _, _) = request(any.addr, "GET / HTTP/1.1\r\nHost: other.example\r\n\r\n");
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn http_1_1_without_host_or_with_two_is_400() {
+    let server = start(Mode::Echo, config());
+    assert_eq!(request(server.addr, "GET / HTTP/1.1\r\n\r\n").0, 400);
+    let two = format!(
+        "GET / HTTP/1.1\r\nHost: {0}\r\nHost: {0}\r\n\r\n",
+        server.addr
+    );
+    assert_eq!(request(server.addr, &two).0, 400);
 }

@@ -2,6 +2,7 @@
 //! What each connection itself may do (limits, deadlines, policies) is the core's
 //! [`ServerConfig`].
 
+use crate::handshake::HostPolicy;
 use crate::server_connection::ServerConfig;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,8 +12,14 @@ use std::time::Duration;
 pub struct Config {
     /// Address to listen on.
     pub addr: SocketAddr,
-    /// What every connection may do: protocol limits, deadlines, the handshake's policies.
+    /// What every connection may do: protocol limits, deadlines, the handshake's policies. Its
+    /// `hosts` policy is set by [`Server::bind`](super::Server::bind) from
+    /// [`allowed_hosts`](Self::allowed_hosts).
     pub connection: ServerConfig,
+    /// Host names (or addresses, optionally with `:port`) the server answers as, besides
+    /// `localhost`, `127.0.0.1`, `[::1]` and the bound address with the bound port, which are
+    /// always allowed. `*` allows any. A request with another `Host` gets 403 (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
     /// Most connections held at once; past it new connections get 503 and are closed.
     pub max_connections: usize,
     /// Bytes queued for one connection past which it is no longer read from until its queue
@@ -39,6 +46,7 @@ impl Default for Config {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             connection: ServerConfig::default(),
+            allowed_hosts: Vec::new(),
             max_connections: 10_000,
             outbound_high_water: 16 * 1024 * 1024,
             outbound_low_water: 1024 * 1024,
@@ -47,5 +55,61 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(5),
             command_queue: 1024,
         }
+    }
+}
+
+impl Config {
+    /// The `Host` policy for a server listening on `local`: the loopback names and the bound
+    /// address with its port, and [`allowed_hosts`](Self::allowed_hosts).
+    pub fn host_policy(&self, local: SocketAddr) -> HostPolicy {
+        if self.allowed_hosts.iter().any(|host| host == "*") {
+            return HostPolicy::Any;
+        }
+        let port = local.port();
+        let mut hosts = vec![
+            format!("localhost:{port}"),
+            format!("127.0.0.1:{port}"),
+            format!("[::1]:{port}"),
+        ];
+        if !local.ip().is_unspecified() {
+            hosts.push(local.to_string());
+        }
+        hosts.extend(self.allowed_hosts.iter().cloned());
+        HostPolicy::AllowList(hosts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allows_loopback_the_bound_address_and_the_listed_hosts() {
+        let config = Config {
+            allowed_hosts: vec!["chat.example".into()],
+            ..Config::default()
+        };
+        let HostPolicy::AllowList(hosts) = config.host_policy("192.168.1.5:3000".parse().unwrap())
+        else {
+            panic!("an allow-list")
+        };
+        assert_eq!(
+            hosts,
+            [
+                "localhost:3000",
+                "127.0.0.1:3000",
+                "[::1]:3000",
+                "192.168.1.5:3000",
+                "chat.example"
+            ]
+        );
+        let any = Config {
+            allowed_hosts: vec!["*".into()],
+            ..Config::default()
+        };
+        assert_eq!(
+            any.host_policy("0.0.0.0:1".parse().unwrap()),
+            HostPolicy::Any
+        );
     }
 }

@@ -55,10 +55,11 @@ pub struct Server {
 
 impl Server {
     /// Binds the listening socket.
-    pub fn bind(config: Config) -> io::Result<Server> {
+    pub fn bind(mut config: Config) -> io::Result<Server> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.addr)?;
         let local_addr = listener.local_addr()?;
+        config.connection.hosts = config.host_policy(local_addr);
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);

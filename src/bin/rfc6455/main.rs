@@ -96,6 +96,12 @@ struct ServerArgs {
     /// connect; clients that send no Origin (non-browsers) are always allowed.
     #[arg(long = "origin", value_name = "ORIGIN")]
     origins: Vec<String>,
+    /// A host name (or address, optionally NAME:PORT) the server answers as, besides localhost,
+    /// 127.0.0.1, [::1] and the bound address, for example the name a reverse proxy forwards
+    /// or this machine's address on the network (repeat for several; `*` allows any). Requests
+    /// for another Host get 403, which stops DNS rebinding.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
     /// Decline permessage-deflate (RFC 7692) even when a client offers it.
     #[arg(long)]
     no_compression: bool,
@@ -137,6 +143,7 @@ impl ServerArgs {
             } else {
                 OriginPolicy::AllowList(self.origins.clone())
             },
+            hosts: Default::default(), // set by Server::bind from allowed_hosts
             deflate: DeflateConfig {
                 enabled: !self.no_compression,
                 threshold: self.compression_threshold,
@@ -147,6 +154,7 @@ impl ServerArgs {
         Ok(Config {
             addr: SocketAddr::new(self.bind, self.port),
             connection,
+            allowed_hosts: self.allowed_hosts.clone(),
             max_connections: self.max_connections,
             outbound_high_water: self.outbound_high_water,
             outbound_low_water: self.outbound_low_water.min(self.outbound_high_water),
