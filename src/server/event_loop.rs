@@ -13,6 +13,7 @@
 //!   turn. `WRITABLE` interest is held only while a peer has unwritten bytes.
 
 use super::config::Config;
+use super::descriptors::{self, Spare};
 use super::handle::{Command, Handle};
 use super::handler::{Context, Handler, Opening, Upgrade};
 use super::peer::ReadOutcome;
@@ -45,6 +46,8 @@ pub struct Server {
     poll: Poll,
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// A descriptor held back to answer clients with 503 when the process runs out.
+    spare: Spare,
     peers: Peers,
     read_buffer: Vec<u8>,
     accept_paused_until: Option<Instant>,
@@ -55,11 +58,27 @@ pub struct Server {
 
 impl Server {
     /// Binds the listening socket.
+    ///
+    /// Raises the process's soft limit on open descriptors to its hard limit, and lowers
+    /// `max_connections` to what fits under it (logging the cap in force), so that the server
+    /// never promises more connections than it has descriptors for.
     pub fn bind(mut config: Config) -> io::Result<Server> {
+        let fd_limit = descriptors::raise_limit();
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.addr)?;
         let local_addr = listener.local_addr()?;
         config.connection.hosts = config.host_policy(local_addr);
+        let spare = Spare::new();
+        let cap =
+            descriptors::connection_cap(config.max_connections, fd_limit, descriptors::open_now());
+        if cap < config.max_connections {
+            log::warn!(
+                "connection cap lowered from {} to {cap}: the process may open {} descriptors",
+                config.max_connections,
+                fd_limit.unwrap_or_default()
+            );
+            config.max_connections = cap;
+        }
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -74,6 +93,7 @@ impl Server {
             poll,
             listener,
             local_addr,
+            spare,
             peers,
             read_buffer,
             accept_paused_until: None,
@@ -92,6 +112,12 @@ impl Server {
     /// close and shut the server down.
     pub fn handle(&self) -> Handle {
         self.handle.clone()
+    }
+
+    /// The most connections this server holds at once (after fitting them under the
+    /// descriptor limit).
+    pub fn max_connections(&self) -> usize {
+        self.peers.config.max_connections
     }
 
     /// The counters so far.
@@ -186,14 +212,40 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if matches!(e.raw_os_error(), Some(code) if code == 24 || code == 23) => {
-                    // EMFILE (24) or ENFILE (23): out of file descriptors. Retrying at once would
-                    // spin; pause accepting and let closes free some.
+                    // EMFILE (24) or ENFILE (23): out of file descriptors. Give up the spare one
+                    // to accept the client and tell it so, rather than leave it hanging.
+                    if self.spare.is_held() {
+                        self.spare.release();
+                        let answered = self.refuse_one("out of file descriptors\n");
+                        self.spare.restore();
+                        if answered {
+                            continue;
+                        }
+                    }
+                    // No spare to give: retrying at once would spin; pause accepting and let
+                    // closes free some.
                     log::warn!("accept: {e}; pausing accepts for {ACCEPT_PAUSE:?}");
                     self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
                     return;
                 }
                 Err(e) => log::debug!("accept: {e}"), // e.g. ECONNABORTED: that client only
             }
+        }
+    }
+
+    /// Accepts one client only to answer it 503 and close. Returns whether one was answered.
+    fn refuse_one(&mut self, why: &'static str) -> bool {
+        match self.listener.accept() {
+            Ok((mut stream, addr)) => {
+                log::debug!("{addr}: refused: {}", why.trim_end());
+                self.peers.stats.accepted += 1;
+                self.peers.stats.refused_over_capacity += 1;
+                let mut response = Vec::new();
+                Response::text(503, why).write_to(&mut response);
+                let _ = stream.write(&response); // best effort; the socket is dropped either way
+                true
+            }
+            Err(_) => false,
         }
     }
 

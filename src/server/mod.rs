@@ -7,6 +7,7 @@
 //! | `config.rs` | [`Config`]: where to listen, connection cap, output high/low water, shutdown |
 //! | `stats.rs` | [`Stats`]: the counters, printed as `name value` lines |
 //! | `timers.rs` | the deadline heap (one live entry per connection) |
+//! | `descriptors.rs` | the open-file limit, the connection cap under it, the spare descriptor |
 //! | `peer.rs` | one socket: its connection, its unconsumed input, reads |
 //! | `peers.rs` | the `Slab` of peers and the output policy: send, broadcast, backpressure, flush |
 //! | `handler.rs` | [`Handler`] (what the application implements) and [`Context`] (what it calls) |
@@ -16,6 +17,7 @@
 //! Dependencies run one way: `event_loop` → `peers` → `peer` → the core.
 
 mod config;
+mod descriptors;
 mod event_loop;
 mod handle;
 mod handler;
@@ -25,6 +27,7 @@ mod stats;
 mod timers;
 
 pub use config::Config;
+pub use descriptors::RESERVED_DESCRIPTORS;
 pub use event_loop::{ACCEPT_PAUSE, READ_BUFFER_SIZE, Server};
 pub use handle::{Handle, HandleError};
 pub use handler::{Context, Handler, Opening, Upgrade};

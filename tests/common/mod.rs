@@ -341,6 +341,8 @@ impl Client {
 pub struct Binary {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The connection cap the startup line announced.
+    pub max_connections: usize,
 }
 
 impl Binary {
@@ -376,10 +378,17 @@ impl Binary {
             .expect("spawn the server binary");
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
+        let (addr, max_connections) = loop {
             let line = lines.next().expect("startup line").unwrap();
             if let Some(rest) = line.split("listening on ws://").nth(1) {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
+                let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+                let cap = line
+                    .split("at most ")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(|cap| cap.parse().ok())
+                    .expect("the startup line gives the connection cap");
+                break (addr, cap);
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
@@ -391,7 +400,11 @@ impl Binary {
                 }
             }
         });
-        Binary { child, addr }
+        Binary {
+            child,
+            addr,
+            max_connections,
+        }
     }
 
     /// CPU seconds the server process has used (user + system), from /proc/PID/stat.

@@ -205,8 +205,9 @@ fn main() -> ExitCode {
         Err(e) => log::warn!("cannot install signal handlers: {e}"),
     }
     log::info!(
-        "listening on ws://{addr} in {mode} mode (chat page at http://{addr}/)",
-        addr = server.local_addr()
+        "listening on ws://{addr} in {mode} mode (chat page at http://{addr}/), at most {cap} connections",
+        addr = server.local_addr(),
+        cap = server.max_connections()
     );
     let result = match &cli.mode {
         Mode::Echo(_) => server.run(&mut Echo),
