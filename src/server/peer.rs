@@ -17,6 +17,7 @@ pub(crate) struct Peer {
     /// Input not consumed yet: the request head so far while handshaking (at most
     /// `Limits::max_head_size`), afterwards a partial frame header or control frame (at most
     /// 139 bytes). `None` most of the time; boxed, so that it costs one pointer when idle.
+    #[allow(clippy::box_collection)] // one pointer while idle instead of a 24-byte Vec
     pub pending: Option<Box<Vec<u8>>>,
     /// Since when (server clock) the output queue has stayed over the high-water mark after
     /// writing; 0 when it is not over it.
