@@ -38,6 +38,12 @@ const WAKER: Token = Token(usize::MAX - 1);
 /// Size of the loop's one read buffer. Larger than any input a peer can leave pending (the
 /// request head limit), so a read always has room.
 pub const READ_BUFFER_SIZE: usize = 256 * 1024;
+/// The most bytes read from one connection in one turn of the loop. A connection with more to
+/// read is read again in the next turn, after every other connection that was ready: one client
+/// streaming without pause cannot monopolise the thread (libuv caps reads per event the same
+/// way). Every frame in those bytes is processed in the turn; at two bytes for the smallest
+/// frame, that bounds the frames per turn too.
+pub const READ_BUDGET: usize = READ_BUFFER_SIZE;
 /// How long accepting pauses after the process runs out of file descriptors.
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
@@ -54,6 +60,9 @@ pub struct Server {
     handle: Handle,
     commands: Receiver<Command>,
     shutdown_deadline: Option<Instant>,
+    /// Connections that used their read budget with input left: slot, generation, and whether
+    /// their FIN was reported (so that reading must go on to EOF).
+    read_again: Vec<(usize, u32, bool)>,
 }
 
 impl Server {
@@ -100,6 +109,7 @@ impl Server {
             handle,
             commands,
             shutdown_deadline: None,
+            read_again: Vec::new(),
         })
     }
 
@@ -138,6 +148,12 @@ impl Server {
                 return Err(e);
             }
             self.peers.now = Instant::now();
+            // Connections with input left over from the last turn go first, once each.
+            for (key, generation, to_eof) in std::mem::take(&mut self.read_again) {
+                if self.peers.id(key).is_some_and(|id| id.generation == generation) {
+                    self.on_readable(key, handler, to_eof);
+                }
+            }
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
@@ -190,6 +206,9 @@ impl Server {
     }
 
     fn poll_timeout(&mut self) -> Option<Duration> {
+        if !self.read_again.is_empty() {
+            return Some(Duration::ZERO);
+        }
         let now = Instant::now();
         let next = [
             self.peers.next_timer(),
@@ -276,7 +295,11 @@ impl Server {
     /// raises a new edge. So unless the event also reported the peer's FIN (`to_eof`), which
     /// raises no further edge, a short read ends the loop and saves the `read` that would only
     /// return `WouldBlock`.
+    ///
+    /// At most [`READ_BUDGET`] bytes are read per turn; a connection that may have more is read
+    /// again next turn.
     fn on_readable<H: Handler>(&mut self, key: usize, handler: &mut H, to_eof: bool) {
+        let mut budget = READ_BUDGET;
         loop {
             let now = self.peers.now;
             let Some(peer) = self.peers.slot(key) else {
@@ -305,7 +328,15 @@ impl Server {
                     } else {
                         self.process_input(key, len, handler);
                     }
-                    if len < self.read_buffer.len() && !to_eof {
+                    let drained = len < self.read_buffer.len() && !to_eof;
+                    if drained {
+                        return;
+                    }
+                    budget = budget.saturating_sub(new_bytes);
+                    if budget == 0 {
+                        if let Some(id) = self.peers.id(key) {
+                            self.read_again.push((key, id.generation, to_eof));
+                        }
                         return;
                     }
                 }
