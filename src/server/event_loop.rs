@@ -150,7 +150,11 @@ impl Server {
             self.peers.now = Instant::now();
             // Connections with input left over from the last turn go first, once each.
             for (key, generation, to_eof) in std::mem::take(&mut self.read_again) {
-                if self.peers.id(key).is_some_and(|id| id.generation == generation) {
+                if self
+                    .peers
+                    .id(key)
+                    .is_some_and(|id| id.generation == generation)
+                {
                     self.on_readable(key, handler, to_eof);
                 }
             }
