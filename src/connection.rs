@@ -24,10 +24,11 @@
 
 use crate::close::{self, CloseCode, CloseFrame};
 use crate::deflate::{Deflate, Negotiated, SharedDeflate};
+use crate::entropy::Entropy;
 use crate::error::{ProtocolError, SendError};
 use crate::frame::{self, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Opcode, Status};
 use crate::limits::Limits;
-use crate::mask::{apply_mask, random_key};
+use crate::mask::apply_mask;
 use crate::message::{self, Assembler, Message, MessageKind};
 use crate::outbox::Outbox;
 use crate::prepared::PreparedFrame;
@@ -41,6 +42,47 @@ pub enum Role {
     Server,
     /// Receives unmasked frames, sends masked ones.
     Client,
+}
+
+/// How one end encodes the frames it sends: its role, and for a client where its masking keys
+/// come from. The server's end has no state, so a server connection pays nothing for it.
+pub trait Endpoint {
+    /// Which end this is.
+    const ROLE: Role;
+    /// The masking key for the next frame this end sends: none for a server, a fresh one for a
+    /// client.
+    fn next_mask(&mut self) -> Option<[u8; 4]>;
+}
+
+/// A server's end: its frames go out unmasked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerEnd;
+
+impl Endpoint for ServerEnd {
+    const ROLE: Role = Role::Server;
+
+    fn next_mask(&mut self) -> Option<[u8; 4]> {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
+        //# A server MUST NOT mask any frames that it sends to the client.
+        None
+    }
+}
+
+/// A client's end: every frame it sends is masked with a fresh key drawn from `E`.
+#[derive(Debug, Clone)]
+pub struct ClientEnd<E>(pub E);
+
+impl<E: Entropy> Endpoint for ClientEnd<E> {
+    const ROLE: Role = Role::Client;
+
+    fn next_mask(&mut self) -> Option<[u8; 4]> {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
+        //# When preparing a masked frame, the client MUST pick a fresh masking
+        //# key from the set of allowed 32-bit values.
+        let mut key = [0u8; 4];
+        self.0.fill(&mut key);
+        Some(key)
+    }
 }
 
 /// Where the connection is in the closing handshake (§7). Each state says what is true.
@@ -111,12 +153,12 @@ struct PayloadProgress {
 /// The framing state of one WebSocket connection after its opening handshake.
 ///
 /// ```
-/// use rfc6455::connection::{Connection, Event, Role};
+/// use rfc6455::connection::{Connection, Event, ServerEnd};
 /// use rfc6455::deflate::SharedDeflate;
 /// use rfc6455::limits::Limits;
 /// use rfc6455::outbox::Outbox;
 ///
-/// let mut connection = Connection::new(Role::Server);
+/// let mut connection = Connection::new(ServerEnd);
 /// let (mut outbox, mut shared, limits) = (Outbox::new(), SharedDeflate::new(), Limits::default());
 /// // RFC 6455 §5.7: a single-frame masked text message containing "Hello".
 /// let mut input = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
@@ -129,8 +171,8 @@ struct PayloadProgress {
 /// assert_eq!(outbox.len(), 7);
 /// ```
 #[derive(Debug)]
-pub struct Connection {
-    role: Role,
+pub struct Connection<P = ServerEnd> {
+    end: P,
     state: State,
     /// The message still arriving, and its frame whose payload is still arriving. Boxed, so that
     /// an idle connection carries one null pointer for it.
@@ -146,11 +188,11 @@ struct Incoming {
     frame: Option<PayloadProgress>,
 }
 
-impl Connection {
-    /// A connection that just completed its opening handshake.
-    pub fn new(role: Role) -> Self {
+impl<P: Endpoint> Connection<P> {
+    /// A connection that just completed its opening handshake, at the given end.
+    pub fn new(end: P) -> Self {
         Connection {
-            role,
+            end,
             state: State::Open,
             incoming: None,
             deflate: None,
@@ -184,7 +226,7 @@ impl Connection {
 
     /// The role this end plays.
     pub fn role(&self) -> Role {
-        self.role
+        P::ROLE
     }
 
     /// Bytes held for the message being assembled (0 when none is): never more than
@@ -349,7 +391,7 @@ impl Connection {
         if (header.rsv1 && !compressed_first_frame) || header.rsv2 || header.rsv3 {
             return Err(ProtocolError::ReservedBitsSet);
         }
-        match (self.role, header.mask.is_some()) {
+        match (P::ROLE, header.mask.is_some()) {
             //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
             //# The server MUST close the connection upon receiving a
             //# frame that is not masked.
@@ -534,7 +576,7 @@ impl Connection {
         out: &mut Outbox,
     ) -> Result<(), SendError> {
         debug_assert_eq!(
-            self.role,
+            P::ROLE,
             Role::Server,
             "client frames are masked per connection"
         );
@@ -557,7 +599,7 @@ impl Connection {
         payload_len: usize,
     ) -> Result<Option<([u8; MAX_HEADER_LEN], usize)>, SendError> {
         self.check_open()?;
-        if self.role == Role::Client || self.compression_window(payload_len).is_some() {
+        if P::ROLE == Role::Client || self.compression_window(payload_len).is_some() {
             return Ok(None);
         }
         let mut bytes = [0u8; MAX_HEADER_LEN];
@@ -602,25 +644,22 @@ impl Connection {
     }
 
     /// Encodes one whole uncompressed frame into the outbox.
-    fn queue_frame(&self, opcode: Opcode, payload: &[u8], out: &mut Outbox) {
+    fn queue_frame(&mut self, opcode: Opcode, payload: &[u8], out: &mut Outbox) {
         out.append(|buf| self.encode(opcode, false, payload, buf));
     }
 
     /// Encodes one whole frame this end sends: unmasked for a server, masked with a fresh key for
     /// a client (§5.1, §5.3), with RSV1 for a compressed message (RFC 7692 §6).
-    fn encode(&self, opcode: Opcode, rsv1: bool, payload: &[u8], buf: &mut Vec<u8>) {
+    fn encode(&mut self, opcode: Opcode, rsv1: bool, payload: &[u8], buf: &mut Vec<u8>) {
         frame::encode_frame(&self.header(opcode, rsv1, payload.len()), payload, buf);
     }
 
-    fn header(&self, opcode: Opcode, rsv1: bool, payload_len: usize) -> FrameHeader {
+    /// The header of a whole frame this end sends: masked with a fresh key for a client.
+    fn header(&mut self, opcode: Opcode, rsv1: bool, payload_len: usize) -> FrameHeader {
         let header = FrameHeader::new(opcode, payload_len).with_rsv1(rsv1);
-        match self.role {
-            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
-            //# A server MUST NOT mask any frames that it sends to the client.
-            Role::Server => header,
-            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
-            //# The masking key is a 32-bit value chosen at random by the client.
-            Role::Client => header.masked(random_key()),
+        match self.end.next_mask() {
+            Some(key) => header.masked(key),
+            None => header,
         }
     }
 }
@@ -682,7 +721,7 @@ mod tests {
     /// Feeds `input` in pieces of at most `piece` bytes, keeping unconsumed bytes as an IO layer
     /// would, and returns every event and the bytes the connection wrote.
     fn run(input: &[u8], piece: usize, limits: Limits) -> (Vec<Seen>, Vec<u8>) {
-        let mut conn = Connection::new(Role::Server);
+        let mut conn = Connection::new(ServerEnd);
         let mut out = Outbox::new();
         let mut seen = Vec::new();
         let mut pending: Vec<u8> = Vec::new();
@@ -750,7 +789,7 @@ mod tests {
 
     fn run_split(input: &[u8], split: usize) -> (Vec<Seen>, Vec<u8>) {
         // Two reads: [..split] and [split..].
-        let mut conn = Connection::new(Role::Server);
+        let mut conn = Connection::new(ServerEnd);
         let mut out = Outbox::new();
         let mut seen = Vec::new();
         let mut pending = Vec::new();
@@ -898,7 +937,7 @@ mod tests {
             b"\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5\xF4\x90\x80\x80\x65\x64\x69\x74\x65\x64";
         let frame = client_frame(0x81, payload);
         let bad_at = frame.len() - payload.len() + 12; // the 0x90 after 0xF4
-        let mut conn = Connection::new(Role::Server);
+        let mut conn = Connection::new(ServerEnd);
         let mut out = Outbox::new();
         let mut prefix = frame[..bad_at].to_vec();
         let mut pos = 0;
@@ -975,7 +1014,7 @@ mod tests {
 
     #[test]
     fn our_close_then_theirs() {
-        let mut conn = Connection::new(Role::Server);
+        let mut conn = Connection::new(ServerEnd);
         let mut out = Outbox::new();
         conn.close(CloseCode::GOING_AWAY, "bye", &mut out).unwrap();
         assert_eq!(drain(&mut out), [0x88, 0x05, 0x03, 0xE9, b'b', b'y', b'e']);
@@ -1090,7 +1129,7 @@ mod tests {
 
     #[test]
     fn client_role_masks_and_accepts_unmasked() {
-        let mut conn = Connection::new(Role::Client);
+        let mut conn = Connection::new(ClientEnd(crate::entropy::Sequence(1)));
         let mut out = Outbox::new();
         conn.send(
             MessageKind::Text,
@@ -1101,7 +1140,7 @@ mod tests {
         .unwrap();
         let mut sent = drain(&mut out);
         // Decode it as a server would.
-        let mut server = Connection::new(Role::Server);
+        let mut server = Connection::new(ServerEnd);
         let r = server
             .receive(&mut sent, &mut out, &LIMITS, &mut SharedDeflate::new())
             .unwrap();

@@ -67,6 +67,7 @@ pub mod close;
 pub mod closure;
 pub mod connection;
 pub mod deflate;
+pub mod entropy;
 pub mod error;
 pub mod frame;
 pub mod handshake;

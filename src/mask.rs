@@ -35,35 +35,6 @@ pub fn apply_mask(payload: &mut [u8], key: [u8; 4], offset: usize) {
     }
 }
 
-/// A fresh masking key for a client frame (RFC 6455 §5.3).
-///
-/// Each call draws a new SipHash key from the standard library's randomly seeded `RandomState`
-/// and hashes a counter with it.
-//= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
-//# When preparing a masked frame, the client MUST pick a fresh masking
-//# key from the set of allowed 32-bit values.
-//
-//= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
-//# The masking key needs to
-//# be unpredictable; thus, the masking key MUST be derived from a strong
-//# source of entropy, and the masking key for a given frame MUST NOT
-//# make it simple for a server/proxy to predict the masking key for a
-//# subsequent frame.
-pub fn random_key() -> [u8; 4] {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    let word = hasher.finish();
-    [
-        word as u8,
-        (word >> 8) as u8,
-        (word >> 16) as u8,
-        (word >> 24) as u8,
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

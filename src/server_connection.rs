@@ -60,7 +60,7 @@
 
 use crate::close::{CloseCode, CloseFrame};
 use crate::closure::{CloseCause, Closure, Deadline};
-use crate::connection::{Connection, Event, Received, Role, State};
+use crate::connection::{Connection, Event, Received, ServerEnd, State};
 use crate::deflate::{self, Deflate, DeflateConfig, Negotiated, SharedDeflate};
 use crate::error::{AnswerError, Error, HandshakeError, SendError};
 use crate::frame::Status;
@@ -347,7 +347,7 @@ impl ServerConnection {
             &handshake::switching_protocols(accept, protocol, extensions.as_deref()),
             &mut self.outbox,
         );
-        let mut connection = Connection::new(Role::Server);
+        let mut connection = Connection::new(ServerEnd);
         if let Some(negotiated) = deflate {
             connection = connection.with_deflate(Deflate::new(negotiated, &self.config.deflate));
         }
