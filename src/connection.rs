@@ -216,7 +216,7 @@ impl<P: Endpoint> Connection<P> {
         self.deflate
             .as_ref()
             .filter(|d| d.should_compress(len))
-            .map(|d| d.params().server_max_window_bits)
+            .map(|d| d.params().our_window_bits)
     }
 
     /// The closing-handshake state.

@@ -60,26 +60,32 @@ impl Default for DeflateConfig {
     }
 }
 
-/// The parameters both ends agreed on.
+/// The parameters both ends agreed on, in role-neutral terms: the window this end compresses
+/// with, and whether the peer compresses each message on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Negotiated {
-    /// The window we compress with (`server_max_window_bits`, 9–15).
-    pub server_max_window_bits: u8,
-    /// The client compresses each message on its own.
-    pub client_no_context_takeover: bool,
+    /// The window this end compresses with, in bits: `server_max_window_bits` for a server,
+    /// `client_max_window_bits` for a client. 8 means this end sends uncompressed messages
+    /// only: zlib cannot produce a raw stream with a 256-byte window, and compressing is
+    /// optional per message (§6).
+    pub our_window_bits: u8,
+    /// The peer compresses each message on its own (it agreed to `*_no_context_takeover`), so
+    /// its messages inflate with a fresh inflater each: the shared one.
+    pub peer_resets_context: bool,
 }
 
 impl Negotiated {
-    /// The `Sec-WebSocket-Extensions` value of the 101 response.
-    pub fn response(&self) -> String {
+    /// The `Sec-WebSocket-Extensions` value of a server's 101 response. The server always
+    /// compresses each message on its own (`server_no_context_takeover`).
+    pub fn server_response(&self) -> String {
         let mut value = format!("{EXTENSION_NAME}; server_no_context_takeover");
-        if self.client_no_context_takeover {
+        if self.peer_resets_context {
             value.push_str("; client_no_context_takeover");
         }
-        if self.server_max_window_bits != MAX_WINDOW_BITS {
+        if self.our_window_bits != MAX_WINDOW_BITS {
             value.push_str(&format!(
                 "; server_max_window_bits={}",
-                self.server_max_window_bits
+                self.our_window_bits
             ));
         }
         value
@@ -227,8 +233,8 @@ fn window_bits(value: &str) -> Option<u8> {
 /// Checks one permessage-deflate offer (RFC 7692 §7.1): `None` if it must be declined.
 fn accept_offer(offer: &ExtensionOffer, config: &DeflateConfig) -> Option<Negotiated> {
     let mut seen = Vec::new();
-    let mut server_max_window_bits = MAX_WINDOW_BITS;
-    let mut client_no_context_takeover = !config.client_context_takeover;
+    let mut our_window_bits = MAX_WINDOW_BITS;
+    let mut peer_resets_context = !config.client_context_takeover;
     for (name, value) in &offer.params {
         // RFC 7692 §7: a server MUST decline an offer that "has multiple extension parameters
         // with the same name", an unknown parameter, or an invalid value.
@@ -238,12 +244,12 @@ fn accept_offer(offer: &ExtensionOffer, config: &DeflateConfig) -> Option<Negoti
         seen.push(name.as_str());
         match (name.as_str(), value.as_deref()) {
             ("server_no_context_takeover", None) => {}
-            ("client_no_context_takeover", None) => client_no_context_takeover = true,
+            ("client_no_context_takeover", None) => peer_resets_context = true,
             ("server_max_window_bits", Some(value)) => {
-                server_max_window_bits = window_bits(value)?;
+                our_window_bits = window_bits(value)?;
                 // Our limit: zlib cannot produce a raw deflate stream with a 256-byte window, so
                 // an offer that insists on 8 is declined (§7.1.2.1 lets the server decline).
-                if server_max_window_bits < 9 {
+                if our_window_bits < 9 {
                     return None;
                 }
             }
@@ -256,8 +262,8 @@ fn accept_offer(offer: &ExtensionOffer, config: &DeflateConfig) -> Option<Negoti
         }
     }
     Some(Negotiated {
-        server_max_window_bits,
-        client_no_context_takeover,
+        our_window_bits,
+        peer_resets_context,
     })
 }
 
@@ -305,20 +311,15 @@ impl Deflate {
         self.params
     }
 
-    /// Whether a payload of `len` bytes is worth compressing.
+    /// Whether a payload of `len` bytes is worth compressing (and this end may compress).
     pub fn should_compress(&self, len: usize) -> bool {
-        len >= self.threshold as usize
+        len >= self.threshold as usize && self.params.our_window_bits >= 9
     }
 
     /// Compresses a whole message payload (§7.2.1) with `shared`'s compressor for our window and
     /// appends it to `out`.
     pub fn compress(&self, payload: &[u8], out: &mut Vec<u8>, shared: &mut SharedDeflate) {
-        shared.compress(
-            payload,
-            self.params.server_max_window_bits,
-            self.level as u32,
-            out,
-        );
+        shared.compress(payload, self.params.our_window_bits, self.level as u32, out);
     }
 
     /// Decompresses a whole message payload (§7.2.2), failing with
@@ -330,7 +331,7 @@ impl Deflate {
         limit: u64,
         shared: &mut SharedDeflate,
     ) -> Result<Vec<u8>, ProtocolError> {
-        if self.params.client_no_context_takeover {
+        if self.params.peer_resets_context {
             let inflater = shared
                 .inflater
                 .get_or_insert_with(|| Decompress::new_with_window_bits(false, MAX_WINDOW_BITS));
@@ -516,7 +517,7 @@ mod tests {
     ) -> Result<Option<String>, HandshakeError> {
         let head = request(extensions);
         let request = crate::handshake::parse_request(&head, &Limits::default()).unwrap();
-        negotiate(&request, &config).map(|n| n.map(|n| n.response()))
+        negotiate(&request, &config).map(|n| n.map(|n| n.server_response()))
     }
 
     fn negotiate_default(extensions: &[&str]) -> Result<Option<String>, HandshakeError> {
@@ -637,8 +638,8 @@ mod tests {
     fn shared_state() -> Deflate {
         Deflate::new(
             Negotiated {
-                server_max_window_bits: 15,
-                client_no_context_takeover: true,
+                our_window_bits: 15,
+                peer_resets_context: true,
             },
             &DeflateConfig::default(),
         )
@@ -724,8 +725,8 @@ mod tests {
     fn context_takeover_keeps_an_inflater() {
         let mut state = Deflate::new(
             Negotiated {
-                server_max_window_bits: 15,
-                client_no_context_takeover: false,
+                our_window_bits: 15,
+                peer_resets_context: false,
             },
             &DeflateConfig {
                 client_context_takeover: true,

@@ -78,6 +78,7 @@ pub mod message;
 pub mod outbox;
 pub mod prepared;
 pub mod server_connection;
+mod session;
 pub mod utf8;
 
 #[cfg(feature = "server")]

@@ -59,8 +59,8 @@
 //! ```
 
 use crate::close::{CloseCode, CloseFrame};
-use crate::closure::{CloseCause, Closure, Deadline};
-use crate::connection::{Connection, Event, Received, ServerEnd, State};
+use crate::closure::{CloseCause, Closure};
+use crate::connection::{Connection, Event, Received, ServerEnd};
 use crate::deflate::{self, Deflate, DeflateConfig, Negotiated, SharedDeflate};
 use crate::error::{AnswerError, Error, HandshakeError, SendError};
 use crate::frame::Status;
@@ -70,6 +70,7 @@ use crate::limits::Limits;
 use crate::message::{Message, MessageKind};
 use crate::outbox::Outbox;
 use crate::prepared::PreparedFrame;
+use crate::session::{Session, Timeouts};
 use std::io::{IoSlice, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -137,26 +138,28 @@ pub enum ServerEvent<'a> {
 /// Where the connection is in its life.
 #[derive(Debug)]
 enum Phase {
-    /// Reading the request head; the scanner remembers how far it looked.
-    ReadingRequest(HeadScanner),
+    /// Reading the request head; the scanner remembers how far it looked. The handshake
+    /// deadline counts from `started`.
+    ReadingRequest {
+        scanner: HeadScanner,
+        started: Instant,
+    },
     /// A request was reported and waits for the application's answer.
     AwaitingAnswer {
         request: PendingRequest,
         /// The peer's end of stream arrived meanwhile.
         peer_eof: bool,
+        started: Instant,
     },
     /// The WebSocket connection is open, or we sent our Close and wait for the peer's.
-    Open {
-        connection: Connection,
-        keepalive: Keepalive,
-        /// The code of the Close we sent, once we sent one.
-        close_sent: Option<CloseCode>,
-    },
+    Open(Session<ServerEnd>),
     /// The connection is over: our output ends after what is queued (TCP half-close), and the
     /// peer's input is read and dropped until it closes its side too (or the close deadline).
     Closing {
         /// The peer's end of stream arrived.
         peer_eof: bool,
+        /// When the connection ended: the close deadline counts from here.
+        since: Instant,
     },
     /// The transport should be closed.
     Closed,
@@ -178,24 +181,12 @@ enum PendingRequest {
 /// The length of a `Sec-WebSocket-Accept` value: a SHA-1 digest in base64.
 const ACCEPT_LEN: usize = 28;
 
-/// The keepalive timer's state while the connection is open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Keepalive {
-    /// Counting the idle time since the last input.
-    Idle,
-    /// A ping was sent; waiting for any input.
-    AwaitingPong,
-}
-
 /// One server-side connection, sans-IO. See the [module documentation](self).
 #[derive(Debug)]
 pub struct ServerConnection {
     config: Arc<ServerConfig>,
     phase: Phase,
     outbox: Outbox,
-    /// When the current deadline started counting: the connection's start (handshake), the last
-    /// input (idle), the keepalive ping (pong), our Close or the end of the connection (close).
-    since: Instant,
     /// How the connection ended, once an open connection has ended (or started to).
     closure: Option<Box<Closure>>,
 }
@@ -205,9 +196,11 @@ impl ServerConnection {
     pub fn new(config: Arc<ServerConfig>, now: Instant) -> Self {
         ServerConnection {
             config,
-            phase: Phase::ReadingRequest(HeadScanner::new()),
+            phase: Phase::ReadingRequest {
+                scanner: HeadScanner::new(),
+                started: now,
+            },
             outbox: Outbox::new(),
-            since: now,
             closure: None,
         }
     }
@@ -236,9 +229,9 @@ impl ServerConnection {
         shared: &mut SharedDeflate,
     ) -> Result<Received<ServerEvent<'a>>, Error> {
         match self.phase {
-            Phase::ReadingRequest(_) => self.read_request(input, now),
+            Phase::ReadingRequest { .. } => self.read_request(input, now),
             Phase::AwaitingAnswer { .. } => Ok(Received::nothing()),
-            Phase::Open { .. } => self.receive_frames(input, now, shared),
+            Phase::Open(_) => self.receive_frames(input, now, shared),
             Phase::Closing { .. } | Phase::Closed => Ok(Received {
                 consumed: input.len(),
                 event: None,
@@ -251,9 +244,10 @@ impl ServerConnection {
         input: &'a mut [u8],
         now: Instant,
     ) -> Result<Received<ServerEvent<'a>>, Error> {
-        let Phase::ReadingRequest(scanner) = &mut self.phase else {
+        let Phase::ReadingRequest { scanner, started } = &mut self.phase else {
             unreachable!("called while reading the request");
         };
+        let started = *started;
         let input: &'a [u8] = input;
         let limits = self.config.limits;
         let head_len = match scanner.scan(input, limits.max_head_size) {
@@ -272,6 +266,7 @@ impl ServerConnection {
             self.phase = Phase::AwaitingAnswer {
                 request: PendingRequest::Http,
                 peer_eof: false,
+                started,
             };
             return Ok(Received {
                 consumed: head_len,
@@ -292,6 +287,7 @@ impl ServerConnection {
         self.phase = Phase::AwaitingAnswer {
             request: PendingRequest::Upgrade { accept, deflate },
             peer_eof: false,
+            started,
         };
         Ok(Received {
             consumed: head_len,
@@ -327,6 +323,7 @@ impl ServerConnection {
         let Phase::AwaitingAnswer {
             request: PendingRequest::Upgrade { accept, deflate },
             peer_eof,
+            ..
         } = self.phase
         else {
             return Err(AnswerError::NoUpgradePending);
@@ -342,7 +339,7 @@ impl ServerConnection {
             return Err(AnswerError::ProtocolNotOffered);
         }
         let accept = std::str::from_utf8(&accept).expect("base64 is ASCII");
-        let extensions = deflate.map(|negotiated| negotiated.response());
+        let extensions = deflate.map(|negotiated| negotiated.server_response());
         queue_response(
             &handshake::switching_protocols(accept, protocol, extensions.as_deref()),
             &mut self.outbox,
@@ -351,12 +348,7 @@ impl ServerConnection {
         if let Some(negotiated) = deflate {
             connection = connection.with_deflate(Deflate::new(negotiated, &self.config.deflate));
         }
-        self.phase = Phase::Open {
-            connection,
-            keepalive: Keepalive::Idle,
-            close_sent: None,
-        };
-        self.since = now;
+        self.phase = Phase::Open(Session::new(connection, now));
         if peer_eof {
             self.handle_eof(now);
         }
@@ -370,6 +362,7 @@ impl ServerConnection {
             Phase::AwaitingAnswer {
                 request: PendingRequest::Upgrade { .. },
                 peer_eof,
+                ..
             } => {
                 queue_response(response, &mut self.outbox);
                 self.enter_closing(peer_eof, now);
@@ -386,6 +379,7 @@ impl ServerConnection {
             Phase::AwaitingAnswer {
                 request: PendingRequest::Http,
                 peer_eof,
+                ..
             } => {
                 queue_response(response, &mut self.outbox);
                 self.enter_closing(peer_eof, now);
@@ -401,46 +395,27 @@ impl ServerConnection {
         now: Instant,
         shared: &mut SharedDeflate,
     ) -> Result<Received<ServerEvent<'a>>, Error> {
-        let Phase::Open {
-            connection,
-            keepalive,
-            close_sent,
-        } = &mut self.phase
-        else {
+        let Phase::Open(session) = &mut self.phase else {
             unreachable!("called while open");
         };
-        if connection.state() == State::Open && !input.is_empty() {
-            // Any input shows the peer is alive: the idle time counts again from now.
-            *keepalive = Keepalive::Idle;
-            self.since = now;
-        }
-        let close_sent = *close_sent;
-        let received =
-            match connection.receive(input, &mut self.outbox, &self.config.limits, shared) {
-                Ok(received) => received,
-                Err(error) => {
-                    self.end_open(Closure::abnormal(CloseCause::Failed(error)), now);
-                    return Err(Error::Protocol(error));
-                }
-            };
-        let event = match received.event {
-            None => None,
-            Some(Event::Message(message)) => Some(ServerEvent::Message(message)),
-            Some(Event::Ping(payload)) => Some(ServerEvent::Ping(payload)),
-            Some(Event::Pong(payload)) => Some(ServerEvent::Pong(payload)),
-            Some(Event::Close(frame)) => {
-                //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.5
-                //# If this Close control frame contains no status code, _The WebSocket
-                //# Connection Close Code_ is considered to be 1005.
-                let closure = Closure {
-                    code: frame.map_or(CloseCode::NO_STATUS, |f| f.code),
-                    reason: frame.map_or_else(String::new, |f| f.reason.to_owned()),
-                    cause: close_sent.map_or(CloseCause::ClosedByPeer, CloseCause::ClosedByUs),
-                };
-                self.end_open(closure, now);
-                Some(ServerEvent::Close(frame))
+        let limits = &self.config.limits;
+        let (received, ended) = match session.receive(input, now, &mut self.outbox, limits, shared)
+        {
+            Ok(received) => received,
+            Err((error, ended)) => {
+                self.end_open(ended.into_closure(), now);
+                return Err(Error::Protocol(error));
             }
         };
+        if let Some(ended) = ended {
+            self.end_open(ended.into_closure(), now);
+        }
+        let event = received.event.map(|event| match event {
+            Event::Message(message) => ServerEvent::Message(message),
+            Event::Ping(payload) => ServerEvent::Ping(payload),
+            Event::Pong(payload) => ServerEvent::Pong(payload),
+            Event::Close(frame) => ServerEvent::Close(frame),
+        });
         Ok(Received {
             consumed: received.consumed,
             event,
@@ -461,16 +436,18 @@ impl ServerConnection {
     /// peer's end of stream, reading and dropping its input meanwhile.
     fn enter_closing(&mut self, peer_eof: bool, now: Instant) {
         self.outbox.finish();
-        self.phase = Phase::Closing { peer_eof };
-        self.since = now;
+        self.phase = Phase::Closing {
+            peer_eof,
+            since: now,
+        };
     }
 
     /// The peer ended its stream (TCP FIN). What was queued is still written, then our side is
     /// closed too.
     pub fn handle_eof(&mut self, now: Instant) {
         match &mut self.phase {
-            Phase::ReadingRequest(_) => self.phase = Phase::Closed,
-            Phase::AwaitingAnswer { peer_eof, .. } | Phase::Closing { peer_eof } => {
+            Phase::ReadingRequest { .. } => self.phase = Phase::Closed,
+            Phase::AwaitingAnswer { peer_eof, .. } | Phase::Closing { peer_eof, .. } => {
                 *peer_eof = true
             }
             Phase::Open { .. } => {
@@ -486,65 +463,32 @@ impl ServerConnection {
     /// Acts on the deadline that passed by `now`, if any: the handshake deadline, the keepalive
     /// ping, the pong deadline, or the close deadlines.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let Some(deadline) = self.poll_timeout() else {
-            return;
-        };
-        if now < deadline {
-            return;
-        }
+        let timeouts = self.config.timeouts();
+        let due = self.poll_timeout().is_some_and(|deadline| now >= deadline);
         match &mut self.phase {
-            Phase::ReadingRequest(_) | Phase::AwaitingAnswer { .. } => self.phase = Phase::Closed,
-            Phase::Open {
-                connection,
-                keepalive,
-                ..
-            } => match (connection.state(), *keepalive) {
-                (State::Open, Keepalive::Idle) => {
-                    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.2
-                    //# NOTE: A Ping frame may serve either as a keepalive or as a means to
-                    //# verify that the remote endpoint is still responsive.
-                    let _ = connection.ping(b"", &mut self.outbox);
-                    if !self.config.pong_timeout.is_zero() {
-                        *keepalive = Keepalive::AwaitingPong;
-                    }
-                    self.since = now;
-                }
-                (State::Open, Keepalive::AwaitingPong) => {
-                    self.closure = Some(Box::new(Closure::abnormal(CloseCause::TimedOut(
-                        Deadline::Keepalive,
-                    ))));
+            Phase::Open(session) => {
+                if let Some(ended) = session.handle_timeout(now, &timeouts, &mut self.outbox) {
+                    self.closure = Some(Box::new(ended.into_closure()));
                     self.phase = Phase::Closed;
                 }
-                _ => {
-                    self.closure = Some(Box::new(Closure::abnormal(CloseCause::TimedOut(
-                        Deadline::Close,
-                    ))));
-                    self.phase = Phase::Closed;
-                }
-            },
-            Phase::Closing { .. } => self.phase = Phase::Closed,
-            Phase::Closed => {}
+            }
+            _ if due => self.phase = Phase::Closed,
+            _ => {}
         }
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let config = &self.config;
-        let after = match &self.phase {
-            Phase::ReadingRequest(_) | Phase::AwaitingAnswer { .. } => config.handshake_timeout,
-            Phase::Open {
-                connection,
-                keepalive,
-                ..
-            } => match (connection.state(), keepalive) {
-                (State::Open, Keepalive::Idle) => config.idle_timeout,
-                (State::Open, Keepalive::AwaitingPong) => config.pong_timeout,
-                _ => config.close_timeout,
-            },
-            Phase::Closing { .. } => config.close_timeout,
+        let (since, after) = match &self.phase {
+            Phase::ReadingRequest { started, .. } | Phase::AwaitingAnswer { started, .. } => {
+                (*started, config.handshake_timeout)
+            }
+            Phase::Open(session) => return session.poll_timeout(&config.timeouts()),
+            Phase::Closing { since, .. } => (*since, config.close_timeout),
             Phase::Closed => return None,
         };
-        (!after.is_zero()).then(|| self.since + after)
+        (!after.is_zero()).then(|| since + after)
     }
 
     /// Whether the transport should now be closed: the connection is over, its output (and end
@@ -552,7 +496,7 @@ impl ServerConnection {
     pub fn is_closed(&self) -> bool {
         match self.phase {
             Phase::Closed => true,
-            Phase::Closing { peer_eof } => peer_eof && self.outbox.eof_taken(),
+            Phase::Closing { peer_eof, .. } => peer_eof && self.outbox.eof_taken(),
             _ => false,
         }
     }
@@ -560,14 +504,14 @@ impl ServerConnection {
     /// Whether the WebSocket connection is open for sending (the handshake is complete and no
     /// Close was sent or received).
     pub fn is_open(&self) -> bool {
-        matches!(&self.phase, Phase::Open { connection, .. } if connection.state() == State::Open)
+        matches!(&self.phase, Phase::Open(session) if session.is_open())
     }
 
     /// Whether the request head is still being read or answered.
     pub fn is_handshaking(&self) -> bool {
         matches!(
             self.phase,
-            Phase::ReadingRequest(_) | Phase::AwaitingAnswer { .. }
+            Phase::ReadingRequest { .. } | Phase::AwaitingAnswer { .. }
         )
     }
 
@@ -580,7 +524,7 @@ impl ServerConnection {
     /// Ends the connection at once for a reason of the caller's (an IO error, a slow consumer,
     /// the end of a graceful shutdown). Queued output is dropped with the transport.
     pub fn abort(&mut self, reason: &'static str) {
-        if matches!(self.phase, Phase::Open { .. }) {
+        if matches!(self.phase, Phase::Open(_)) {
             self.closure
                 .get_or_insert_with(|| Box::new(Closure::abnormal(CloseCause::Dropped(reason))));
         }
@@ -608,7 +552,7 @@ impl ServerConnection {
 
     fn open_connection(&mut self) -> Result<(&mut Connection, &mut Outbox), SendError> {
         match &mut self.phase {
-            Phase::Open { connection, .. } => Ok((connection, &mut self.outbox)),
+            Phase::Open(session) => Ok((&mut session.connection, &mut self.outbox)),
             _ => Err(SendError::NotOpen),
         }
     }
@@ -648,7 +592,7 @@ impl ServerConnection {
     /// The window this connection compresses a `len`-byte message with, if it compresses it.
     pub fn compression_window(&self, len: usize) -> Option<u8> {
         match &self.phase {
-            Phase::Open { connection, .. } => connection.compression_window(len),
+            Phase::Open(session) => session.connection.compression_window(len),
             _ => None,
         }
     }
@@ -697,18 +641,21 @@ impl ServerConnection {
     /// Starts the closing handshake (§7.1.2) with `code` and `reason` (cut to 123 bytes). If the
     /// peer's Close does not come within the close timeout, the transport is closed anyway.
     pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), SendError> {
-        let Phase::Open {
-            connection,
-            close_sent,
-            ..
-        } = &mut self.phase
-        else {
-            return Err(SendError::NotOpen);
-        };
-        connection.close(code, reason, &mut self.outbox)?;
-        *close_sent = Some(code);
-        self.since = now;
-        Ok(())
+        match &mut self.phase {
+            Phase::Open(session) => session.close(code, reason, now, &mut self.outbox),
+            _ => Err(SendError::NotOpen),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The deadlines of an open connection.
+    fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            idle: self.idle_timeout,
+            pong: self.pong_timeout,
+            close: self.close_timeout,
+        }
     }
 }
 

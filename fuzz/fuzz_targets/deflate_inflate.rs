@@ -14,11 +14,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let params = Negotiated {
-        server_max_window_bits: 9 + selector % 7,
-        client_no_context_takeover: selector & 0x80 == 0,
+        our_window_bits: 9 + selector % 7,
+        peer_resets_context: selector & 0x80 == 0,
     };
     let config = DeflateConfig {
-        client_context_takeover: !params.client_no_context_takeover,
+        client_context_takeover: !params.peer_resets_context,
         ..DeflateConfig::default()
     };
     let mut shared = SharedDeflate::new();
@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     state.compress(compressed, &mut ours, &mut shared);
     let mut fresh = Deflate::new(
         Negotiated {
-            client_no_context_takeover: true,
+            peer_resets_context: true,
             ..params
         },
         &DeflateConfig::default(),

@@ -41,12 +41,12 @@ fuzz_target!(|data: &[u8]| {
         },
     ] {
         if let Ok(Some(negotiated)) = deflate::negotiate(&request, &config) {
-            let response = negotiated.response();
+            let response = negotiated.server_response();
             let offers = deflate::parse_extensions(std::iter::once(response.as_bytes()))
                 .expect("our response parses");
             assert_eq!(offers.len(), 1);
             assert_eq!(offers[0].name, deflate::EXTENSION_NAME);
-            assert!((9..=15).contains(&negotiated.server_max_window_bits));
+            assert!((9..=15).contains(&negotiated.our_window_bits));
         }
     }
 });

@@ -2,6 +2,7 @@
 //! passing instants, never by sleeping.
 
 use super::*;
+use crate::closure::Deadline;
 use crate::frame::{FrameHeader, Opcode, encode_frame};
 use crate::handshake::OriginPolicy;
 

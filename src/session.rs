@@ -1,0 +1,183 @@
+//! What both roles do between the opening handshake and the end of the connection: the framing
+//! machine, keepalive and its deadlines, the closing handshake's deadline, and how the
+//! connection ended. [`ServerConnection`](crate::ServerConnection) and
+//! [`ClientConnection`](crate::ClientConnection) each hold one while open and differ only in
+//! what comes before (their side of the handshake) and after (who closes TCP first, §7.1.1).
+
+use crate::close::{CloseCode, CloseFrame};
+use crate::closure::{CloseCause, Closure, Deadline};
+use crate::connection::{Connection, Endpoint, Event, Received, State};
+use crate::deflate::SharedDeflate;
+use crate::error::{ProtocolError, SendError};
+use crate::limits::Limits;
+use crate::outbox::Outbox;
+use std::time::{Duration, Instant};
+
+/// The deadlines of an open connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timeouts {
+    /// Silence after which the peer is pinged; zero disables keepalive.
+    pub idle: Duration,
+    /// Time after the keepalive ping with no input before the connection is dropped; zero
+    /// means never.
+    pub pong: Duration,
+    /// Time to wait for the peer's Close after ours.
+    pub close: Duration,
+}
+
+/// The keepalive timer's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keepalive {
+    /// Counting the idle time since the last input.
+    Idle,
+    /// A ping was sent; waiting for any input.
+    AwaitingPong,
+}
+
+/// How an open connection ended, as one step of [`Session`] reports it.
+#[derive(Debug)]
+pub(crate) enum Ended {
+    /// The closing handshake completed: both Close frames were exchanged.
+    Cleanly(Closure),
+    /// We failed the connection (§7.1.7): our Close is queued.
+    Failed(Closure),
+    /// A deadline passed: drop the transport.
+    TimedOut(Closure),
+}
+
+/// An open WebSocket connection, at either end.
+#[derive(Debug)]
+pub(crate) struct Session<P> {
+    pub connection: Connection<P>,
+    keepalive: Keepalive,
+    /// The code of the Close we sent, once we sent one.
+    close_sent: Option<CloseCode>,
+    /// When the current deadline started counting: the last input (idle), the keepalive ping
+    /// (pong), or our Close (close).
+    since: Instant,
+}
+
+/// What a received Close frame means for how the connection ended.
+fn closure_of(frame: Option<CloseFrame<'_>>, close_sent: Option<CloseCode>) -> Closure {
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.5
+    //# If this Close control frame contains no status code, _The WebSocket
+    //# Connection Close Code_ is considered to be 1005.
+    Closure {
+        code: frame.map_or(CloseCode::NO_STATUS, |f| f.code),
+        reason: frame.map_or_else(String::new, |f| f.reason.to_owned()),
+        cause: close_sent.map_or(CloseCause::ClosedByPeer, CloseCause::ClosedByUs),
+    }
+}
+
+impl<P: Endpoint> Session<P> {
+    /// A connection that opened at `now`.
+    pub fn new(connection: Connection<P>, now: Instant) -> Self {
+        Session {
+            connection,
+            keepalive: Keepalive::Idle,
+            close_sent: None,
+            since: now,
+        }
+    }
+
+    /// Whether data may still be sent.
+    pub fn is_open(&self) -> bool {
+        self.connection.state() == State::Open
+    }
+
+    /// Takes input: at most one frame, as [`Connection::receive`] does, and says whether that
+    /// ended the connection.
+    pub fn receive<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        now: Instant,
+        out: &mut Outbox,
+        limits: &Limits,
+        shared: &mut SharedDeflate,
+    ) -> Result<(Received<Event<'a>>, Option<Ended>), (ProtocolError, Ended)> {
+        if self.is_open() && !input.is_empty() {
+            // Any input shows the peer is alive: the idle time counts again from now.
+            self.keepalive = Keepalive::Idle;
+            self.since = now;
+        }
+        let received = match self.connection.receive(input, out, limits, shared) {
+            Ok(received) => received,
+            Err(error) => {
+                let closure = Closure::abnormal(CloseCause::Failed(error));
+                return Err((error, Ended::Failed(closure)));
+            }
+        };
+        let ended = match &received.event {
+            Some(Event::Close(frame)) => Some(Ended::Cleanly(closure_of(*frame, self.close_sent))),
+            _ => None,
+        };
+        Ok((received, ended))
+    }
+
+    /// Starts the closing handshake (§7.1.2); the close deadline counts from `now`.
+    pub fn close(
+        &mut self,
+        code: CloseCode,
+        reason: &str,
+        now: Instant,
+        out: &mut Outbox,
+    ) -> Result<(), SendError> {
+        self.connection.close(code, reason, out)?;
+        self.close_sent = Some(code);
+        self.since = now;
+        Ok(())
+    }
+
+    /// When the next deadline passes, if there is one.
+    pub fn poll_timeout(&self, timeouts: &Timeouts) -> Option<Instant> {
+        let after = match (self.is_open(), self.keepalive) {
+            (true, Keepalive::Idle) => timeouts.idle,
+            (true, Keepalive::AwaitingPong) => timeouts.pong,
+            (false, _) => timeouts.close,
+        };
+        (!after.is_zero()).then(|| self.since + after)
+    }
+
+    /// Acts on the deadline that passed by `now`, if any: a keepalive ping, or the end of the
+    /// connection when the pong or the peer's Close did not come.
+    pub fn handle_timeout(
+        &mut self,
+        now: Instant,
+        timeouts: &Timeouts,
+        out: &mut Outbox,
+    ) -> Option<Ended> {
+        if self
+            .poll_timeout(timeouts)
+            .is_none_or(|deadline| now < deadline)
+        {
+            return None;
+        }
+        let deadline = match (self.is_open(), self.keepalive) {
+            (true, Keepalive::Idle) => {
+                //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.2
+                //# NOTE: A Ping frame may serve either as a keepalive or as a means to
+                //# verify that the remote endpoint is still responsive.
+                let _ = self.connection.ping(b"", out);
+                if !timeouts.pong.is_zero() {
+                    self.keepalive = Keepalive::AwaitingPong;
+                }
+                self.since = now;
+                return None;
+            }
+            (true, Keepalive::AwaitingPong) => Deadline::Keepalive,
+            (false, _) => Deadline::Close,
+        };
+        Some(Ended::TimedOut(Closure::abnormal(CloseCause::TimedOut(
+            deadline,
+        ))))
+    }
+}
+
+impl Ended {
+    /// How the connection ended.
+    pub fn into_closure(self) -> Closure {
+        match self {
+            Ended::Cleanly(closure) | Ended::Failed(closure) | Ended::TimedOut(closure) => closure,
+        }
+    }
+}
