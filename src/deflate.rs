@@ -18,6 +18,7 @@
 //!   size limit: a small message that inflates past the limit fails with 1009 before the memory is
 //!   spent.
 
+use crate::client_handshake::ResponseError;
 use crate::error::{HandshakeError, ProtocolError};
 
 const MALFORMED: HandshakeError = HandshakeError::MalformedExtensions;
@@ -282,6 +283,63 @@ pub fn negotiate(
         .iter()
         .filter(|offer| offer.name.eq_ignore_ascii_case(EXTENSION_NAME))
         .find_map(|offer| accept_offer(offer, config)))
+}
+
+/// The offer a client makes when permessage-deflate is enabled: the extension with
+/// `client_max_window_bits`, which tells the server it may limit the window the client
+/// compresses with (browsers offer the same). The client always compresses each message on its
+/// own, whatever the server answers.
+pub fn client_offer(config: &DeflateConfig) -> Option<&'static str> {
+    config
+        .enabled
+        .then_some("permessage-deflate; client_max_window_bits")
+}
+
+/// Checks the server's `Sec-WebSocket-Extensions` answer to [`client_offer`] (RFC 7692 §5,
+/// §7.1): `None` when the server declined, the agreed parameters when it accepted.
+pub fn check_server_response<'a>(
+    values: impl Iterator<Item = &'a [u8]>,
+    config: &DeflateConfig,
+) -> Result<Option<Negotiated>, ResponseError> {
+    let extensions = parse_extensions(values).map_err(|_| ResponseError::InvalidExtension)?;
+    let Some(accepted) = extensions.first() else {
+        return Ok(None);
+    };
+    if !config.enabled
+        || extensions.len() > 1
+        || !accepted.name.eq_ignore_ascii_case(EXTENSION_NAME)
+    {
+        return Err(ResponseError::ExtensionNotOffered);
+    }
+    let mut seen = Vec::new();
+    let mut negotiated = Negotiated {
+        our_window_bits: MAX_WINDOW_BITS,
+        peer_resets_context: false,
+    };
+    // RFC 7692 §7.1: the client fails the connection if the response "contains an extension
+    // parameter not defined for use in a response", "an extension parameter with an invalid
+    // value", or "multiple extension parameters with the same name".
+    for (name, value) in &accepted.params {
+        if seen.contains(&name.as_str()) {
+            return Err(ResponseError::InvalidExtension);
+        }
+        seen.push(name.as_str());
+        match (name.as_str(), value.as_deref()) {
+            ("server_no_context_takeover", None) => negotiated.peer_resets_context = true,
+            // We compress every message on its own anyway.
+            ("client_no_context_takeover", None) => {}
+            // We inflate with the largest window, which reads any smaller one.
+            ("server_max_window_bits", Some(value)) if window_bits(value).is_some() => {}
+            // Offered (client_offer always offers it): the window we compress with. With 8,
+            // which zlib cannot produce, we send uncompressed messages only.
+            ("client_max_window_bits", Some(value)) => {
+                negotiated.our_window_bits =
+                    window_bits(value).ok_or(ResponseError::InvalidExtension)?;
+            }
+            _ => return Err(ResponseError::InvalidExtension),
+        }
+    }
+    Ok(Some(negotiated))
 }
 
 /// The compression state of one connection that negotiated permessage-deflate.

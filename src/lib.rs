@@ -63,6 +63,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod client_connection;
+pub mod client_handshake;
 pub mod close;
 pub mod closure;
 pub mod connection;
@@ -84,6 +86,7 @@ pub mod utf8;
 #[cfg(feature = "server")]
 pub mod server;
 
+pub use client_connection::{ClientConfig, ClientConnection, ClientError, ClientEvent};
 pub use close::{CloseCode, CloseFrame};
 pub use closure::{CloseCause, Closure};
 pub use error::{AnswerError, Error, HandshakeError, ProtocolError, SendError};

@@ -1,0 +1,488 @@
+//! One client-side connection, from its opening request to its TCP close: the request (RFC 6455
+//! §4.1), the checks on the server's response, the framing machine with masked frames, keepalive,
+//! and the closing handshake, after which the client waits for the server to close TCP
+//! (§7.1.1).
+//!
+//! <https://www.rfc-editor.org/rfc/rfc6455#section-4.1>
+//!
+//! The twin of [`ServerConnection`](crate::ServerConnection), sans-IO in the same way: received
+//! bytes, the peer's end of stream and the current time in; events, the outbox, the next
+//! deadline and whether to close the transport out. Its randomness (the key of the request and
+//! every masking key) comes from the [`Entropy`] it is given.
+//!
+//! ```
+//! use rfc6455::client_connection::{ClientConfig, ClientConnection, ClientEvent};
+//! use rfc6455::client_handshake::{ClientRequest, WsUrl};
+//! use rfc6455::deflate::SharedDeflate;
+//! use rfc6455::entropy::Sequence;
+//! use rfc6455::{CloseCode, MessageKind};
+//! use std::{sync::Arc, time::Instant};
+//!
+//! let (now, mut shared) = (Instant::now(), SharedDeflate::new());
+//! let request = ClientRequest::for_url(&WsUrl::parse("ws://example.com/chat").unwrap());
+//! let config = Arc::new(ClientConfig::default());
+//! let mut conn = ClientConnection::new(config, request, Box::new(Sequence(0)), now);
+//! let sent = conn.take_output();
+//! assert!(sent.starts_with(b"GET /chat HTTP/1.1\r\nHost: example.com\r\n"));
+//! // The key of Sequence(0) is 00 01 .. 0f in base64; the server answers with its accept value.
+//! let mut response = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+//!     Connection: Upgrade\r\nSec-WebSocket-Accept: Bz3qJYTGdOe8gUSpLosEdiLKDrk=\r\n\r\n".to_vec();
+//! let received = conn.handle_input(&mut response, now, &mut shared).unwrap();
+//! assert_eq!(received.event, Some(ClientEvent::Open));
+//! conn.send(MessageKind::Text, b"Hi", &mut shared).unwrap();
+//! let frame = conn.take_output();
+//! assert_eq!(&frame[..2], [0x81, 0x82], "a masked text frame of 2 bytes");
+//! conn.close(CloseCode::NORMAL, "", now).unwrap();
+//! conn.take_output();
+//! // The server answers the Close, then closes TCP first; the client closes after it.
+//! let mut reply = [0x88, 0x02, 0x03, 0xe8];
+//! conn.handle_input(&mut reply, now, &mut shared).unwrap();
+//! assert!(!conn.outbox().take_eof(), "the client waits for the server's FIN");
+//! conn.handle_eof(now);
+//! assert!(conn.outbox().take_eof());
+//! assert!(conn.is_closed() && conn.closure().unwrap().was_clean());
+//! ```
+
+use crate::client_handshake::{self, ClientRequest, ResponseError};
+use crate::close::{CloseCode, CloseFrame};
+use crate::closure::{CloseCause, Closure};
+use crate::connection::{ClientEnd, Connection, Event, Received};
+use crate::deflate::{self, Deflate, DeflateConfig, SharedDeflate};
+use crate::entropy::Entropy;
+use crate::error::{ProtocolError, SendError};
+use crate::frame::Status;
+use crate::handshake::HeadScanner;
+use crate::limits::Limits;
+use crate::message::{Message, MessageKind};
+use crate::outbox::Outbox;
+use crate::session::{Ended, Session, Timeouts};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A client's source of randomness, owned by its connection.
+pub type Keys = Box<dyn Entropy + Send>;
+
+/// What a client connection is allowed and expected to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Protocol limits for what the server sends (the head limit applies to its response).
+    pub limits: Limits,
+    /// permessage-deflate: offered when enabled.
+    pub deflate: DeflateConfig,
+    /// Time from the request to a complete response; zero disables the deadline.
+    pub handshake_timeout: Duration,
+    /// Silence after which the server is pinged; zero (the default) disables keepalive.
+    pub idle_timeout: Duration,
+    /// Time after the keepalive ping with no input before the connection is dropped.
+    pub pong_timeout: Duration,
+    /// Time to wait for the server's Close after ours, and for its TCP close after the closing
+    /// handshake.
+    pub close_timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            limits: Limits::default(),
+            deflate: DeflateConfig::default(),
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::ZERO,
+            pong_timeout: Duration::from_secs(30),
+            close_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+impl ClientConfig {
+    fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            idle: self.idle_timeout,
+            pong: self.pong_timeout,
+            close: self.close_timeout,
+        }
+    }
+}
+
+/// Something the server did that the application may act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent<'a> {
+    /// The server accepted the upgrade: the connection is open
+    /// ([`protocol`](ClientConnection::protocol) says which subprotocol it chose).
+    Open,
+    /// A complete text or binary message.
+    Message(Message<'a>),
+    /// A ping; its pong is already queued (§5.5.2).
+    Ping(&'a [u8]),
+    /// A pong (§5.5.3).
+    Pong(&'a [u8]),
+    /// The server's Close (§5.5.1); the reply, if one was due, is already queued.
+    Close(Option<CloseFrame<'a>>),
+}
+
+/// What the server got wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Its response broke a rule of §4.1 (or refused): the connection never opened.
+    Handshake(ResponseError),
+    /// Its frames broke a rule: the connection was failed with a close code.
+    Protocol(ProtocolError),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Handshake(error) => write!(f, "handshake failed: {error}"),
+            ClientError::Protocol(error) => {
+                write!(f, "connection failed ({}): {error}", error.close_code().0)
+            }
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// The request in flight, until the response comes.
+#[derive(Debug)]
+struct Pending {
+    key: String,
+    request: ClientRequest,
+    keys: Keys,
+}
+
+impl fmt::Debug for dyn Entropy + Send {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Entropy")
+    }
+}
+
+/// Where the connection is in its life.
+#[derive(Debug)]
+enum Phase {
+    /// The request is queued; reading the response head.
+    AwaitingResponse {
+        scanner: HeadScanner,
+        started: Instant,
+        pending: Box<Pending>,
+    },
+    /// The WebSocket connection is open, or we sent our Close and wait for the server's.
+    Open(Session<ClientEnd<Keys>>),
+    /// The connection is over: waiting (at most the close timeout) for the server to close TCP.
+    Closing {
+        /// The server's end of stream arrived (and ours follows what is queued).
+        peer_eof: bool,
+        since: Instant,
+    },
+    /// The transport should be closed.
+    Closed,
+}
+
+/// One client-side connection, sans-IO. See the [module documentation](self).
+#[derive(Debug)]
+pub struct ClientConnection {
+    config: Arc<ClientConfig>,
+    phase: Phase,
+    outbox: Outbox,
+    closure: Option<Box<Closure>>,
+    protocol: Option<Box<str>>,
+}
+
+impl ClientConnection {
+    /// A connection whose transport was just established at `now`: its opening request is
+    /// queued, with a fresh `Sec-WebSocket-Key` drawn from `keys`.
+    pub fn new(
+        config: Arc<ClientConfig>,
+        request: ClientRequest,
+        mut keys: Keys,
+        now: Instant,
+    ) -> Self {
+        let mut nonce = [0u8; 16];
+        keys.fill(&mut nonce);
+        let key = client_handshake::new_key(nonce);
+        let mut outbox = Outbox::new();
+        outbox.append(|buf| {
+            client_handshake::write_request(
+                &request,
+                &key,
+                deflate::client_offer(&config.deflate),
+                buf,
+            )
+        });
+        ClientConnection {
+            config,
+            phase: Phase::AwaitingResponse {
+                scanner: HeadScanner::new(),
+                started: now,
+                pending: Box::new(Pending { key, request, keys }),
+            },
+            outbox,
+            closure: None,
+            protocol: None,
+        }
+    }
+
+    /// Processes bytes received from the server, in place: while the response head is
+    /// incomplete, present every byte received so far (nothing is consumed until it is
+    /// complete); once open, as [`ServerConnection::handle_input`](crate::ServerConnection::handle_input).
+    pub fn handle_input<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        now: Instant,
+        shared: &mut SharedDeflate,
+    ) -> Result<Received<ClientEvent<'a>>, ClientError> {
+        match self.phase {
+            Phase::AwaitingResponse { .. } => self.read_response(input, now),
+            Phase::Open(_) => self.receive_frames(input, now, shared),
+            Phase::Closing { .. } | Phase::Closed => Ok(Received {
+                consumed: input.len(),
+                event: None,
+            }),
+        }
+    }
+
+    fn read_response<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        now: Instant,
+    ) -> Result<Received<ClientEvent<'a>>, ClientError> {
+        let Phase::AwaitingResponse { scanner, .. } = &mut self.phase else {
+            unreachable!("called while awaiting the response");
+        };
+        let limits = &self.config.limits;
+        let head_len = match scanner.scan(input, limits.max_head_size) {
+            Ok(Status::Partial) => return Ok(Received::nothing()),
+            Ok(Status::Complete(head_len)) => head_len,
+            Err(_) => return Err(self.fail_handshake(ResponseError::HeadTooLarge)),
+        };
+        let Phase::AwaitingResponse { pending, .. } =
+            std::mem::replace(&mut self.phase, Phase::Closed)
+        else {
+            unreachable!("checked above");
+        };
+        let Pending { key, request, keys } = *pending;
+        let accepted = match client_handshake::check_response(
+            &input[..head_len],
+            &key,
+            &request,
+            &self.config.deflate,
+            limits,
+        ) {
+            Ok(accepted) => accepted,
+            Err(error) => return Err(self.fail_handshake(error)),
+        };
+        self.protocol = accepted.protocol.map(String::into_boxed_str);
+        let mut connection = Connection::new(ClientEnd(keys));
+        if let Some(negotiated) = accepted.deflate {
+            connection = connection.with_deflate(Deflate::new(negotiated, &self.config.deflate));
+        }
+        self.phase = Phase::Open(Session::new(connection, now));
+        Ok(Received {
+            consumed: head_len,
+            event: Some(ClientEvent::Open),
+        })
+    }
+
+    /// The response broke a rule: the connection never opens.
+    fn fail_handshake(&mut self, error: ResponseError) -> ClientError {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+        //# If the server's response does not conform to the requirements for
+        //# the server's handshake as defined in this section and in
+        //# Section 4.2.2, the client MUST _Fail the WebSocket Connection_.
+        self.phase = Phase::Closed;
+        ClientError::Handshake(error)
+    }
+
+    fn receive_frames<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        now: Instant,
+        shared: &mut SharedDeflate,
+    ) -> Result<Received<ClientEvent<'a>>, ClientError> {
+        let Phase::Open(session) = &mut self.phase else {
+            unreachable!("called while open");
+        };
+        let limits = &self.config.limits;
+        let (received, ended) = match session.receive(input, now, &mut self.outbox, limits, shared)
+        {
+            Ok(received) => received,
+            Err((error, ended)) => {
+                self.end_open(ended, now);
+                return Err(ClientError::Protocol(error));
+            }
+        };
+        if let Some(ended) = ended {
+            self.end_open(ended, now);
+        }
+        let event = received.event.map(|event| match event {
+            Event::Message(message) => ClientEvent::Message(message),
+            Event::Ping(payload) => ClientEvent::Ping(payload),
+            Event::Pong(payload) => ClientEvent::Pong(payload),
+            Event::Close(frame) => ClientEvent::Close(frame),
+        });
+        Ok(Received {
+            consumed: received.consumed,
+            event,
+        })
+    }
+
+    /// The open connection ended: after a clean close the client waits for the server to close
+    /// TCP; after failing the connection it closes its side once its Close is written.
+    fn end_open(&mut self, ended: Ended, now: Instant) {
+        let failed = matches!(ended, Ended::Failed(_));
+        self.closure
+            .get_or_insert_with(|| Box::new(ended.into_closure()));
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
+        //# In particular, the client SHOULD wait for the server to
+        //# close the connection but MAY close the connection at any time after
+        //# sending and receiving a close message, e.g., if it has not received a
+        //# TCP Close from the server in a reasonable time period.
+        if failed {
+            self.outbox.finish();
+        }
+        self.phase = Phase::Closing {
+            peer_eof: false,
+            since: now,
+        };
+    }
+
+    /// The server ended its stream (TCP FIN): the client closes its side too, after what is
+    /// queued.
+    pub fn handle_eof(&mut self, now: Instant) {
+        match &mut self.phase {
+            Phase::AwaitingResponse { .. } => self.phase = Phase::Closed,
+            Phase::Open(_) => {
+                self.closure.get_or_insert_with(|| {
+                    Box::new(Closure::abnormal(CloseCause::TransportClosed))
+                });
+                self.outbox.finish();
+                self.phase = Phase::Closing {
+                    peer_eof: true,
+                    since: now,
+                };
+            }
+            Phase::Closing { peer_eof, .. } => {
+                *peer_eof = true;
+                self.outbox.finish();
+            }
+            Phase::Closed => {}
+        }
+    }
+
+    /// Acts on the deadline that passed by `now`, if any.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let timeouts = self.config.timeouts();
+        let due = self.poll_timeout().is_some_and(|deadline| now >= deadline);
+        match &mut self.phase {
+            Phase::Open(session) => {
+                if let Some(ended) = session.handle_timeout(now, &timeouts, &mut self.outbox) {
+                    self.closure = Some(Box::new(ended.into_closure()));
+                    self.phase = Phase::Closed;
+                }
+            }
+            // No response in time, or no TCP close from the server after the closing
+            // handshake: the client closes the connection itself (§7.1.1 allows it).
+            _ if due => self.phase = Phase::Closed,
+            _ => {}
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let config = &self.config;
+        let (since, after) = match &self.phase {
+            Phase::AwaitingResponse { started, .. } => (*started, config.handshake_timeout),
+            Phase::Open(session) => return session.poll_timeout(&config.timeouts()),
+            Phase::Closing { since, .. } => (*since, config.close_timeout),
+            Phase::Closed => return None,
+        };
+        (!after.is_zero()).then(|| since + after)
+    }
+
+    /// Whether the transport should now be closed.
+    pub fn is_closed(&self) -> bool {
+        match self.phase {
+            Phase::Closed => true,
+            Phase::Closing { peer_eof, .. } => peer_eof && self.outbox.eof_taken(),
+            _ => false,
+        }
+    }
+
+    /// Whether the connection is open for sending.
+    pub fn is_open(&self) -> bool {
+        matches!(&self.phase, Phase::Open(session) if session.is_open())
+    }
+
+    /// Whether the response has not arrived yet.
+    pub fn is_handshaking(&self) -> bool {
+        matches!(self.phase, Phase::AwaitingResponse { .. })
+    }
+
+    /// The subprotocol the server chose, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// How the connection ended, once an open connection has ended (or started to).
+    pub fn closure(&self) -> Option<&Closure> {
+        self.closure.as_deref()
+    }
+
+    /// Ends the connection at once for a reason of the caller's (an IO error, say).
+    pub fn abort(&mut self, reason: &'static str) {
+        if matches!(self.phase, Phase::Open(_)) {
+            self.closure
+                .get_or_insert_with(|| Box::new(Closure::abnormal(CloseCause::Dropped(reason))));
+        }
+        self.phase = Phase::Closed;
+    }
+
+    /// The bytes to write, and the end of the output stream.
+    pub fn outbox(&mut self) -> &mut Outbox {
+        &mut self.outbox
+    }
+
+    /// Takes every queued byte at once.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.outbox.len());
+        self.outbox
+            .write_to(&mut out)
+            .expect("writing into a Vec cannot fail");
+        out
+    }
+
+    fn session(&mut self) -> Result<(&mut Session<ClientEnd<Keys>>, &mut Outbox), SendError> {
+        match &mut self.phase {
+            Phase::Open(session) => Ok((session, &mut self.outbox)),
+            _ => Err(SendError::NotOpen),
+        }
+    }
+
+    /// Queues a data message, masked (and compressed if permessage-deflate is in use and it is
+    /// long enough).
+    pub fn send(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        shared: &mut SharedDeflate,
+    ) -> Result<(), SendError> {
+        let (session, outbox) = self.session()?;
+        session.connection.send(kind, payload, outbox, shared)
+    }
+
+    /// Queues a ping (§5.5.2).
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        let (session, outbox) = self.session()?;
+        session.connection.ping(payload, outbox)
+    }
+
+    /// Starts the closing handshake (§7.1.2) with `code` and `reason`.
+    pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), SendError> {
+        let (session, outbox) = self.session()?;
+        session.close(code, reason, now, outbox)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,249 @@
+//! A client connection driven by hand with a simulated clock, and a client and a server driven
+//! against each other in memory (as quinn's tests pair its endpoints).
+
+use super::*;
+use crate::closure::Deadline;
+use crate::entropy::Sequence;
+use crate::server_connection::{ServerConfig, ServerConnection, ServerEvent};
+
+const ACCEPT_FOR_SEQUENCE_0: &str = "Bz3qJYTGdOe8gUSpLosEdiLKDrk=";
+
+fn client(config: ClientConfig, start: Instant) -> ClientConnection {
+    let request = ClientRequest {
+        host: "example.com".into(),
+        resource: "/".into(),
+        protocols: vec!["chat".into()],
+        ..ClientRequest::default()
+    };
+    ClientConnection::new(Arc::new(config), request, Box::new(Sequence(0)), start)
+}
+
+fn response(extra: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {ACCEPT_FOR_SEQUENCE_0}\r\n{extra}\r\n"
+    )
+    .into_bytes()
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// A client that got a valid 101 at `start`.
+fn open(config: ClientConfig, start: Instant) -> (ClientConnection, SharedDeflate) {
+    let mut conn = client(config, start);
+    let mut shared = SharedDeflate::new();
+    conn.take_output();
+    let mut head = response("Sec-WebSocket-Protocol: chat\r\n");
+    let received = conn.handle_input(&mut head, start, &mut shared).unwrap();
+    assert_eq!(received.event, Some(ClientEvent::Open));
+    assert_eq!(conn.protocol(), Some("chat"));
+    (conn, shared)
+}
+
+#[test]
+fn the_response_must_come_within_the_handshake_timeout() {
+    let start = Instant::now();
+    let mut conn = client(ClientConfig::default(), start);
+    assert_eq!(conn.poll_timeout(), Some(start + secs(10)));
+    conn.handle_timeout(start + secs(9));
+    assert!(!conn.is_closed());
+    conn.handle_timeout(start + secs(10));
+    assert!(conn.is_closed());
+    assert_eq!(conn.closure(), None, "never opened");
+}
+
+#[test]
+fn a_response_that_breaks_a_rule_fails_without_opening() {
+    let start = Instant::now();
+    let mut conn = client(ClientConfig::default(), start);
+    let mut head = response("").into_iter().collect::<Vec<_>>();
+    let text = String::from_utf8(head.clone())
+        .unwrap()
+        .replace("Drk=", "Drx=");
+    head = text.into_bytes();
+    assert_eq!(
+        conn.handle_input(&mut head, start, &mut SharedDeflate::new()),
+        Err(ClientError::Handshake(ResponseError::WrongAccept))
+    );
+    assert!(conn.is_closed());
+    assert_eq!(
+        conn.send(MessageKind::Text, b"x", &mut SharedDeflate::new()),
+        Err(SendError::NotOpen)
+    );
+}
+
+#[test]
+fn frames_in_the_same_read_as_the_response_are_processed_after_it() {
+    let start = Instant::now();
+    let mut conn = client(ClientConfig::default(), start);
+    let mut input = response("");
+    let head_len = input.len();
+    input.extend_from_slice(&[0x81, 0x02, b'h', b'i']);
+    let mut shared = SharedDeflate::new();
+    let received = conn.handle_input(&mut input, start, &mut shared).unwrap();
+    assert_eq!(received.consumed, head_len);
+    let received = conn
+        .handle_input(&mut input[head_len..], start, &mut shared)
+        .unwrap();
+    let Some(ClientEvent::Message(message)) = received.event else {
+        panic!()
+    };
+    assert_eq!(message.as_text(), Some("hi"));
+}
+
+#[test]
+fn frames_the_client_sends_are_masked_and_masked_frames_it_receives_fail() {
+    let start = Instant::now();
+    let (mut conn, mut shared) = open(ClientConfig::default(), start);
+    conn.ping(b"p").unwrap();
+    let sent = conn.take_output();
+    assert_eq!(sent[..2], [0x89, 0x81]);
+    // A server frame with a mask (§5.1) fails the connection with 1002.
+    let mut masked = [0x81, 0x81, 1, 2, 3, 4, 0x61];
+    assert_eq!(
+        conn.handle_input(&mut masked, start, &mut shared),
+        Err(ClientError::Protocol(ProtocolError::MaskedServerFrame))
+    );
+    let close = conn.take_output();
+    assert_eq!(close[0], 0x88);
+    assert_ne!(close[1] & 0x80, 0, "the client's Close is masked too");
+    assert!(
+        conn.outbox().take_eof(),
+        "after failing, the client closes its side"
+    );
+}
+
+#[test]
+fn after_the_closing_handshake_the_client_waits_for_the_server_to_close_tcp() {
+    let start = Instant::now();
+    let (mut conn, mut shared) = open(ClientConfig::default(), start);
+    // The server closes first; the client answers and waits.
+    let mut close = [0x88, 0x02, 0x03, 0xe8];
+    conn.handle_input(&mut close, start, &mut shared).unwrap();
+    assert_eq!(conn.take_output()[0], 0x88, "the reply");
+    assert!(!conn.outbox().take_eof(), "no FIN from the client first");
+    assert_eq!(conn.poll_timeout(), Some(start + secs(1)));
+    // No FIN from the server within the close timeout: the client closes anyway.
+    conn.handle_timeout(start + secs(1));
+    assert!(conn.is_closed());
+    assert!(
+        conn.closure().unwrap().was_clean(),
+        "the handshake did complete"
+    );
+}
+
+#[test]
+fn keepalive_is_off_by_default_and_pings_when_set() {
+    let start = Instant::now();
+    let (conn, _) = open(ClientConfig::default(), start);
+    assert_eq!(conn.poll_timeout(), None);
+    let config = ClientConfig {
+        idle_timeout: secs(20),
+        ..ClientConfig::default()
+    };
+    let (mut conn, _) = open(config, start);
+    conn.handle_timeout(start + secs(20));
+    let ping = conn.take_output();
+    assert_eq!(ping[..2], [0x89, 0x80], "an empty masked ping");
+    conn.handle_timeout(start + secs(50));
+    assert!(conn.is_closed());
+    assert_eq!(
+        conn.closure().unwrap().cause,
+        CloseCause::TimedOut(Deadline::Keepalive)
+    );
+}
+
+/// Moves every byte one side queued to the other, until neither has anything to say; returns
+/// what each side saw.
+fn exchange(
+    client: &mut ClientConnection,
+    server: &mut ServerConnection,
+    now: Instant,
+    shared: &mut SharedDeflate,
+) -> (Vec<String>, Vec<String>) {
+    let (mut client_saw, mut server_saw) = (Vec::new(), Vec::new());
+    loop {
+        let to_server = client.take_output();
+        let to_client = server.take_output();
+        if to_server.is_empty() && to_client.is_empty() {
+            break;
+        }
+        let mut input = to_server;
+        let mut pos = 0;
+        while pos < input.len() {
+            let received = server.handle_input(&mut input[pos..], now, shared).unwrap();
+            if received.needs_more() {
+                break;
+            }
+            pos += received.consumed;
+            match received.event {
+                Some(ServerEvent::Upgrade(request)) => {
+                    server.accept(&request, Some("chat"), now).unwrap()
+                }
+                Some(ServerEvent::Message(m)) => {
+                    server_saw.push(format!("{:?}", m.as_text()));
+                    server.send(m.kind(), m.as_bytes(), shared).unwrap();
+                }
+                Some(other) => server_saw.push(format!("{other:?}")),
+                None => {}
+            }
+        }
+        let mut input = to_client;
+        let mut pos = 0;
+        while pos < input.len() {
+            let received = client.handle_input(&mut input[pos..], now, shared).unwrap();
+            if received.needs_more() {
+                break;
+            }
+            pos += received.consumed;
+            match received.event {
+                Some(ClientEvent::Message(m)) => client_saw.push(format!("{:?}", m.as_text())),
+                Some(event) => client_saw.push(format!("{event:?}")),
+                None => {}
+            }
+        }
+    }
+    (client_saw, server_saw)
+}
+
+#[test]
+fn a_client_and_a_server_talk_in_memory_with_compression() {
+    let now = Instant::now();
+    let mut shared = SharedDeflate::new();
+    let mut client = client(ClientConfig::default(), now);
+    let mut server = ServerConnection::new(Arc::new(ServerConfig::default()), now);
+    let (client_saw, _) = exchange(&mut client, &mut server, now, &mut shared);
+    assert_eq!(client_saw, ["Open"]);
+    assert_eq!(client.protocol(), Some("chat"));
+    let long = "compress me ".repeat(100);
+    client
+        .send(MessageKind::Text, long.as_bytes(), &mut shared)
+        .unwrap();
+    let on_the_wire = client.outbox().len();
+    assert!(
+        on_the_wire < long.len() / 4,
+        "compressed: {on_the_wire} bytes"
+    );
+    let (client_saw, server_saw) = exchange(&mut client, &mut server, now, &mut shared);
+    assert_eq!(server_saw, [format!("{:?}", Some(long.as_str()))]);
+    assert_eq!(
+        client_saw,
+        [format!("{:?}", Some(long.as_str()))],
+        "the echo"
+    );
+    // The client closes; the server answers and closes TCP first; the client follows.
+    client.close(CloseCode::NORMAL, "done", now).unwrap();
+    exchange(&mut client, &mut server, now, &mut shared);
+    assert!(server.outbox().take_eof());
+    client.handle_eof(now);
+    assert!(client.outbox().take_eof());
+    server.handle_eof(now);
+    assert!(client.is_closed() && server.is_closed());
+    assert_eq!(
+        client.closure().unwrap().cause,
+        CloseCause::ClosedByUs(CloseCode::NORMAL)
+    );
+    assert_eq!(server.closure().unwrap().reason, "done");
+}
