@@ -83,6 +83,8 @@ pub mod server_connection;
 mod session;
 pub mod utf8;
 
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(feature = "server")]
 pub mod server;
 

@@ -74,6 +74,15 @@ impl<'a> Message<'a> {
     pub fn into_payload(self) -> Vec<u8> {
         self.payload.into_owned()
     }
+
+    /// The same message, owning its payload (copied only if it was borrowed), so that it can
+    /// outlive the input it came from.
+    pub fn into_owned(self) -> Message<'static> {
+        Message {
+            kind: self.kind,
+            payload: Cow::Owned(self.payload.into_owned()),
+        }
+    }
 }
 
 /// A message whose frames (or whose one frame) are still arriving. There is at most one per

@@ -1,0 +1,387 @@
+//! A blocking WebSocket client: [`Client`] drives a
+//! [`ClientConnection`](crate::ClientConnection) over a stream (std's `TcpStream`, or any
+//! [`Transport`], such as a TLS stream), for scripts, tests and command-line tools.
+//!
+//! ```no_run
+//! use rfc6455::client::Client;
+//! use rfc6455::{CloseCode, MessageKind};
+//!
+//! let mut client = Client::connect("ws://127.0.0.1:3000/")?;
+//! client.send(MessageKind::Text, b"hello")?;
+//! if let Some(reply) = client.recv()? {
+//!     println!("{}", reply.as_text().unwrap_or("(binary)"));
+//! }
+//! let closure = client.close(CloseCode::NORMAL, "bye")?;
+//! assert!(closure.was_clean());
+//! # Ok::<(), rfc6455::client::Error>(())
+//! ```
+//!
+//! Masking keys and the request's key come from the operating system's random source
+//! ([`OsEntropy`], through the `getrandom` crate).
+
+use crate::client_connection::{ClientConfig, ClientConnection, ClientError, ClientEvent};
+use crate::client_handshake::{ClientRequest, ResponseError, UrlError, WsUrl};
+use crate::close::CloseCode;
+use crate::closure::Closure;
+use crate::deflate::SharedDeflate;
+use crate::entropy::Entropy;
+use crate::error::{ProtocolError, SendError};
+use crate::message::{Message, MessageKind};
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The operating system's random source (RFC 6455 §5.3: "a strong source of entropy").
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsEntropy;
+
+impl Entropy for OsEntropy {
+    fn fill(&mut self, bytes: &mut [u8]) {
+        getrandom::fill(bytes).expect("the operating system's random source failed");
+    }
+}
+
+/// A stream a client runs over: what it needs besides reading and writing.
+pub trait Transport: Read + Write {
+    /// Bounds how long a read may block (`None`: forever).
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Ends the sending side (TCP half-close, or TLS `close_notify`).
+    fn shutdown_write(&mut self) -> io::Result<()>;
+}
+
+impl Transport for TcpStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        match self.shutdown(Shutdown::Write) {
+            Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Why a client call failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL is not a WebSocket URL.
+    Url(UrlError),
+    /// `wss://` needs TLS, which this client does not do over a plain stream.
+    TlsNotSupported,
+    /// The transport failed, or a read timed out (`WouldBlock` or `TimedOut`: call again).
+    Io(io::Error),
+    /// The server's response broke a rule of RFC 6455 §4.1, or refused the upgrade.
+    Handshake(ResponseError),
+    /// The server's frames broke a rule: the connection was failed.
+    Protocol(ProtocolError),
+    /// The connection is not open (it is closing or closed).
+    NotOpen,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Url(error) => write!(f, "invalid URL: {error}"),
+            Error::TlsNotSupported => f.write_str("wss:// needs a TLS transport"),
+            Error::Io(error) => write!(f, "{error}"),
+            Error::Handshake(error) => write!(f, "handshake failed: {error}"),
+            Error::Protocol(error) => write!(f, "connection failed: {error}"),
+            Error::NotOpen => f.write_str("the connection is not open"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<io::Error> for Error {
+    fn from(error: io::Error) -> Self {
+        Error::Io(error)
+    }
+}
+
+impl From<ClientError> for Error {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::Handshake(error) => Error::Handshake(error),
+            ClientError::Protocol(error) => Error::Protocol(error),
+        }
+    }
+}
+
+impl From<SendError> for Error {
+    fn from(_: SendError) -> Self {
+        Error::NotOpen
+    }
+}
+
+/// What to ask the server for, besides the URL.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// Limits, deadlines and compression.
+    pub config: ClientConfig,
+    /// The `Origin` to send, if any.
+    pub origin: Option<String>,
+    /// Subprotocols to offer, in order of preference.
+    pub protocols: Vec<String>,
+    /// More request header fields.
+    pub headers: Vec<(String, String)>,
+}
+
+/// How much is read from the stream at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A blocking WebSocket client.
+pub struct Client<S: Transport = TcpStream> {
+    stream: S,
+    conn: ClientConnection,
+    shared: SharedDeflate,
+    /// Received bytes; `input[consumed..]` is not processed yet.
+    input: Vec<u8>,
+    consumed: usize,
+    /// The read timeout the caller asked for.
+    read_timeout: Option<Duration>,
+}
+
+impl<S: Transport> fmt::Debug for Client<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client<TcpStream> {
+    /// Connects to `url` (`ws://host[:port]/path`) and completes the opening handshake.
+    pub fn connect(url: &str) -> Result<Self, Error> {
+        Self::connect_with(url, ClientOptions::default())
+    }
+
+    /// Connects with options: subprotocols, `Origin`, more header fields, limits.
+    pub fn connect_with(url: &str, options: ClientOptions) -> Result<Self, Error> {
+        let url = WsUrl::parse(url).map_err(Error::Url)?;
+        if url.secure {
+            return Err(Error::TlsNotSupported);
+        }
+        let host = url.host.trim_start_matches('[').trim_end_matches(']');
+        let addrs = (host, url.port).to_socket_addrs()?;
+        let mut last_error = io::Error::new(io::ErrorKind::NotFound, "no address");
+        for addr in addrs {
+            match TcpStream::connect_timeout(
+                &addr,
+                options
+                    .config
+                    .handshake_timeout
+                    .max(Duration::from_millis(1)),
+            ) {
+                Ok(stream) => {
+                    stream.set_nodelay(true)?;
+                    return Self::handshake(stream, &url, options);
+                }
+                Err(error) => last_error = error,
+            }
+        }
+        Err(Error::Io(last_error))
+    }
+}
+
+impl<S: Transport> Client<S> {
+    /// Runs the opening handshake for `url` over an established `stream`.
+    pub fn handshake(stream: S, url: &WsUrl, options: ClientOptions) -> Result<Self, Error> {
+        let request = ClientRequest {
+            origin: options.origin,
+            protocols: options.protocols,
+            headers: options.headers,
+            ..ClientRequest::for_url(url)
+        };
+        let conn = ClientConnection::new(
+            Arc::new(options.config),
+            request,
+            Box::new(OsEntropy),
+            Instant::now(),
+        );
+        let mut client = Client {
+            stream,
+            conn,
+            shared: SharedDeflate::new(),
+            input: Vec::new(),
+            consumed: 0,
+            read_timeout: None,
+        };
+        client.flush()?;
+        while client.conn.is_handshaking() {
+            client.fill()?;
+            let received = client.conn.handle_input(
+                &mut client.input[client.consumed..],
+                Instant::now(),
+                &mut client.shared,
+            )?;
+            client.consumed += received.consumed;
+            if client.conn.is_closed() {
+                return Err(Error::Io(io::ErrorKind::UnexpectedEof.into()));
+            }
+        }
+        Ok(client)
+    }
+
+    /// The subprotocol the server chose, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.conn.protocol()
+    }
+
+    /// How the connection ended, once it has.
+    pub fn closure(&self) -> Option<&Closure> {
+        self.conn.closure()
+    }
+
+    /// Whether messages may still be sent.
+    pub fn is_open(&self) -> bool {
+        self.conn.is_open()
+    }
+
+    /// The stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// Bounds how long [`recv`](Self::recv) waits for a message: past it, `recv` returns an
+    /// [`Error::Io`] of kind `WouldBlock` or `TimedOut`, and may be called again.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.read_timeout = timeout;
+    }
+
+    /// Sends a message.
+    pub fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
+        self.conn.send(kind, payload, &mut self.shared)?;
+        self.flush()
+    }
+
+    /// Sends a ping (§5.5.2).
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.conn.ping(payload)?;
+        self.flush()
+    }
+
+    /// Waits for the next message. Pings are answered meanwhile. `Ok(None)` once the
+    /// connection is closed ([`closure`](Self::closure) says how).
+    pub fn recv(&mut self) -> Result<Option<Message<'static>>, Error> {
+        loop {
+            if let Some(message) = self.process()? {
+                return Ok(Some(message));
+            }
+            self.flush()?;
+            if self.conn.is_closed() {
+                return Ok(None);
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Starts the closing handshake with `code` and `reason`, reads (and drops) messages until
+    /// the server's Close and its TCP close (at most the close timeout each), and returns how
+    /// the connection ended.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<Closure, Error> {
+        self.conn.close(code, reason, Instant::now())?;
+        self.flush()?;
+        self.read_timeout = None;
+        while self.recv()?.is_some() {}
+        Ok(self
+            .conn
+            .closure()
+            .cloned()
+            .expect("a connection that was open and is closed has a closure"))
+    }
+
+    /// Handles the input already received; returns the first message it completes.
+    fn process(&mut self) -> Result<Option<Message<'static>>, Error> {
+        while self.consumed < self.input.len() {
+            let received = self.conn.handle_input(
+                &mut self.input[self.consumed..],
+                Instant::now(),
+                &mut self.shared,
+            );
+            let received = match received {
+                Ok(received) => received,
+                Err(error) => {
+                    self.flush()?;
+                    return Err(error.into());
+                }
+            };
+            if received.needs_more() {
+                break;
+            }
+            self.consumed += received.consumed;
+            if let Some(ClientEvent::Message(message)) = received.event {
+                return Ok(Some(message.into_owned()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes what the connection queued, and ends the sending side when it says so.
+    fn flush(&mut self) -> Result<(), Error> {
+        let outbox = self.conn.outbox();
+        if let Err(error) = outbox.write_to(&mut self.stream) {
+            self.conn.abort("write error");
+            return Err(error.into());
+        }
+        if self.conn.outbox().take_eof() {
+            self.stream.shutdown_write()?;
+        }
+        Ok(())
+    }
+
+    /// Reads once (bounded by the caller's timeout and the connection's next deadline), and
+    /// hands the connection its timeouts and the server's end of stream.
+    fn fill(&mut self) -> Result<(), Error> {
+        if self.consumed == self.input.len() {
+            self.input.clear();
+            self.consumed = 0;
+        }
+        let now = Instant::now();
+        self.conn.handle_timeout(now);
+        if self.conn.is_closed() {
+            return Ok(());
+        }
+        let deadline = self.conn.poll_timeout().map(|at| {
+            at.saturating_duration_since(now)
+                .max(Duration::from_millis(1))
+        });
+        let timeout = match (deadline, self.read_timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.stream.set_read_timeout(timeout)?;
+        let start = self.input.len();
+        self.input.resize(start + READ_CHUNK, 0);
+        let result = self.stream.read(&mut self.input[start..]);
+        let read = *result.as_ref().unwrap_or(&0);
+        self.input.truncate(start + read);
+        match result {
+            Ok(0) => self.conn.handle_eof(Instant::now()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                let now = Instant::now();
+                self.conn.handle_timeout(now);
+                let own_deadline = deadline.is_some_and(|d| timeout == Some(d));
+                if !own_deadline {
+                    return Err(Error::Io(e));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                self.conn.abort("read error");
+                return Err(Error::Io(e));
+            }
+        }
+        self.flush()
+    }
+}
