@@ -692,8 +692,8 @@ mod tests {
         let header = FrameHeader {
             fin: first_byte & 0x80 != 0,
             rsv1: first_byte & 0x40 != 0,
-            rsv2: false,
-            rsv3: false,
+            rsv2: first_byte & 0x20 != 0,
+            rsv3: first_byte & 0x10 != 0,
             opcode,
             mask: Some(key),
             payload_len: payload.len() as u64,
@@ -894,8 +894,14 @@ mod tests {
 
     #[test]
     fn rejects_rsv_bits_without_extension() {
-        let (seen, _) = check_every_split(&client_frame(0xC1, b"x"));
-        assert_eq!(seen, [Seen::Error(ProtocolError::ReservedBitsSet)]);
+        for first in [0xC1, 0xA1, 0x91] {
+            let (seen, _) = check_every_split(&client_frame(first, b"x"));
+            assert_eq!(
+                seen,
+                [Seen::Error(ProtocolError::ReservedBitsSet)],
+                "{first:#x}"
+            );
+        }
     }
 
     #[test]
