@@ -509,9 +509,16 @@ impl<P: Endpoint> Connection<P> {
     /// RFC 6455 §7.1.7 "Fail the WebSocket Connection": send a Close with the error's code and
     /// reason (unless one was sent already) and stop processing.
     fn fail(&mut self, error: ProtocolError, out: &mut Outbox) {
+        self.terminate(error.close_code(), error.reason(), out);
+    }
+
+    /// Ends the connection from this side at once: a Close with `code` and `reason` is queued
+    /// (unless one was sent already), the message being assembled is dropped, and nothing more
+    /// is read or sent. For a failure (§7.1.7), or a server that must shed load.
+    pub fn terminate(&mut self, code: CloseCode, reason: &str, out: &mut Outbox) {
         if self.state == State::Open {
             let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
-            let len = close::encode_close_payload(error.close_code(), error.reason(), &mut payload);
+            let len = close::encode_close_payload(code, reason, &mut payload);
             self.queue_frame(Opcode::Close, &payload[..len], out);
         }
         self.state = State::Failed;

@@ -16,7 +16,7 @@
 //!
 //! The outbox owns no memory while it is empty, so an idle connection costs only the struct.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 
@@ -72,9 +72,8 @@ struct PongsInFlight {
 /// An ordered queue of output bytes, ending with an optional end of stream.
 #[derive(Debug)]
 pub struct Outbox {
+    /// What is left to write; a chunk partly written is cut to what is left of it.
     chunks: VecDeque<Chunk>,
-    /// Bytes of the front chunk already written.
-    front_written: usize,
     /// Bytes queued and not yet written.
     len: usize,
     pongs: Option<Box<PongsInFlight>>,
@@ -85,7 +84,6 @@ impl Default for Outbox {
     fn default() -> Self {
         Outbox {
             chunks: VecDeque::new(),
-            front_written: 0,
             len: 0,
             pongs: None,
             end: End::Open,
@@ -194,10 +192,8 @@ impl Outbox {
     /// Fills `slices` with the queued bytes, front first, and returns how many it filled.
     pub fn io_slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
         let mut filled = 0;
-        for (i, chunk) in self.chunks.iter().enumerate().take(slices.len()) {
-            let bytes = chunk.bytes();
-            let start = if i == 0 { self.front_written } else { 0 };
-            slices[i] = IoSlice::new(&bytes[start..]);
+        for (slice, chunk) in slices.iter_mut().zip(&self.chunks) {
+            *slice = IoSlice::new(chunk.bytes());
             filled += 1;
         }
         filled
@@ -209,22 +205,27 @@ impl Outbox {
         self.len -= written;
         let mut left_to_drop = written;
         while left_to_drop > 0 {
-            let Some(front) = self.chunks.front() else {
+            let Some(front) = self.chunks.front_mut() else {
                 break;
             };
-            let left = front.bytes().len() - self.front_written;
+            let left = front.bytes().len();
             if left_to_drop < left {
-                self.front_written += left_to_drop;
+                // Cut the chunk to what is left of it: a buffer becomes shared bytes (no copy),
+                // which can drop a prefix in place.
+                let mut rest = match std::mem::replace(front, Chunk::Shared(Bytes::new())) {
+                    Chunk::Buffer(buffer) => Bytes::from(buffer),
+                    Chunk::Shared(bytes) => bytes,
+                };
+                rest.advance(left_to_drop);
+                *front = Chunk::Shared(rest);
                 break;
             }
             left_to_drop -= left;
-            self.front_written = 0;
             self.chunks.pop_front();
         }
         if self.len == 0 {
             // Release the queue's own buffer too: idle connections must cost only the struct.
             self.chunks = VecDeque::new();
-            self.front_written = 0;
         }
         self.advance_pongs(written);
     }

@@ -521,6 +521,27 @@ impl ServerConnection {
         self.closure.as_deref()
     }
 
+    /// Ends an open connection now for a reason of the caller's (a server shedding load): a
+    /// Close with `code` and `reason` is queued after what is queued, the message being
+    /// assembled is dropped, and TCP closes as after a failure. A connection that is not open
+    /// is aborted.
+    pub fn terminate(&mut self, code: CloseCode, reason: &'static str, now: Instant) {
+        let Phase::Open(session) = &mut self.phase else {
+            self.abort(reason);
+            return;
+        };
+        session.connection.terminate(code, reason, &mut self.outbox);
+        self.end_open(Closure::abnormal(CloseCause::Dropped(reason)), now);
+    }
+
+    /// Bytes held for the message being assembled (0 when none is).
+    pub fn buffered(&self) -> usize {
+        match &self.phase {
+            Phase::Open(session) => session.connection.buffered(),
+            _ => 0,
+        }
+    }
+
     /// Ends the connection at once for a reason of the caller's (an IO error, a slow consumer,
     /// the end of a graceful shutdown). Queued output is dropped with the transport.
     pub fn abort(&mut self, reason: &'static str) {

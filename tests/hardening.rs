@@ -460,3 +460,57 @@ fn an_idle_connection_costs_a_few_hundred_bytes() {
         "{per_connection} bytes per idle connection (RSS {before} KiB -> {after} KiB)"
     );
 }
+
+#[test]
+fn the_memory_budget_closes_the_largest_holders_and_refuses_upgrades() {
+    const BUDGET: u64 = 32 << 20;
+    let server = Binary::start("echo", &["--max-memory", &BUDGET.to_string()]);
+    let before = server.rss_kib();
+    server.reset_peak_rss();
+    // Eight clients each send 6 MiB of a message that never ends: 48 MiB held in all if the
+    // server kept it, over its 32 MiB budget.
+    const CLIENTS: usize = 8;
+    const MIB_EACH: usize = 6;
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let mut client = Client::connect(server.addr);
+            std::thread::spawn(move || {
+                let chunk = vec![b'm'; 1 << 20];
+                let mut frames = Client::encode(false, Opcode::Binary, &chunk);
+                for _ in 1..MIB_EACH {
+                    frames.extend(Client::encode(false, Opcode::Continuation, &chunk));
+                }
+                let _ = client.stream.write_all(&frames);
+                client
+                    .stream
+                    .set_read_timeout(Some(Duration::from_secs(3)))
+                    .unwrap();
+                // Closed by the budget (a Close with 1009), or still open: nothing comes.
+                let mut head = [0u8; 4];
+                match client.stream.read_exact(&mut head) {
+                    Ok(()) => Some((head, client)),
+                    Err(_) => None.map(|()| (head, client)),
+                }
+            })
+        })
+        .collect();
+    let mut closed = 0;
+    let mut open = 0;
+    for thread in threads {
+        match thread.join().unwrap() {
+            Some((head, _)) => {
+                assert_eq!(head[0], 0x88, "a Close");
+                assert_eq!(u16::from_be_bytes([head[2], head[3]]), 1009);
+                closed += 1;
+            }
+            None => open += 1,
+        }
+    }
+    assert!(closed >= 3, "{closed} closed, {open} open");
+    let peak = server.peak_rss_kib();
+    // The budget, plus what one turn may read past it, plus the allocator's rounding: 8 MiB.
+    assert!(
+        peak < before + BUDGET / 1024 + 8 * 1024,
+        "RSS peaked at {peak} KiB from {before} KiB"
+    );
+}

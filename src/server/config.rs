@@ -36,6 +36,12 @@ pub struct Config {
     pub max_outbound: usize,
     /// On shutdown, time to wait for every connection's closing handshake.
     pub shutdown_timeout: Duration,
+    /// Bytes the server may hold for all its clients together: queued output (a broadcast frame
+    /// counts once per recipient), unconsumed input, messages being assembled. Near it (nine
+    /// tenths), new upgrades get 503; past it, the connections that hold the most are closed
+    /// (1009 for one assembling a message, dropped for one that does not read its output)
+    /// until the total is under it again.
+    pub max_memory: usize,
     /// Commands (send, broadcast, close) that other threads may have waiting for the loop at
     /// once through a [`Handle`](super::Handle); past it, a command is refused.
     pub command_queue: usize,
@@ -54,6 +60,7 @@ impl Default for Config {
             max_outbound: 64 * 1024 * 1024,
             shutdown_timeout: Duration::from_secs(5),
             command_queue: 1024,
+            max_memory: 1024 * 1024 * 1024,
         }
     }
 }

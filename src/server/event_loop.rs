@@ -185,6 +185,12 @@ impl Server {
             // One write per connection per turn, carrying everything every sender produced for
             // it during the turn (uWebSockets drains its topics once per iteration the same way).
             self.flush_dirty(handler);
+            if self.peers.held_total > self.peers.config.max_memory as u64 {
+                for key in self.peers.enforce_memory_budget() {
+                    self.peers.mark_dirty(key);
+                }
+                self.flush_dirty(handler);
+            }
             if self
                 .accept_paused_until
                 .is_some_and(|t| t <= self.peers.now)
@@ -366,6 +372,7 @@ impl Server {
     fn handshake<H: Handler>(&mut self, key: usize, handler: &mut H) -> Option<usize> {
         let now = self.peers.now;
         let id = self.peers.id(key)?;
+        let room_for_upgrades = self.peers.has_room_for_upgrades();
         let parts = self.peers.parts(key)?;
         let mut head = parts
             .peer
@@ -408,7 +415,13 @@ impl Server {
                     .stream
                     .peer_addr()
                     .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-                match handler.on_upgrade(&request, remote_addr) {
+                let decision = if room_for_upgrades {
+                    handler.on_upgrade(&request, remote_addr)
+                } else {
+                    log::debug!("{id}: refused: near the memory budget");
+                    Upgrade::Refuse(Response::text(503, "server memory budget\n"))
+                };
+                match decision {
                     Upgrade::Accept { protocol } => {
                         match parts.peer.conn.accept(&request, protocol.as_deref(), now) {
                             Ok(()) => {

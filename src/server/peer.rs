@@ -24,6 +24,9 @@ pub(crate) struct Peer {
     pub over_high_water_since: Millis,
     /// When this peer's live timer entry fires (server clock); 0 when none is set.
     pub timer_at: Millis,
+    /// The bytes this peer held (queued output, unconsumed input, a message being assembled)
+    /// when last counted against the server's memory budget.
+    pub held: u32,
     /// WRITABLE interest is registered (only while output is queued).
     pub write_interest: bool,
     /// Reading is paused because the output queue is over the high-water mark (backpressure).
@@ -50,6 +53,7 @@ impl Peer {
             conn,
             pending: None,
             over_high_water_since: 0,
+            held: 0,
             timer_at: 0,
             write_interest: false,
             read_paused: false,

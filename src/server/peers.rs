@@ -49,6 +49,13 @@ fn apply_output_limits(peer: &mut Peer, config: &Config, stats: &mut Stats) {
     }
 }
 
+/// The bytes a peer holds for its client: output queued, input not consumed, and the message
+/// being assembled (saturating at `u32::MAX`, far above any per-connection limit's default).
+fn held(peer: &Peer) -> u32 {
+    let bytes = peer.conn.queued() + peer.pending_len() + peer.conn.buffered();
+    bytes.min(u32::MAX as usize) as u32
+}
+
 /// The peer `id` names, or `NotOpen` if it is gone.
 fn live(slab: &mut Slab<Peer>, id: PeerId) -> Result<&mut Peer, SendError> {
     slab.get_mut(id.key)
@@ -102,6 +109,8 @@ pub(crate) struct Peers {
     pub timers: Timers,
     /// The current time, read once per turn of the loop.
     pub now: Instant,
+    /// The bytes every peer held when last counted (the sum of their `held`).
+    pub held_total: u64,
     next_generation: u32,
 }
 
@@ -117,6 +126,7 @@ impl Peers {
             shared: SharedDeflate::new(),
             timers: Timers::new(now),
             now,
+            held_total: 0,
             next_generation: 0,
         }
     }
@@ -310,6 +320,8 @@ impl Peers {
         }
         self.judge_slow_consumer(key);
         let peer = &mut self.slab[key];
+        self.held_total = self.held_total - u64::from(peer.held) + u64::from(held(peer));
+        peer.held = held(peer);
         if peer.conn.is_closed() {
             return Flushed::Closed;
         }
@@ -419,9 +431,62 @@ impl Peers {
         None
     }
 
+    /// Whether the memory budget has room for a new connection: a tenth of it is kept for the
+    /// connections that are open already.
+    pub fn has_room_for_upgrades(&self) -> bool {
+        self.held_total < self.config.max_memory as u64 / 10 * 9
+    }
+
+    /// While the peers hold more than the memory budget, closes the one that holds the most:
+    /// one assembling a message is closed with 1009 (its message is dropped at once), one whose
+    /// output is not read is dropped. Called at the end of a turn, after flushing.
+    pub fn enforce_memory_budget(&mut self) -> Vec<usize> {
+        let budget = self.config.max_memory as u64;
+        let mut closed = Vec::new();
+        while self.held_total > budget {
+            let Some((key, _)) = self
+                .slab
+                .iter()
+                .filter(|(_, peer)| !peer.conn.is_closed())
+                .max_by_key(|(_, peer)| peer.held)
+            else {
+                break;
+            };
+            let now = self.now;
+            let peer = &mut self.slab[key];
+            log::debug!(
+                "{key}: over the memory budget ({} bytes held in all): closing the largest holder ({} bytes)",
+                self.held_total,
+                peer.held
+            );
+            if peer.conn.buffered() >= peer.conn.queued() {
+                peer.conn
+                    .terminate(CloseCode::MESSAGE_TOO_BIG, "server memory budget", now);
+                bump(
+                    &mut self.stats.close_codes_sent,
+                    CloseCode::MESSAGE_TOO_BIG.0,
+                );
+            } else {
+                peer.conn.abort("server memory budget");
+            }
+            self.stats.memory_budget_closes += 1;
+            // Count what it still holds (its queue until written or dropped).
+            self.held_total = self.held_total - u64::from(peer.held) + u64::from(held(peer));
+            peer.held = held(peer);
+            closed.push(key);
+            if peer.held > 0 && peer.conn.is_closed() {
+                // Dropped: its memory goes with it when it is removed.
+                self.held_total -= u64::from(peer.held);
+                peer.held = 0;
+            }
+        }
+        closed
+    }
+
     /// Removes the peer in slot `key`.
     pub fn remove(&mut self, key: usize) -> Option<(PeerId, Peer)> {
         let mut peer = self.slab.try_remove(key)?;
+        self.held_total -= u64::from(peer.held);
         let _ = self.registry.deregister(&mut peer.stream);
         self.stats.closed += 1;
         let id = PeerId {

@@ -34,6 +34,8 @@ pub struct Stats {
     pub slow_consumer_disconnects: u64,
     /// Connections ended by a deadline (handshake, keepalive, close).
     pub timeouts: u64,
+    /// Connections closed because the server's memory budget was passed.
+    pub memory_budget_closes: u64,
 }
 
 /// Adds one to the count for `key`.
@@ -65,6 +67,7 @@ impl fmt::Display for Stats {
                 self.slow_consumer_disconnects,
             ),
             ("timeouts_total", self.timeouts),
+            ("memory_budget_closes_total", self.memory_budget_closes),
         ] {
             writeln!(f, "rfc6455_{name} {value}")?;
         }

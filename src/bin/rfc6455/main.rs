@@ -75,6 +75,11 @@ struct ServerArgs {
     /// at once.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     max_outbound: usize,
+    /// Bytes the server may hold for all clients together (queued output, unconsumed input,
+    /// messages being assembled); near it new upgrades get 503, past it the largest holders
+    /// are closed.
+    #[arg(long, default_value_t = 1024 * 1024 * 1024)]
+    max_memory: usize,
     /// Seconds from accept to a completed upgrade (0 disables).
     #[arg(long, default_value_t = 10.0)]
     handshake_timeout: f64,
@@ -160,6 +165,7 @@ impl ServerArgs {
             outbound_low_water: self.outbound_low_water.min(self.outbound_high_water),
             slow_consumer_timeout: seconds(self.slow_consumer_timeout, "slow-consumer-timeout")?,
             max_outbound: self.max_outbound.max(self.outbound_high_water),
+            max_memory: self.max_memory,
             shutdown_timeout: seconds(self.shutdown_timeout, "shutdown-timeout")?,
             ..Config::default()
         })
