@@ -38,11 +38,12 @@ const WAKER: Token = Token(usize::MAX - 1);
 /// Size of the loop's one read buffer. Larger than any input a peer can leave pending (the
 /// request head limit), so a read always has room.
 pub const READ_BUFFER_SIZE: usize = 256 * 1024;
-/// The most bytes read from one connection in one turn of the loop. A connection with more to
-/// read is read again in the next turn, after every other connection that was ready: one client
-/// streaming without pause cannot monopolise the thread (libuv caps reads per event the same
-/// way). Every frame in those bytes is processed in the turn; at two bytes for the smallest
-/// frame, that bounds the frames per turn too.
+/// The most work done for one connection in one turn of the loop, in bytes: the bytes read from
+/// it, and the payload of the messages it delivered (a compressed message counts its inflated
+/// size). A connection with more to do is served again in the next turn, after every other
+/// connection that was ready: one client streaming without pause, or sending messages that
+/// inflate to megabytes, cannot monopolise the thread (libuv caps reads per event the same
+/// way). At two bytes for the smallest frame, the bytes read bound the frames per turn too.
 pub const READ_BUDGET: usize = READ_BUFFER_SIZE;
 /// How long accepting pauses after the process runs out of file descriptors.
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -327,29 +328,11 @@ impl Server {
             } else {
                 peer.read(&mut self.read_buffer)
             };
-            match outcome {
-                Ok(ReadOutcome::Data(len)) => {
-                    let new_bytes = if handshaking { len } else { len - carried };
-                    self.peers.stats.bytes_in += new_bytes as u64;
-                    if handshaking {
-                        if let Some(frames_len) = self.handshake(key, handler) {
-                            self.process_input(key, frames_len, handler);
-                        }
-                    } else {
-                        self.process_input(key, len, handler);
-                    }
-                    let drained = len < self.read_buffer.len() && !to_eof;
-                    if drained {
-                        return;
-                    }
-                    budget = budget.saturating_sub(new_bytes);
-                    if budget == 0 {
-                        if let Some(id) = self.peers.id(key) {
-                            self.read_again.push((key, id.generation, to_eof));
-                        }
-                        return;
-                    }
-                }
+            let (len, socket_drained) = match outcome {
+                // A read that did not fill the buffer drained the socket, unless the FIN is
+                // still to come.
+                Ok(ReadOutcome::Data(len)) => (len, len < self.read_buffer.len() && !to_eof),
+                Ok(ReadOutcome::Leftover(len)) => (len, true),
                 Ok(ReadOutcome::WouldBlock) => return,
                 Ok(ReadOutcome::Eof) => {
                     peer.conn.handle_eof(now);
@@ -362,6 +345,26 @@ impl Server {
                     self.peers.mark_dirty(key);
                     return;
                 }
+            };
+            let new_bytes = if handshaking { len } else { len - carried };
+            self.peers.stats.bytes_in += new_bytes as u64;
+            budget = budget.saturating_sub(new_bytes);
+            let yielded = if handshaking {
+                match self.handshake(key, handler) {
+                    Some(frames_len) => self.process_input(key, frames_len, handler, &mut budget),
+                    None => false,
+                }
+            } else {
+                self.process_input(key, len, handler, &mut budget)
+            };
+            if socket_drained && !yielded {
+                return;
+            }
+            if budget == 0 {
+                if let Some(id) = self.peers.id(key) {
+                    self.read_again.push((key, id.generation, to_eof));
+                }
+                return;
             }
         }
     }
@@ -473,15 +476,30 @@ impl Server {
 
     /// Handles `len` bytes of frames at the front of the read buffer (pending input followed by
     /// new input).
-    fn process_input<H: Handler>(&mut self, key: usize, len: usize, handler: &mut H) {
+    ///
+    /// The payload of the messages delivered counts against `budget` (the connection's work for
+    /// this turn): a message that inflated to megabytes uses it up, and the rest of the input
+    /// waits for the next turn. Returns whether it stopped for that reason.
+    fn process_input<H: Handler>(
+        &mut self,
+        key: usize,
+        len: usize,
+        handler: &mut H,
+        budget: &mut usize,
+    ) -> bool {
         let now = self.peers.now;
         let mut pos = 0;
+        let mut yielded = false;
         loop {
+            if *budget == 0 && pos < len {
+                yielded = true;
+                break;
+            }
             let Some(id) = self.peers.id(key) else {
-                return;
+                return false;
             };
             let Some(parts) = self.peers.parts(key) else {
-                return;
+                return false;
             };
             // A Close received while open is answered with one (§5.5.1); counted below.
             let was_open = parts.peer.conn.is_open();
@@ -503,6 +521,7 @@ impl Server {
             match received.event {
                 Some(ServerEvent::Message(message)) => {
                     parts.stats.messages_in += 1;
+                    *budget = budget.saturating_sub(message.as_bytes().len());
                     let mut ctx = Context {
                         peers: &mut self.peers,
                         handle: &self.handle,
@@ -526,6 +545,7 @@ impl Server {
             peer.pending = Some(Box::new(self.read_buffer[pos..len].to_vec()));
         }
         self.peers.mark_dirty(key);
+        yielded
     }
 
     /// Writes the output of every peer that got some during this pass, and removes those whose

@@ -16,7 +16,9 @@ pub(crate) struct Peer {
     pub conn: ServerConnection,
     /// Input not consumed yet: the request head so far while handshaking (at most
     /// `Limits::max_head_size`), afterwards a partial frame header or control frame (at most
-    /// 139 bytes). `None` most of the time; boxed, so that it costs one pointer when idle.
+    /// 139 bytes), or the rest of a read when the connection used up its work budget for the
+    /// turn (at most the read buffer). `None` most of the time; boxed, so that it costs one
+    /// pointer when idle.
     #[allow(clippy::box_collection)] // one pointer while idle instead of a 24-byte Vec
     pub pending: Option<Box<Vec<u8>>>,
     /// Since when (server clock) the output queue has stayed over the high-water mark after
@@ -39,6 +41,9 @@ pub(crate) struct Peer {
 pub(crate) enum ReadOutcome {
     /// `n` bytes are in the buffer (for `read`, the old pending bytes followed by new ones).
     Data(usize),
+    /// Nothing new could be read now, but `n` bytes left over from the last turn are in the
+    /// buffer.
+    Leftover(usize),
     /// Nothing to read now.
     WouldBlock,
     /// The peer closed its side.
@@ -65,6 +70,14 @@ impl Peer {
     /// `buf` must be larger than the longest pending input.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<ReadOutcome> {
         let carried = self.pending_len();
+        if carried == buf.len() {
+            // A whole buffer left over from the last turn: process it before reading more (a
+            // read into no room would look like the end of the stream).
+            if let Some(pending) = self.pending.take() {
+                buf.copy_from_slice(&pending);
+            }
+            return Ok(ReadOutcome::Data(carried));
+        }
         loop {
             return match self.stream.read(&mut buf[carried..]) {
                 Ok(0) => Ok(ReadOutcome::Eof),
@@ -73,6 +86,14 @@ impl Peer {
                         buf[..carried].copy_from_slice(&pending);
                     }
                     Ok(ReadOutcome::Data(carried + n))
+                }
+                // Input left over from a turn that used up its budget is processed even when
+                // nothing new has arrived.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && carried > 0 => {
+                    if let Some(pending) = self.pending.take() {
+                        buf[..carried].copy_from_slice(&pending);
+                    }
+                    Ok(ReadOutcome::Leftover(carried))
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
