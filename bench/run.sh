@@ -8,6 +8,11 @@
 #   bench/run.sh                    # everything, about 8 minutes
 #   ROUNDS=1 DURATION=1 bench/run.sh   # a quick look
 #   CELLS="echo_100x16 idle_10000" bench/run.sh
+#   BASELINE=path/to/an/older/rfc6455 bench/run.sh   # the previous release in the same run
+#
+# With BASELINE set to an older rfc6455 binary (one that takes the same command line), it runs as
+# a server named rfc6455-old in every cell rfc6455 runs in, with the same flags, so that the table
+# compares the two builds under the same conditions (its ratio column is relative to rfc6455).
 #
 # Builds rfc6455, the load generator (bench/loadgen) and the Rust peers (bench/peers) in release
 # mode, and installs Node's `ws` into bench/node if Node.js is present (its servers are skipped
@@ -41,6 +46,14 @@ broadcast_servers=(
     "rfc6455|$ours broadcast --port PORT --idle-timeout 0 --max-connections 20000"
     "tokio-tungstenite|$tt_broadcast PORT"
 )
+if [ -n "${BASELINE:-}" ]; then
+    if [ ! -x "$BASELINE" ]; then
+        echo "bench/run.sh: BASELINE=$BASELINE is not an executable" >&2
+        exit 2
+    fi
+    echo_servers+=("rfc6455-old|$BASELINE echo --port PORT --idle-timeout 0 --max-connections 20000")
+    broadcast_servers+=("rfc6455-old|$BASELINE broadcast --port PORT --idle-timeout 0 --max-connections 20000")
+fi
 if $have_node; then
     echo_servers+=("node-ws|node $here/node/echo.js PORT")
     broadcast_servers+=("node-ws|node $here/node/broadcast.js PORT")

@@ -28,6 +28,10 @@ for line in open(sys.argv[1]):
         rows[(cell, server)].append(dict(kv.split("=", 1) for kv in result.split()[1:]))
 
 
+# rfc6455 first, then the older build when BASELINE adds one, then the peers in the order they ran.
+order_servers.sort(key=lambda s: {"rfc6455": 0, "rfc6455-old": 1}.get(s, 2))
+
+
 def median(cell, server, key):
     if outcomes[(cell, server)]["MISMATCH"]:
         return None  # wrong replies make every figure meaningless
