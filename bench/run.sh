@@ -14,6 +14,15 @@
 # a server named rfc6455-old in every cell rfc6455 runs in, with the same flags, so that the table
 # compares the two builds under the same conditions (its ratio column is relative to rfc6455).
 #
+# Cells (CELLS picks some; the wsload arguments are in cell_args below):
+#   echo_CxK             C connections with K messages of 20 bytes in flight on each
+#   echo_100x16KiB, echo_10x1MiB   larger echo messages, one in flight per connection
+#   broadcast_1x1000     1 sender, 1000 other connections, 64-byte messages; every connection
+#                        receives every message (the sender too)
+#   broadcast_100to1000  100 senders among 1000 connections, each sender its own sequence; every
+#                        connection checks each sender's order
+#   idle_10000           server memory per open connection
+#
 # Builds rfc6455, the load generator (bench/loadgen) and the Rust peers (bench/peers) in release
 # mode, and installs Node's `ws` into bench/node if Node.js is present (its servers are skipped
 # otherwise). Everything runs on loopback and stops by itself.
@@ -22,7 +31,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 rounds="${ROUNDS:-3}"
 duration="${DURATION:-3}"
-cells="${CELLS:-echo_1x1 echo_100x1 echo_100x16 echo_1000x1 echo_100x16KiB echo_10x1MiB broadcast_1x1000 idle_10000}"
+cells="${CELLS:-echo_1x1 echo_100x1 echo_100x16 echo_1000x1 echo_100x16KiB echo_10x1MiB broadcast_1x1000 broadcast_100to1000 idle_10000}"
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 source "$root/.ci/lib/cargo-bin.sh"
@@ -68,6 +77,7 @@ cell_args() {
         echo_100x16KiB) echo "echo -c 100 -k 1 -s 16384" ;;
         echo_10x1MiB) echo "echo -c 10 -k 1 -s 1048576" ;;
         broadcast_1x1000) echo "broadcast -r 1000 -s 64" ;;
+        broadcast_100to1000) echo "broadcast -r 900 --senders 100 -s 64" ;;
         idle_10000) echo "idle -c 10000" ;;
         *) echo "unknown cell $1" >&2; exit 2 ;;
     esac

@@ -3,8 +3,10 @@
 //! Modes:
 //! - `echo`: C connections, K messages in flight on each, payloads of S bytes; measures messages
 //!   per second, MB/s and round-trip percentiles, and checks every echoed payload byte for byte.
-//! - `broadcast`: R receivers and one sender; measures deliveries per second and delivery lag, and
-//!   checks that every receiver gets every message in order.
+//! - `broadcast`: R receivers and S senders (one by default), every connection receiving every
+//!   message; measures deliveries per second and delivery lag, and checks that every connection
+//!   gets every sender's messages in that sender's order (payloads carry the sender's number
+//!   after the sequence number).
 //! - `idle`: holds C open connections and reports the server's resident memory per connection.
 //!
 //! Client frames are masked once, ahead of time (only the sequence digits change per message), and
@@ -39,7 +41,7 @@ struct Cli {
 enum Mode {
     /// Round trips through an echo server.
     Echo(EchoArgs),
-    /// One sender, many receivers, through a broadcast server.
+    /// One or more senders, many receivers, through a broadcast server.
     Broadcast(BroadcastArgs),
     /// Hold open connections and read the server's memory per connection.
     Idle(IdleArgs),
@@ -83,13 +85,16 @@ struct EchoArgs {
 struct BroadcastArgs {
     #[command(flatten)]
     common: Common,
-    /// Receiving connections (the sender receives too and is counted separately).
+    /// Connections that only receive (the senders receive too and are counted separately).
     #[arg(long, short = 'r', default_value_t = 1000)]
     receivers: usize,
+    /// Connections that send, each its own sequence, taking turns to fill the window.
+    #[arg(long, default_value_t = 1)]
+    senders: usize,
     /// Payload size in bytes.
     #[arg(long, short = 's', default_value_t = 64)]
     size: usize,
-    /// Messages sent but not yet delivered to every receiver.
+    /// Messages sent but not yet delivered to every receiver, over all senders.
     #[arg(long, default_value_t = 32)]
     window: usize,
     /// Measured seconds.
@@ -308,14 +313,20 @@ impl Conn {
 
 /// Digits of the sequence number at the front of every payload.
 const SEQ_DIGITS: usize = 16;
+/// Digits of the sender's number after the sequence number, in broadcast payloads (where every
+/// sender counts its own sequence); echo payloads carry none.
+const SENDER_DIGITS: usize = 8;
 
-/// A client frame masked once; each message copies it and rewrites its sequence digits.
+/// A client frame masked once; each message copies it and rewrites its sequence digits (and its
+/// sender digits).
 struct Template {
     frame: Vec<u8>,
     header_len: usize,
     key: [u8; 4],
     payload: Vec<u8>,
     opcode: Opcode,
+    /// How many digits after the sequence number name the sender (0 in echo payloads).
+    sender_digits: usize,
 }
 
 impl Template {
@@ -343,20 +354,43 @@ impl Template {
             key,
             payload,
             opcode,
+            sender_digits: 0,
         }
+    }
+
+    /// The same template with room for the numbers of `senders` senders after the sequence
+    /// digits, or an error when the payload is too short to tell them apart.
+    fn with_senders(mut self, senders: usize) -> io::Result<Template> {
+        self.sender_digits = SENDER_DIGITS.min(self.payload.len() - self.digits());
+        if senders == 0 {
+            return Err(io::Error::other("at least one sender is needed"));
+        }
+        if senders as u64 > 16u64.pow(self.sender_digits as u32) {
+            return Err(io::Error::other(format!(
+                "a payload of {} bytes cannot name {senders} senders",
+                self.payload.len()
+            )));
+        }
+        Ok(self)
     }
 
     fn digits(&self) -> usize {
         SEQ_DIGITS.min(self.payload.len())
     }
 
-    /// Appends message `seq` to `out`.
-    fn write(&self, seq: u64, out: &mut Vec<u8>) {
+    /// Appends message `seq` of sender `sender` to `out`.
+    fn write(&self, sender: usize, seq: u64, out: &mut Vec<u8>) {
         let start = out.len() + self.header_len;
         out.extend_from_slice(&self.frame);
-        let mut digits = seq_digits(seq, self.digits());
-        apply_mask(&mut digits[..self.digits()], self.key, 0);
-        out[start..start + self.digits()].copy_from_slice(&digits[..self.digits()]);
+        let (d, sd) = (self.digits(), self.sender_digits);
+        let mut digits = seq_digits(seq, d);
+        apply_mask(&mut digits[..d], self.key, 0);
+        out[start..start + d].copy_from_slice(&digits[..d]);
+        if sd > 0 {
+            let mut digits = seq_digits(sender as u64, sd);
+            apply_mask(&mut digits[..sd], self.key, d);
+            out[start + d..start + d + sd].copy_from_slice(&digits[..sd]);
+        }
     }
 
     /// Whether an unmasked payload is a settling probe.
@@ -365,9 +399,26 @@ impl Template {
         payload.len() >= d && payload[..d] == seq_digits(PROBE_SEQ, d)[..d]
     }
 
-    /// Checks an unmasked payload: the right length, sequence and bytes.
-    fn check(&self, opcode: Opcode, payload: &[u8], seq: u64) -> io::Result<()> {
-        let d = self.digits();
+    /// The sender named by an unmasked payload, or a mismatch when it names none of `senders`.
+    fn sender_of(&self, payload: &[u8], senders: usize) -> io::Result<usize> {
+        let (d, sd) = (self.digits(), self.sender_digits);
+        let digits = payload.get(d..d + sd).unwrap_or_default();
+        let sender = std::str::from_utf8(digits)
+            .ok()
+            .and_then(|hex| usize::from_str_radix(hex, 16).ok())
+            .or((sd == 0).then_some(0));
+        match sender {
+            Some(sender) if sender < senders && digits.len() == sd => Ok(sender),
+            _ => Err(mismatch(format!(
+                "a message from no sender: {:?}",
+                String::from_utf8_lossy(&payload[..payload.len().min(d + sd)])
+            ))),
+        }
+    }
+
+    /// Checks an unmasked payload: the right length, sequence, sender and bytes.
+    fn check(&self, opcode: Opcode, payload: &[u8], sender: usize, seq: u64) -> io::Result<()> {
+        let (d, sd) = (self.digits(), self.sender_digits);
         if opcode != self.opcode || payload.len() != self.payload.len() {
             return Err(mismatch(format!(
                 "expected {:?} of {} bytes, got {opcode:?} of {}",
@@ -377,12 +428,23 @@ impl Template {
             )));
         }
         if payload[..d] != seq_digits(seq, d)[..d] {
+            let from = if sd > 0 {
+                format!(" from sender {sender}")
+            } else {
+                String::new()
+            };
             return Err(mismatch(format!(
-                "expected message {seq}, got {:?}",
+                "expected message {seq}{from}, got {:?}",
                 String::from_utf8_lossy(&payload[..d])
             )));
         }
-        if payload[d..] != self.payload[d..] {
+        if payload[d..d + sd] != seq_digits(sender as u64, sd)[..sd] {
+            return Err(mismatch(format!(
+                "expected a message from sender {sender}, got {:?}",
+                String::from_utf8_lossy(&payload[d..d + sd])
+            )));
+        }
+        if payload[d + sd..] != self.payload[d + sd..] {
             return Err(mismatch(format!("payload of message {seq} differs")));
         }
         Ok(())
@@ -521,7 +583,7 @@ fn echo(args: EchoArgs) -> io::Result<()> {
     let now = Instant::now();
     for (i, conn) in conns.iter_mut().enumerate() {
         for _ in 0..args.in_flight {
-            template.write(next_seq[i], &mut conn.output);
+            template.write(0, next_seq[i], &mut conn.output);
             next_seq[i] += 1;
             sent_at[i].push_back(now);
         }
@@ -543,14 +605,14 @@ fn echo(args: EchoArgs) -> io::Result<()> {
                 return Err(io::Error::other("server closed a connection"));
             }
             while let Some((opcode, range)) = conn.next_frame()? {
-                template.check(opcode, &conn.input[range], expect_seq[i])?;
+                template.check(opcode, &conn.input[range], 0, expect_seq[i])?;
                 expect_seq[i] += 1;
                 let sent = sent_at[i].pop_front().expect("a reply matches a request");
                 if measuring {
                     messages += 1;
                     rtts_us.push(now.duration_since(sent).as_micros().min(u32::MAX as u128) as u32);
                 }
-                template.write(next_seq[i], &mut conn.output);
+                template.write(0, next_seq[i], &mut conn.output);
                 next_seq[i] += 1;
                 sent_at[i].push_back(now);
             }
@@ -593,9 +655,12 @@ fn echo(args: EchoArgs) -> io::Result<()> {
 
 fn broadcast(args: BroadcastArgs) -> io::Result<()> {
     let pid = args.common.pid;
+    let senders = args.senders;
     let mut poll = Poll::new()?;
-    // Connection 0 is the sender; it receives every message too.
-    let total = args.receivers + 1;
+    // Connections 0..senders send; every connection, senders included, receives every message.
+    let total = args.receivers + senders;
+    let template =
+        Template::new(args.size, true, [0x9a, 0xbc, 0xde, 0xf0]).with_senders(senders)?;
     let mut conns = Vec::with_capacity(total);
     for (i, (stream, leftover)) in open_many(args.common.addr, total)?.into_iter().enumerate() {
         let mut conn = Conn::new(stream, leftover);
@@ -603,31 +668,40 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
             .register(&mut conn.stream, Token(i), Interest::READABLE)?;
         conns.push(conn);
     }
-    let template = Template::new(args.size, true, [0x9a, 0xbc, 0xde, 0xf0]);
     // Settle: a broadcast server registers a connection some time after its handshake. Send
-    // probes until every connection has received one, and only then start the sequence.
-    let mut expect_seq = vec![0u64; total];
-    let mut delivered: VecDeque<usize> = VecDeque::new(); // per message in flight: receivers so far
-    let mut sent_at: VecDeque<Instant> = VecDeque::new();
-    let mut first_in_flight = 0u64;
-    let mut next_seq = 0u64;
+    // probes until every connection has received one, and only then start the sequences.
+    settle_broadcast(&poll, &mut conns, &template)?;
+    let mut outgoing: Vec<Outgoing> = (0..senders).map(|_| Outgoing::default()).collect();
+    // The next message each connection expects from each sender: [receiver * senders + sender].
+    let mut expect_seq = vec![0u64; total * senders];
+    let mut in_flight = 0usize;
+    let mut next_sender = 0usize;
+    let mut queued: Vec<usize> = Vec::with_capacity(senders);
     let mut lags_us: Vec<u32> = Vec::with_capacity(1 << 20);
     let mut deliveries = 0u64;
     let mut messages = 0u64;
-    settle_broadcast(&poll, &mut conns, &template)?;
     let mut window = Window::new(args.warmup, args.duration);
     let mut events = Events::with_capacity(4096);
     loop {
         let now = Instant::now();
-        // Keep the window full.
-        while sent_at.len() < args.window {
-            template.write(next_seq, &mut conns[0].output);
-            next_seq += 1;
-            sent_at.push_back(now);
-            delivered.push_back(0);
+        // Keep the window full, taking the senders in turn.
+        while in_flight < args.window {
+            let s = next_sender;
+            next_sender = (next_sender + 1) % senders;
+            let out = &mut outgoing[s];
+            template.write(s, out.next_seq, &mut conns[s].output);
+            out.next_seq += 1;
+            out.sent_at.push_back(now);
+            out.delivered.push_back(0);
+            in_flight += 1;
+            if !queued.contains(&s) {
+                queued.push(s);
+            }
         }
-        let pending = conns[0].flush()?;
-        conns[0].update_interest(&poll, Token(0), pending)?;
+        for s in queued.drain(..) {
+            let pending = conns[s].flush()?;
+            conns[s].update_interest(&poll, Token(s), pending)?;
+        }
 
         poll.poll(&mut events, Some(Duration::from_millis(10)))?;
         let now = Instant::now();
@@ -642,18 +716,28 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
                 return Err(io::Error::other(format!("server closed connection {i}")));
             }
             while let Some((opcode, range)) = conn.next_frame()? {
-                if template.is_probe(&conn.input[range.clone()]) {
+                let payload = &conn.input[range];
+                if template.is_probe(payload) {
                     continue;
                 }
-                let seq = expect_seq[i];
-                template.check(opcode, &conn.input[range], seq)?;
-                expect_seq[i] += 1;
-                let index = (seq - first_in_flight) as usize;
-                delivered[index] += 1;
+                let s = template.sender_of(payload, senders)?;
+                let seq = expect_seq[i * senders + s];
+                template.check(opcode, payload, s, seq)?;
+                expect_seq[i * senders + s] += 1;
+                let out = &mut outgoing[s];
+                // At or after `first_in_flight`: that message is retired only once every
+                // connection, this one included, has received it.
+                let index = (seq - out.first_in_flight) as usize;
+                let Some(delivered) = out.delivered.get_mut(index) else {
+                    return Err(mismatch(format!(
+                        "message {seq} from sender {s} arrived before it was sent"
+                    )));
+                };
+                *delivered += 1;
                 if measuring {
                     deliveries += 1;
                     lags_us.push(
-                        now.duration_since(sent_at[index])
+                        now.duration_since(out.sent_at[index])
                             .as_micros()
                             .min(u32::MAX as u128) as u32,
                     );
@@ -665,12 +749,15 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
             }
         }
         // Retire messages every connection has received.
-        while delivered.front() == Some(&total) {
-            delivered.pop_front();
-            sent_at.pop_front();
-            first_in_flight += 1;
-            if measuring {
-                messages += 1;
+        for out in &mut outgoing {
+            while out.delivered.front() == Some(&total) {
+                out.delivered.pop_front();
+                out.sent_at.pop_front();
+                out.first_in_flight += 1;
+                in_flight -= 1;
+                if measuring {
+                    messages += 1;
+                }
             }
         }
     }
@@ -678,6 +765,7 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
     lags_us.sort_unstable();
     let mut fields = vec![
         ("receivers", total.to_string()),
+        ("senders", senders.to_string()),
         ("size", args.size.to_string()),
         (
             "messages_per_sec",
@@ -705,6 +793,17 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
     Ok(())
 }
 
+/// One sender's messages in flight: sent, and not yet received by every connection.
+#[derive(Default)]
+struct Outgoing {
+    next_seq: u64,
+    /// The sequence number of `sent_at[0]` and `delivered[0]`.
+    first_in_flight: u64,
+    sent_at: VecDeque<Instant>,
+    /// Per message in flight: the connections that have received it so far.
+    delivered: VecDeque<usize>,
+}
+
 /// The sequence number of settling probes; the measured sequence never reaches it.
 const PROBE_SEQ: u64 = u64::MAX;
 
@@ -719,7 +818,7 @@ fn settle_broadcast(poll: &Poll, conns: &mut [Conn], template: &Template) -> io:
                 "not every receiver got a probe within 30 s",
             ));
         }
-        template.write(PROBE_SEQ, &mut conns[0].output);
+        template.write(0, PROBE_SEQ, &mut conns[0].output);
         let pending = conns[0].flush()?;
         conns[0].update_interest(poll, Token(0), pending)?;
         std::thread::sleep(Duration::from_millis(50));
