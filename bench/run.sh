@@ -17,8 +17,11 @@
 # Cells (CELLS picks some; the wsload arguments are in cell_args below):
 #   echo_CxK             C connections with K messages of 20 bytes in flight on each
 #   echo_100x16KiB, echo_10x1MiB   larger echo messages, one in flight per connection
-#   broadcast_1x1000     1 sender, 1000 other connections, 64-byte messages; every connection
-#                        receives every message (the sender too)
+#   broadcast_1xR        1 sender and R other connections (R = 10, 100, 1000, 10000), 64-byte
+#                        messages; every connection receives every message, the sender too.
+#                        broadcast_1x10000 needs about 10 000 descriptors on each side (the
+#                        soft limit is raised to the hard one below); a peer that cannot cope
+#                        gets a FAILED row
 #   broadcast_100to1000  100 senders among 1000 connections, each sender its own sequence; every
 #                        connection checks each sender's order
 #   idle_10000           server memory per open connection
@@ -31,9 +34,12 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 rounds="${ROUNDS:-3}"
 duration="${DURATION:-3}"
-cells="${CELLS:-echo_1x1 echo_100x1 echo_100x16 echo_1000x1 echo_100x16KiB echo_10x1MiB broadcast_1x1000 broadcast_100to1000 idle_10000}"
+cells="${CELLS:-echo_1x1 echo_100x1 echo_100x16 echo_1000x1 echo_100x16KiB echo_10x1MiB broadcast_1x10 broadcast_1x100 broadcast_1x1000 broadcast_1x10000 broadcast_100to1000 idle_10000}"
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 10100 ]; then
+    echo "bench/run.sh: only $(ulimit -n) descriptors allowed; the 10 000-connection cells will fail" >&2
+fi
 source "$root/.ci/lib/cargo-bin.sh"
 ours=$(cargo_bin "$root/Cargo.toml" rfc6455)
 wsload=$(cargo_bin "$here/Cargo.toml" wsload)
@@ -76,7 +82,10 @@ cell_args() {
         echo_1000x1) echo "echo -c 1000 -k 1 -s 20" ;;
         echo_100x16KiB) echo "echo -c 100 -k 1 -s 16384" ;;
         echo_10x1MiB) echo "echo -c 10 -k 1 -s 1048576" ;;
+        broadcast_1x10) echo "broadcast -r 10 -s 64" ;;
+        broadcast_1x100) echo "broadcast -r 100 -s 64" ;;
         broadcast_1x1000) echo "broadcast -r 1000 -s 64" ;;
+        broadcast_1x10000) echo "broadcast -r 10000 -s 64" ;;
         broadcast_100to1000) echo "broadcast -r 900 --senders 100 -s 64" ;;
         idle_10000) echo "idle -c 10000" ;;
         *) echo "unknown cell $1" >&2; exit 2 ;;

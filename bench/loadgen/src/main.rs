@@ -183,7 +183,8 @@ fn open(addr: SocketAddr) -> io::Result<(TcpStream, Vec<u8>)> {
     Ok((TcpStream::from_std(stream), received[head_end..].to_vec()))
 }
 
-/// Opens `n` connections, a few at a time so that the server's accept queue never overflows.
+/// Opens `n` connections one after the other, so that the server's accept queue never overflows
+/// (10 000 take under 2 s against the Rust servers and about 3 s against Node's `ws`).
 fn open_many(addr: SocketAddr, n: usize) -> io::Result<Vec<(TcpStream, Vec<u8>)>> {
     (0..n).map(|_| open(addr)).collect()
 }
