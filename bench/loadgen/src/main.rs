@@ -8,6 +8,12 @@
 //!   gets every sender's messages in that sender's order (payloads carry the sender's number
 //!   after the sequence number).
 //! - `idle`: holds C open connections and reports the server's resident memory per connection.
+//! - `fairness`: one innocent client does round trips of small messages through an echo server,
+//!   one at a time, while a flooding connection sends plain 64 KiB messages, an endless message
+//!   of tiny fragments, or compressed messages that inflate to 16 MiB; measures the innocent's
+//!   round-trip percentiles and how many bytes the flood got in. Each turn of the loop does at
+//!   most one read and one write of 64 KiB for the flood, so the generator's own share of an
+//!   innocent round trip stays small.
 //!
 //! Client frames are masked once, ahead of time (only the sequence digits change per message), and
 //! replies are parsed no further than their headers, so that the generator is rarely the
@@ -19,9 +25,11 @@
 //! that do not parse as a frame), the last line is `MISMATCH <what>` and the exit status is 3, so
 //! that a corrupting server is never mistaken for one that merely failed to run (status 1).
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use flate2::{Compress, Compression, FlushCompress};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use rfc6455::deflate::DEFLATE_TAIL;
 use rfc6455::frame::{self, FrameHeader, MAX_HEADER_LEN, Opcode, Status};
 use rfc6455::handshake::accept_key;
 use rfc6455::mask::apply_mask;
@@ -45,6 +53,8 @@ enum Mode {
     Broadcast(BroadcastArgs),
     /// Hold open connections and read the server's memory per connection.
     Idle(IdleArgs),
+    /// One client's round trips through an echo server while another connection floods it.
+    Fairness(FairnessArgs),
 }
 
 #[derive(Args)]
@@ -117,12 +127,60 @@ struct IdleArgs {
     settle: f64,
 }
 
+#[derive(Args)]
+struct FairnessArgs {
+    #[command(flatten)]
+    common: Common,
+    /// What the flooding connection sends.
+    #[arg(long, value_enum)]
+    flood: Flood,
+    /// Payload size of the innocent client's messages, in bytes.
+    #[arg(long, short = 's', default_value_t = 20)]
+    size: usize,
+    /// Payload size of each plain flood message, in bytes.
+    #[arg(long, default_value_t = 64 * 1024)]
+    flood_size: usize,
+    /// Size each compressed flood message inflates to, in bytes.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    inflated_size: usize,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 3.0)]
+    duration: f64,
+    /// Unmeasured seconds before measuring.
+    #[arg(long, default_value_t = 0.5)]
+    warmup: f64,
+}
+
+/// What the flooding connection sends.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Flood {
+    /// Binary messages of --flood-size bytes, as fast as the server takes them; their echoes are
+    /// read and checked.
+    Plain,
+    /// One endless message of empty and 1-byte continuation frames; when the server closes the
+    /// connection (rfc6455 does with 1008 past its fragment limit), it is opened again.
+    Fragments,
+    /// permessage-deflate messages that inflate to --inflated-size bytes of zeros.
+    Compressed,
+}
+
+impl Flood {
+    fn name(self) -> &'static str {
+        match self {
+            Flood::Plain => "plain",
+            Flood::Fragments => "fragments",
+            Flood::Compressed => "compressed",
+        }
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.mode {
         Mode::Echo(args) => echo(args),
         Mode::Broadcast(args) => broadcast(args),
         Mode::Idle(args) => idle(args),
+        Mode::Fairness(args) => fairness(args),
     };
     match result {
         Ok(()) => {}
@@ -151,17 +209,53 @@ fn mismatch(what: String) -> io::Error {
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
+/// The opening handshake's request, with `extensions` offered in `Sec-WebSocket-Extensions`.
+fn upgrade_request(addr: SocketAddr, extensions: Option<&str>) -> String {
+    let offer = extensions
+        .map(|e| format!("Sec-WebSocket-Extensions: {e}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
+    )
+}
+
+/// The length of the response head at the front of `received`, once it is all there.
+fn response_head_len(received: &[u8]) -> Option<usize> {
+    received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|pos| pos + 4)
+}
+
+/// Checks a response head: a 101 with the right accept key and, when `extension` is given, that
+/// extension accepted.
+fn check_response(head: &[u8], extension: Option<&str>) -> io::Result<()> {
+    let head = String::from_utf8_lossy(head).to_lowercase();
+    let accept = accept_key(KEY.as_bytes()).to_lowercase();
+    if !head.starts_with("http/1.1 101") || !head.contains(&accept) {
+        return Err(io::Error::other(format!("handshake refused: {head}")));
+    }
+    if let Some(extension) = extension {
+        let accepted = head
+            .lines()
+            .any(|line| line.starts_with("sec-websocket-extensions:") && line.contains(extension));
+        if !accepted {
+            return Err(io::Error::other(format!(
+                "the server did not accept {extension}: {head}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Opens a connection and completes the opening handshake with blocking IO, then hands back a
 /// non-blocking mio stream and any bytes that followed the response.
 fn open(addr: SocketAddr) -> io::Result<(TcpStream, Vec<u8>)> {
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let request = format!(
-        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes())?;
+    stream.write_all(upgrade_request(addr, None).as_bytes())?;
     let mut received = Vec::new();
     let mut chunk = [0u8; 1024];
     let head_end = loop {
@@ -170,15 +264,11 @@ fn open(addr: SocketAddr) -> io::Result<(TcpStream, Vec<u8>)> {
             return Err(io::Error::other("server closed during the handshake"));
         }
         received.extend_from_slice(&chunk[..n]);
-        if let Some(pos) = received.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos + 4;
+        if let Some(len) = response_head_len(&received) {
+            break len;
         }
     };
-    let head = String::from_utf8_lossy(&received[..head_end]).to_lowercase();
-    let accept = accept_key(KEY.as_bytes()).to_lowercase();
-    if !head.starts_with("http/1.1 101") || !head.contains(&accept) {
-        return Err(io::Error::other(format!("handshake refused: {head}")));
-    }
+    check_response(&received[..head_end], None)?;
     stream.set_nonblocking(true)?;
     Ok((TcpStream::from_std(stream), received[head_end..].to_vec()))
 }
@@ -224,44 +314,63 @@ impl Conn {
     /// given has drained the socket (new bytes raise a new readiness edge), so it is not followed
     /// by one that would only return `WouldBlock`.
     fn fill(&mut self) -> io::Result<bool> {
+        loop {
+            match self.read_once(usize::MAX)? {
+                None => return Ok(false),
+                Some(true) => {}
+                Some(false) => return Ok(true),
+            }
+        }
+    }
+
+    /// One read of at most `limit` bytes. Returns `None` on EOF, else whether the socket may hold
+    /// more (the read filled all it asked for).
+    fn read_once(&mut self, limit: usize) -> io::Result<Option<bool>> {
         if self.parsed == self.filled {
             self.parsed = 0;
             self.filled = 0;
         }
-        loop {
+        if self.input.len() - self.filled < READ_CHUNK {
+            // Move the unparsed bytes to the front, and grow if they fill half the buffer.
+            self.input.copy_within(self.parsed..self.filled, 0);
+            self.filled -= self.parsed;
+            self.parsed = 0;
             if self.input.len() - self.filled < READ_CHUNK {
-                // Move the unparsed bytes to the front, and grow if they fill half the buffer.
-                self.input.copy_within(self.parsed..self.filled, 0);
-                self.filled -= self.parsed;
-                self.parsed = 0;
-                if self.input.len() - self.filled < READ_CHUNK {
-                    let len = self.input.len() * 2;
-                    self.input.resize(len, 0);
-                }
+                let len = self.input.len() * 2;
+                self.input.resize(len, 0);
             }
-            let room = self.input.len() - self.filled;
-            match self.stream.read(&mut self.input[self.filled..]) {
-                Ok(0) => return Ok(false),
+        }
+        let end = self.input.len().min(self.filled.saturating_add(limit));
+        loop {
+            match self.stream.read(&mut self.input[self.filled..end]) {
+                Ok(0) => return Ok(None),
                 Ok(n) => {
                     self.filled += n;
-                    if n < room {
-                        return Ok(true);
-                    }
+                    return Ok(Some(self.filled == end));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Some(false)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
     }
 
-    /// The next complete server frame: (opcode, payload range in `input`).
+    /// The next complete server message in one frame: (opcode, payload range in `input`).
     fn next_frame(&mut self) -> io::Result<Option<(Opcode, std::ops::Range<usize>)>> {
+        match self.next_any_frame()? {
+            Some((header, range)) if header.fin => Ok(Some((header.opcode, range))),
+            Some(_) => Err(io::Error::other("server sent a fragmented frame")),
+            None => Ok(None),
+        }
+    }
+
+    /// The next complete server frame, a fragment or not: (header, payload range in `input`).
+    fn next_any_frame(&mut self) -> io::Result<Option<(FrameHeader, std::ops::Range<usize>)>> {
         let unparsed = &self.input[self.parsed..self.filled];
         match frame::decode_header(unparsed) {
             Ok(Status::Complete((header, len))) => {
-                if header.mask.is_some() || !header.fin {
-                    return Err(io::Error::other("server sent a masked or fragmented frame"));
+                if header.mask.is_some() {
+                    return Err(io::Error::other("server sent a masked frame"));
                 }
                 let total = len + header.payload_len as usize;
                 if unparsed.len() < total {
@@ -269,10 +378,7 @@ impl Conn {
                 }
                 let start = self.parsed + len;
                 self.parsed += total;
-                Ok(Some((
-                    header.opcode,
-                    start..start + header.payload_len as usize,
-                )))
+                Ok(Some((header, start..start + header.payload_len as usize)))
             }
             Ok(Status::Partial) => Ok(None),
             Err(e) => Err(mismatch(format!("bad frame from server: {e}"))),
@@ -861,4 +967,421 @@ fn idle(args: IdleArgs) -> io::Result<()> {
     );
     drop(conns);
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fairness
+
+/// The innocent client's token; the flooding connection's is `1 + generation`.
+const INNOCENT: Token = Token(0);
+
+/// Bytes the flooding connection reads or writes at most per turn of the loop.
+const FLOOD_CHUNK: usize = 64 * 1024;
+
+fn fairness(args: FairnessArgs) -> io::Result<()> {
+    let pid = args.common.pid;
+    let mut poll = Poll::new()?;
+    let (stream, leftover) = open(args.common.addr)?;
+    let mut innocent = Conn::new(stream, leftover);
+    poll.registry()
+        .register(&mut innocent.stream, INNOCENT, Interest::READABLE)?;
+    let template = Template::new(args.size, false, [0x21, 0x43, 0x65, 0x87]);
+    let mut flooder = Flooder::new(&args, &poll)?;
+
+    let mut next_seq = 0u64;
+    let mut sent_at = Instant::now();
+    template.write(0, next_seq, &mut innocent.output);
+    let pending = innocent.flush()?;
+    innocent.update_interest(&poll, INNOCENT, pending)?;
+    let mut rtts_us: Vec<u32> = Vec::with_capacity(1 << 20);
+    let mut window = Window::new(args.warmup, args.duration);
+    let mut events = Events::with_capacity(64);
+    let ended = loop {
+        let timeout = if flooder.busy() {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(10)
+        };
+        poll.poll(&mut events, Some(timeout))?;
+        let now = Instant::now();
+        let measuring = window.measuring(now, pid);
+        if now >= window.end {
+            break now;
+        }
+        let mut innocent_ready = false;
+        for event in events.iter() {
+            if event.token() == INNOCENT {
+                innocent_ready = true;
+            } else if event.token() == flooder.token() {
+                flooder.readable |=
+                    event.is_readable() || event.is_read_closed() || event.is_error();
+                flooder.writable |=
+                    event.is_writable() || event.is_write_closed() || event.is_error();
+            }
+        }
+        // The innocent first: its reply was timed when poll returned.
+        if innocent_ready {
+            if !innocent.fill()? {
+                return Err(io::Error::other("server closed the innocent connection"));
+            }
+            while let Some((opcode, range)) = innocent.next_frame()? {
+                template.check(opcode, &innocent.input[range], 0, next_seq)?;
+                if measuring {
+                    let rtt = now.duration_since(sent_at).as_micros();
+                    rtts_us.push(rtt.min(u32::MAX as u128) as u32);
+                }
+                next_seq += 1;
+                sent_at = Instant::now();
+                template.write(0, next_seq, &mut innocent.output);
+            }
+            let pending = innocent.flush()?;
+            innocent.update_interest(&poll, INNOCENT, pending)?;
+        }
+        flooder.turn(&poll, measuring)?;
+    };
+    let (elapsed, server_cpu, self_cpu) = window.finish(pid);
+    let round_trips = rtts_us.len();
+    // The message still unanswered counts with what it has waited so far, a lower bound: a
+    // server that starves the innocent for the whole window must not show as fast.
+    let unanswered_us = ended
+        .duration_since(sent_at)
+        .as_micros()
+        .min(u32::MAX as u128) as u32;
+    rtts_us.push(unanswered_us);
+    rtts_us.sort_unstable();
+    let stats = &flooder.stats;
+    let mut fields = vec![
+        ("flood", args.flood.name().to_string()),
+        ("innocent_p50_us", percentile(&rtts_us, 0.5).to_string()),
+        ("innocent_p99_us", percentile(&rtts_us, 0.99).to_string()),
+        (
+            "innocent_max_us",
+            rtts_us.last().copied().unwrap_or(0).to_string(),
+        ),
+        ("innocent_round_trips", round_trips.to_string()),
+        ("innocent_unanswered_us", unanswered_us.to_string()),
+        (
+            "flood_bytes_per_sec",
+            format!("{:.0}", stats.bytes as f64 / elapsed),
+        ),
+        ("flood_messages", stats.messages.to_string()),
+        ("flood_reconnects", stats.reconnects.to_string()),
+        ("flood_closes", stats.closes.to_string()),
+        (
+            "flood_close_code",
+            stats
+                .close_code
+                .map_or_else(|| "none".to_string(), |c| c.to_string()),
+        ),
+        (
+            "loadgen_cpu_pct",
+            format!("{:.0}", 100.0 * self_cpu / elapsed),
+        ),
+    ];
+    if let Some(cpu) = server_cpu {
+        fields.push(("server_cpu_pct", format!("{:.0}", 100.0 * cpu / elapsed)));
+    }
+    report("fairness", &fields);
+    Ok(())
+}
+
+/// What the flooding connection sends once open.
+enum FloodBytes {
+    /// Each message is this template with the next sequence number; echoes are checked.
+    Plain(Template),
+    /// `opening` starts the message (a non-final binary frame), then `block`, a run of masked
+    /// empty and 1-byte non-final continuation frames, is sent again and again.
+    Fragments { opening: Vec<u8>, block: Vec<u8> },
+    /// One masked compressed message (RSV1 set), sent again and again.
+    Compressed(Vec<u8>),
+}
+
+/// What the flood achieved inside the measurement window.
+#[derive(Default)]
+struct FloodStats {
+    /// Bytes of frames written (handshakes not counted).
+    bytes: u64,
+    /// Complete messages the server sent back.
+    messages: u64,
+    /// Connections opened again after the server closed one.
+    reconnects: u64,
+    /// Close frames received.
+    closes: u64,
+    /// The code of the last close frame received.
+    close_code: Option<u16>,
+}
+
+/// The flooding connection. It is opened without blocking, so that a handshake never holds up the
+/// innocent client, and opened again whenever the server closes it.
+struct Flooder {
+    addr: SocketAddr,
+    bytes: FloodBytes,
+    /// The extension the server must accept, for the compressed flood.
+    extension: Option<&'static str>,
+    conn: Conn,
+    generation: usize,
+    /// The handshake is complete.
+    open: bool,
+    /// Readiness seen and not yet used up (the events are edge-triggered).
+    readable: bool,
+    writable: bool,
+    next_seq: u64,
+    expect_seq: u64,
+    stats: FloodStats,
+}
+
+impl Flooder {
+    fn new(args: &FairnessArgs, poll: &Poll) -> io::Result<Flooder> {
+        let key = [0x0f, 0x1e, 0x2d, 0x3c];
+        let (bytes, extension) = match args.flood {
+            Flood::Plain => (
+                FloodBytes::Plain(Template::new(args.flood_size, false, key)),
+                None,
+            ),
+            Flood::Fragments => (fragments(key), None),
+            Flood::Compressed => (
+                FloodBytes::Compressed(compressed_zeros(args.inflated_size, key)?),
+                Some("permessage-deflate"),
+            ),
+        };
+        Ok(Flooder {
+            addr: args.common.addr,
+            bytes,
+            extension,
+            conn: Flooder::connect(args.common.addr, extension, Token(1), poll)?,
+            generation: 0,
+            open: false,
+            readable: false,
+            writable: false,
+            next_seq: 0,
+            expect_seq: 0,
+            stats: FloodStats::default(),
+        })
+    }
+
+    fn token(&self) -> Token {
+        Token(1 + self.generation)
+    }
+
+    /// Starts a connection and queues its upgrade request; the response is read in `turn`.
+    fn connect(
+        addr: SocketAddr,
+        extension: Option<&str>,
+        token: Token,
+        poll: &Poll,
+    ) -> io::Result<Conn> {
+        let mut stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        poll.registry()
+            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
+        let mut conn = Conn::new(stream, Vec::new());
+        // Offer client_no_context_takeover: every flood message is compressed on its own.
+        let offer = extension.map(|e| format!("{e}; client_no_context_takeover"));
+        conn.output
+            .extend_from_slice(upgrade_request(addr, offer.as_deref()).as_bytes());
+        Ok(conn)
+    }
+
+    /// Drops the connection the server closed and starts a new one.
+    fn reconnect(&mut self, poll: &Poll, measuring: bool) -> io::Result<()> {
+        poll.registry().deregister(&mut self.conn.stream)?;
+        self.generation += 1;
+        self.conn = Flooder::connect(self.addr, self.extension, self.token(), poll)?;
+        self.open = false;
+        self.readable = false;
+        self.writable = false;
+        self.next_seq = 0;
+        self.expect_seq = 0;
+        if measuring {
+            self.stats.reconnects += 1;
+        }
+        Ok(())
+    }
+
+    /// Whether the next turn has work without waiting for an event.
+    fn busy(&self) -> bool {
+        self.readable || (self.writable && self.conn.written < self.conn.output.len())
+    }
+
+    /// Queues the next message or block of fragments once the last one is written.
+    fn refill(&mut self) {
+        if self.conn.written < self.conn.output.len() {
+            return;
+        }
+        self.conn.output.clear();
+        self.conn.written = 0;
+        match &self.bytes {
+            FloodBytes::Plain(template) => {
+                template.write(0, self.next_seq, &mut self.conn.output);
+                self.next_seq += 1;
+            }
+            FloodBytes::Fragments { block, .. } => self.conn.output.extend_from_slice(block),
+            FloodBytes::Compressed(message) => self.conn.output.extend_from_slice(message),
+        }
+    }
+
+    /// One bounded step: at most one write and one read of `FLOOD_CHUNK` bytes, then the frames
+    /// that are complete.
+    fn turn(&mut self, poll: &Poll, measuring: bool) -> io::Result<()> {
+        if self.writable {
+            if self.open {
+                self.refill();
+            }
+            let (start, end) = (
+                self.conn.written,
+                self.conn.output.len().min(self.conn.written + FLOOD_CHUNK),
+            );
+            if start < end {
+                match self.conn.stream.write(&self.conn.output[start..end]) {
+                    Ok(n) => {
+                        self.conn.written += n;
+                        if self.open && measuring {
+                            self.stats.bytes += n as u64;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if self.open && closed_by_peer(&e) => {
+                        return self.reconnect(poll, measuring);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if self.readable {
+            match self.conn.read_once(FLOOD_CHUNK) {
+                Ok(Some(more)) => self.readable = more,
+                Ok(None) if self.open => return self.reconnect(poll, measuring),
+                Ok(None) => {
+                    return Err(io::Error::other(
+                        "server closed the flooding connection during its handshake",
+                    ));
+                }
+                Err(e) if self.open && closed_by_peer(&e) => {
+                    return self.reconnect(poll, measuring);
+                }
+                Err(e) => return Err(e),
+            }
+            if !self.open {
+                let received = &self.conn.input[self.conn.parsed..self.conn.filled];
+                let Some(len) = response_head_len(received) else {
+                    return Ok(());
+                };
+                check_response(&received[..len], self.extension)?;
+                self.conn.parsed += len;
+                self.open = true;
+                if let FloodBytes::Fragments { opening, .. } = &self.bytes {
+                    self.conn.output.extend_from_slice(opening);
+                }
+            }
+            while let Some((header, range)) = self.conn.next_any_frame()? {
+                let payload = &self.conn.input[range];
+                match header.opcode {
+                    Opcode::Close => {
+                        if measuring {
+                            self.stats.closes += 1;
+                            self.stats.close_code = Some(match payload {
+                                [a, b, ..] => u16::from_be_bytes([*a, *b]),
+                                _ => 1005, // no status code (RFC 6455 §7.1.5)
+                            });
+                        }
+                        return self.reconnect(poll, measuring);
+                    }
+                    Opcode::Ping | Opcode::Pong => {}
+                    _ => {
+                        if let FloodBytes::Plain(template) = &self.bytes {
+                            if !header.fin {
+                                return Err(io::Error::other(
+                                    "the plain flood checks echoes sent in one frame; the server fragmented one",
+                                ));
+                            }
+                            template.check(header.opcode, payload, 0, self.expect_seq)?;
+                            self.expect_seq += 1;
+                        }
+                        if header.fin && measuring {
+                            self.stats.messages += 1;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether an IO error means the server closed or reset the connection.
+fn closed_by_peer(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
+}
+
+/// Masks a client frame with `key` and appends it to `out`.
+fn push_frame(
+    out: &mut Vec<u8>,
+    fin: bool,
+    rsv1: bool,
+    opcode: Opcode,
+    payload: &[u8],
+    key: [u8; 4],
+) {
+    let header = FrameHeader {
+        fin,
+        rsv1,
+        rsv2: false,
+        rsv3: false,
+        opcode,
+        mask: Some(key),
+        payload_len: payload.len() as u64,
+    };
+    let mut bytes = [0u8; MAX_HEADER_LEN];
+    let header_len = frame::encode_header(&header, &mut bytes);
+    out.extend_from_slice(&bytes[..header_len]);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    apply_mask(&mut out[start..], key, 0);
+}
+
+/// The fragments flood: an empty non-final binary frame, then about 64 KiB of non-final
+/// continuation frames, empty and 1-byte in turn (10 082 frames per block).
+fn fragments(key: [u8; 4]) -> FloodBytes {
+    let mut opening = Vec::new();
+    push_frame(&mut opening, false, false, Opcode::Binary, &[], key);
+    let mut block = Vec::with_capacity(FLOOD_CHUNK);
+    while block.len() + 13 <= FLOOD_CHUNK {
+        push_frame(&mut block, false, false, Opcode::Continuation, &[], key);
+        push_frame(&mut block, false, false, Opcode::Continuation, b"x", key);
+    }
+    FloodBytes::Fragments { opening, block }
+}
+
+/// One masked permessage-deflate message of `size` zeros: raw DEFLATE at the best ratio, ended
+/// with a sync flush whose 00 00 ff ff tail is removed (RFC 7692 §7.2.1), RSV1 set (§6).
+fn compressed_zeros(size: usize, key: [u8; 4]) -> io::Result<Vec<u8>> {
+    let zeros = vec![0u8; size];
+    let mut compress = Compress::new(Compression::best(), false);
+    let mut deflated = Vec::with_capacity(size / 512 + 1024);
+    loop {
+        if deflated.len() == deflated.capacity() {
+            deflated.reserve(64 * 1024);
+        }
+        let consumed = compress.total_in() as usize;
+        compress
+            .compress_vec(&zeros[consumed..], &mut deflated, FlushCompress::Sync)
+            .map_err(io::Error::other)?;
+        if compress.total_in() as usize == size && deflated.len() < deflated.capacity() {
+            break;
+        }
+    }
+    let Some(body) = deflated.strip_suffix(&DEFLATE_TAIL) else {
+        return Err(io::Error::other(
+            "a sync flush that does not end in 00 00 ff ff",
+        ));
+    };
+    let mut message = Vec::new();
+    push_frame(&mut message, true, true, Opcode::Binary, body, key);
+    Ok(message)
 }
