@@ -1,13 +1,46 @@
 #!/usr/bin/env bash
 # The side-by-side benchmark: every server in turn, pinned to core 0, against the load generator
-# pinned to core 1, for every cell, ROUNDS times with the server order rotated each round. Prints a
-# markdown table of medians with ratios to rfc6455 and keeps the raw results in bench/results/.
-# Exits non-zero, after the table, when a server's replies were wrong (MISMATCH: the load generator
-# checks every echoed byte and the order of broadcast messages) or when rfc6455 failed a cell.
+# pinned to core 1, for every cell, ROUNDS times with the server order rotated each round. Prints
+# markdown tables of medians with ratios to rfc6455 and keeps the raw results in bench/results/.
+# Exits non-zero, after the tables, when a server's replies were wrong (MISMATCH: the load
+# generator checks every echoed byte and the order of each sender's broadcast messages) or when
+# rfc6455 failed a cell.
 #
-#   bench/run.sh                    # everything, about 8 minutes
+#   bench/run.sh                    # everything, about 13 minutes (more with BASELINE)
 #   ROUNDS=1 DURATION=1 bench/run.sh   # a quick look
 #   CELLS="echo_100x16 idle_10000" bench/run.sh
+#   BASELINE=path/to/an/older/rfc6455 bench/run.sh   # the previous release in the same run
+#
+# With BASELINE set to an older rfc6455 binary (one that takes the same command line), it runs as
+# a server named rfc6455-old in every cell rfc6455 runs in, with the same flags, so that the table
+# compares the two builds under the same conditions (its ratio column is relative to rfc6455).
+#
+# Cells (CELLS picks some; the wsload arguments are in cell_args below):
+#   echo_CxK             C connections with K messages of 20 bytes in flight on each
+#   echo_100x16KiB, echo_10x1MiB   larger echo messages, one in flight per connection
+#   broadcast_1xR        1 sender and R other connections (R = 10, 100, 1000, 10000), 64-byte
+#                        messages; every connection receives every message, the sender too.
+#                        broadcast_1x10000 needs about 10 000 descriptors on each side (the
+#                        soft limit is raised to the hard one below); a peer that cannot cope
+#                        gets a FAILED row
+#   broadcast_100to1000  100 senders among 1000 connections, each sender its own sequence; every
+#                        connection checks each sender's order
+#   idle_10000           server memory per open connection
+#   fairness_FLOOD       rfc6455 echo only (and rfc6455-old with BASELINE): one innocent client's
+#                        round trips of 20-byte messages, one at a time, while another
+#                        connection floods the server; the table shows the innocent's p50, p99
+#                        and longest round trip. FLOOD is one of
+#                          plain       64 KiB binary messages as fast as the server takes them,
+#                                      echoes read and checked
+#                          fragments   one endless message of empty and 1-byte continuation
+#                                      frames; rfc6455 closes it with 1008 past 131 072
+#                                      fragments and the flooder connects again
+#                          compressed  permessage-deflate messages of 16 KiB that inflate to
+#                                      16 MiB of zeros each, reconnecting if closed
+#                        A round trip still unanswered when the window ends counts with what it
+#                        has waited so far, so a starved innocent shows as slow, not as absent.
+#                        Flood MB/s is what the flooder wrote into its socket (for compressed,
+#                        mostly what kernel buffers hold); flood messages are the echoes it got.
 #
 # Builds rfc6455, the load generator (bench/loadgen) and the Rust peers (bench/peers) in release
 # mode, and installs Node's `ws` into bench/node if Node.js is present (its servers are skipped
@@ -17,9 +50,12 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 rounds="${ROUNDS:-3}"
 duration="${DURATION:-3}"
-cells="${CELLS:-echo_1x1 echo_100x1 echo_100x16 echo_1000x1 echo_100x16KiB echo_10x1MiB broadcast_1x1000 idle_10000}"
+cells="${CELLS:-echo_1x1 echo_100x1 echo_100x16 echo_1000x1 echo_100x16KiB echo_10x1MiB broadcast_1x10 broadcast_1x100 broadcast_1x1000 broadcast_1x10000 broadcast_100to1000 idle_10000 fairness_plain fairness_fragments fairness_compressed}"
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 10100 ]; then
+    echo "bench/run.sh: only $(ulimit -n) descriptors allowed; the 10 000-connection cells will fail" >&2
+fi
 source "$root/.ci/lib/cargo-bin.sh"
 ours=$(cargo_bin "$root/Cargo.toml" rfc6455)
 wsload=$(cargo_bin "$here/Cargo.toml" wsload)
@@ -41,6 +77,19 @@ broadcast_servers=(
     "rfc6455|$ours broadcast --port PORT --idle-timeout 0 --max-connections 20000"
     "tokio-tungstenite|$tt_broadcast PORT"
 )
+# The fairness cells measure rfc6455 alone (issue 14): the floods lean on its fragment limit and
+# on permessage-deflate, which the peers here do not offer.
+fairness_servers=("${echo_servers[0]}")
+if [ -n "${BASELINE:-}" ]; then
+    if [ ! -x "$BASELINE" ]; then
+        echo "bench/run.sh: BASELINE=$BASELINE is not an executable" >&2
+        exit 2
+    fi
+    old_echo="rfc6455-old|$BASELINE echo --port PORT --idle-timeout 0 --max-connections 20000"
+    echo_servers+=("$old_echo")
+    broadcast_servers+=("rfc6455-old|$BASELINE broadcast --port PORT --idle-timeout 0 --max-connections 20000")
+    fairness_servers+=("$old_echo")
+fi
 if $have_node; then
     echo_servers+=("node-ws|node $here/node/echo.js PORT")
     broadcast_servers+=("node-ws|node $here/node/broadcast.js PORT")
@@ -54,8 +103,15 @@ cell_args() {
         echo_1000x1) echo "echo -c 1000 -k 1 -s 20" ;;
         echo_100x16KiB) echo "echo -c 100 -k 1 -s 16384" ;;
         echo_10x1MiB) echo "echo -c 10 -k 1 -s 1048576" ;;
+        broadcast_1x10) echo "broadcast -r 10 -s 64" ;;
+        broadcast_1x100) echo "broadcast -r 100 -s 64" ;;
         broadcast_1x1000) echo "broadcast -r 1000 -s 64" ;;
+        broadcast_1x10000) echo "broadcast -r 10000 -s 64" ;;
+        broadcast_100to1000) echo "broadcast -r 900 --senders 100 -s 64" ;;
         idle_10000) echo "idle -c 10000" ;;
+        fairness_plain) echo "fairness --flood plain" ;;
+        fairness_fragments) echo "fairness --flood fragments" ;;
+        fairness_compressed) echo "fairness --flood compressed" ;;
         *) echo "unknown cell $1" >&2; exit 2 ;;
     esac
 }
@@ -105,7 +161,11 @@ run_one() { # round cell name command
 echo "Benchmark: $rounds rounds, ${duration}s per measurement; server on core 0, load generator on core 1"
 for round in $(seq 1 "$rounds"); do
     for cell in $cells; do
-        if [[ "$cell" == broadcast_* ]]; then list=("${broadcast_servers[@]}"); else list=("${echo_servers[@]}"); fi
+        case "$cell" in
+            broadcast_*) list=("${broadcast_servers[@]}") ;;
+            fairness_*) list=("${fairness_servers[@]}") ;;
+            *) list=("${echo_servers[@]}") ;;
+        esac
         # Rotate the order each round so that no server always runs first.
         n=${#list[@]}
         for i in $(seq 0 $((n - 1))); do

@@ -1,4 +1,5 @@
-"""Prints the benchmark's markdown table: medians per cell and server, with ratios to rfc6455.
+"""Prints the benchmark's markdown tables: medians per cell and server, with ratios to rfc6455
+(messages and deliveries; the fairness cells' innocent round trips; idle memory).
 
 A server whose replies were wrong in any round (MISMATCH: an echo that differs from what was sent,
 a broadcast message out of order) gets a MISMATCH row and no figures; one that failed every round
@@ -26,6 +27,10 @@ for line in open(sys.argv[1]):
         mismatches.append((cell, server, result.split(" ", 1)[1] if " " in result else ""))
     elif kind == "RESULT":
         rows[(cell, server)].append(dict(kv.split("=", 1) for kv in result.split()[1:]))
+
+
+# rfc6455 first, then the older build when BASELINE adds one, then the peers in the order they ran.
+order_servers.sort(key=lambda s: {"rfc6455": 0, "rfc6455-old": 1}.get(s, 2))
 
 
 def median(cell, server, key):
@@ -57,11 +62,11 @@ def failed_note(cell, server):
     return f" ({counts['FAILED']} of {sum(counts.values())} rounds FAILED)" if counts["FAILED"] else ""
 
 
-print("| cell | server | rate (median) | server CPU | server µs per message | messages per server CPU-second | rfc6455's lead per CPU-second | bound by |")
-print("|---|---|---|---|---|---|---|---|")
-for cell in order_cells:
-    if cell.startswith("idle"):
-        continue
+message_cells = [c for c in order_cells if not c.startswith(("idle", "fairness"))]
+if message_cells:
+    print("| cell | server | rate (median) | server CPU | server µs per message | messages per server CPU-second | rfc6455's lead per CPU-second | bound by |")
+    print("|---|---|---|---|---|---|---|---|")
+for cell in message_cells:
     per_msg_key = "server_us_per_delivery" if cell.startswith("broadcast") else "server_us_per_msg"
     rate_key = "deliveries_per_sec" if cell.startswith("broadcast") else "messages_per_sec"
     ours = median(cell, "rfc6455", per_msg_key)
@@ -84,9 +89,40 @@ for cell in order_cells:
         print(f"| {cell} | {server} | {fmt(rate)}{unit}{failed_note(cell, server)} | {fmt(cpu)}% | {fmt(us, 3)} | "
               f"{fmt(per_cpu)} | {lead_text} | {bound} |")
 
+fairness = [c for c in order_cells if c.startswith("fairness")]
+if fairness:
+    if message_cells:
+        print()
+    print("| cell | server | innocent round trip p50 | p99 | longest | innocent round trips | flood MB/s | "
+          "flood messages, reconnects | server CPU | p99 relative to rfc6455 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for cell in fairness:
+        ours = median(cell, "rfc6455", "innocent_p99_us")
+        for server in order_servers:
+            if (cell, server) not in outcomes:
+                continue
+            bad = verdict(cell, server)
+            if bad:
+                print(f"| {cell} | {server} | **{bad}** | — | — | — | — | — | — | — |")
+                continue
+            p50, p99, longest = (median(cell, server, f"innocent_{k}_us") for k in ("p50", "p99", "max"))
+            trips = median(cell, server, "innocent_round_trips")
+            flood = median(cell, server, "flood_bytes_per_sec")
+            messages = median(cell, server, "flood_messages")
+            reconnects = median(cell, server, "flood_reconnects")
+            cpu = median(cell, server, "server_cpu_pct")
+            ratio = "—" if server == "rfc6455" else (fmt(p99 / ours, 2) + "×" if (ours and p99) else "n/a")
+            mb = fmt(flood / 1e6, 1) if flood is not None else "n/a"
+            print(f"| {cell} | {server} | {fmt(p50)} µs | {fmt(p99)} µs | {fmt(longest)} µs | "
+                  f"{fmt(trips)}{failed_note(cell, server)} | {mb} | {fmt(messages)}, {fmt(reconnects)} | "
+                  f"{fmt(cpu)}% | {ratio} |")
+    print()
+    print("A round trip still unanswered when the window ends counts with what it had waited by then.")
+
 idle = [c for c in order_cells if c.startswith("idle")]
 if idle:
-    print()
+    if message_cells or fairness:
+        print()
     print("| cell | server | bytes of server RSS per open connection (median) |")
     print("|---|---|---|")
     for cell in idle:

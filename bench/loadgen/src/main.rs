@@ -3,9 +3,17 @@
 //! Modes:
 //! - `echo`: C connections, K messages in flight on each, payloads of S bytes; measures messages
 //!   per second, MB/s and round-trip percentiles, and checks every echoed payload byte for byte.
-//! - `broadcast`: R receivers and one sender; measures deliveries per second and delivery lag, and
-//!   checks that every receiver gets every message in order.
+//! - `broadcast`: R receivers and S senders (one by default), every connection receiving every
+//!   message; measures deliveries per second and delivery lag, and checks that every connection
+//!   gets every sender's messages in that sender's order (payloads carry the sender's number
+//!   after the sequence number).
 //! - `idle`: holds C open connections and reports the server's resident memory per connection.
+//! - `fairness`: one innocent client does round trips of small messages through an echo server,
+//!   one at a time, while a flooding connection sends plain 64 KiB messages, an endless message
+//!   of tiny fragments, or compressed messages that inflate to 16 MiB; measures the innocent's
+//!   round-trip percentiles and how many bytes the flood got in. Each turn of the loop does at
+//!   most one read and one write of 64 KiB for the flood, so the generator's own share of an
+//!   innocent round trip stays small.
 //!
 //! Client frames are masked once, ahead of time (only the sequence digits change per message), and
 //! replies are parsed no further than their headers, so that the generator is rarely the
@@ -17,9 +25,11 @@
 //! that do not parse as a frame), the last line is `MISMATCH <what>` and the exit status is 3, so
 //! that a corrupting server is never mistaken for one that merely failed to run (status 1).
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use flate2::{Compress, Compression, FlushCompress};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use rfc6455::deflate::DEFLATE_TAIL;
 use rfc6455::frame::{self, FrameHeader, MAX_HEADER_LEN, Opcode, Status};
 use rfc6455::handshake::accept_key;
 use rfc6455::mask::apply_mask;
@@ -39,10 +49,12 @@ struct Cli {
 enum Mode {
     /// Round trips through an echo server.
     Echo(EchoArgs),
-    /// One sender, many receivers, through a broadcast server.
+    /// One or more senders, many receivers, through a broadcast server.
     Broadcast(BroadcastArgs),
     /// Hold open connections and read the server's memory per connection.
     Idle(IdleArgs),
+    /// One client's round trips through an echo server while another connection floods it.
+    Fairness(FairnessArgs),
 }
 
 #[derive(Args)]
@@ -83,13 +95,16 @@ struct EchoArgs {
 struct BroadcastArgs {
     #[command(flatten)]
     common: Common,
-    /// Receiving connections (the sender receives too and is counted separately).
+    /// Connections that only receive (the senders receive too and are counted separately).
     #[arg(long, short = 'r', default_value_t = 1000)]
     receivers: usize,
+    /// Connections that send, each its own sequence, taking turns to fill the window.
+    #[arg(long, default_value_t = 1)]
+    senders: usize,
     /// Payload size in bytes.
     #[arg(long, short = 's', default_value_t = 64)]
     size: usize,
-    /// Messages sent but not yet delivered to every receiver.
+    /// Messages sent but not yet delivered to every receiver, over all senders.
     #[arg(long, default_value_t = 32)]
     window: usize,
     /// Measured seconds.
@@ -112,12 +127,60 @@ struct IdleArgs {
     settle: f64,
 }
 
+#[derive(Args)]
+struct FairnessArgs {
+    #[command(flatten)]
+    common: Common,
+    /// What the flooding connection sends.
+    #[arg(long, value_enum)]
+    flood: Flood,
+    /// Payload size of the innocent client's messages, in bytes.
+    #[arg(long, short = 's', default_value_t = 20)]
+    size: usize,
+    /// Payload size of each plain flood message, in bytes.
+    #[arg(long, default_value_t = 64 * 1024)]
+    flood_size: usize,
+    /// Size each compressed flood message inflates to, in bytes.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    inflated_size: usize,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 3.0)]
+    duration: f64,
+    /// Unmeasured seconds before measuring.
+    #[arg(long, default_value_t = 0.5)]
+    warmup: f64,
+}
+
+/// What the flooding connection sends.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Flood {
+    /// Binary messages of --flood-size bytes, as fast as the server takes them; their echoes are
+    /// read and checked.
+    Plain,
+    /// One endless message of empty and 1-byte continuation frames; when the server closes the
+    /// connection (rfc6455 does with 1008 past its fragment limit), it is opened again.
+    Fragments,
+    /// permessage-deflate messages that inflate to --inflated-size bytes of zeros.
+    Compressed,
+}
+
+impl Flood {
+    fn name(self) -> &'static str {
+        match self {
+            Flood::Plain => "plain",
+            Flood::Fragments => "fragments",
+            Flood::Compressed => "compressed",
+        }
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.mode {
         Mode::Echo(args) => echo(args),
         Mode::Broadcast(args) => broadcast(args),
         Mode::Idle(args) => idle(args),
+        Mode::Fairness(args) => fairness(args),
     };
     match result {
         Ok(()) => {}
@@ -146,17 +209,53 @@ fn mismatch(what: String) -> io::Error {
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
+/// The opening handshake's request, with `extensions` offered in `Sec-WebSocket-Extensions`.
+fn upgrade_request(addr: SocketAddr, extensions: Option<&str>) -> String {
+    let offer = extensions
+        .map(|e| format!("Sec-WebSocket-Extensions: {e}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
+    )
+}
+
+/// The length of the response head at the front of `received`, once it is all there.
+fn response_head_len(received: &[u8]) -> Option<usize> {
+    received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|pos| pos + 4)
+}
+
+/// Checks a response head: a 101 with the right accept key and, when `extension` is given, that
+/// extension accepted.
+fn check_response(head: &[u8], extension: Option<&str>) -> io::Result<()> {
+    let head = String::from_utf8_lossy(head).to_lowercase();
+    let accept = accept_key(KEY.as_bytes()).to_lowercase();
+    if !head.starts_with("http/1.1 101") || !head.contains(&accept) {
+        return Err(io::Error::other(format!("handshake refused: {head}")));
+    }
+    if let Some(extension) = extension {
+        let accepted = head
+            .lines()
+            .any(|line| line.starts_with("sec-websocket-extensions:") && line.contains(extension));
+        if !accepted {
+            return Err(io::Error::other(format!(
+                "the server did not accept {extension}: {head}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Opens a connection and completes the opening handshake with blocking IO, then hands back a
 /// non-blocking mio stream and any bytes that followed the response.
 fn open(addr: SocketAddr) -> io::Result<(TcpStream, Vec<u8>)> {
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let request = format!(
-        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes())?;
+    stream.write_all(upgrade_request(addr, None).as_bytes())?;
     let mut received = Vec::new();
     let mut chunk = [0u8; 1024];
     let head_end = loop {
@@ -165,20 +264,17 @@ fn open(addr: SocketAddr) -> io::Result<(TcpStream, Vec<u8>)> {
             return Err(io::Error::other("server closed during the handshake"));
         }
         received.extend_from_slice(&chunk[..n]);
-        if let Some(pos) = received.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos + 4;
+        if let Some(len) = response_head_len(&received) {
+            break len;
         }
     };
-    let head = String::from_utf8_lossy(&received[..head_end]).to_lowercase();
-    let accept = accept_key(KEY.as_bytes()).to_lowercase();
-    if !head.starts_with("http/1.1 101") || !head.contains(&accept) {
-        return Err(io::Error::other(format!("handshake refused: {head}")));
-    }
+    check_response(&received[..head_end], None)?;
     stream.set_nonblocking(true)?;
     Ok((TcpStream::from_std(stream), received[head_end..].to_vec()))
 }
 
-/// Opens `n` connections, a few at a time so that the server's accept queue never overflows.
+/// Opens `n` connections one after the other, so that the server's accept queue never overflows
+/// (10 000 take under 2 s against the Rust servers and about 3 s against Node's `ws`).
 fn open_many(addr: SocketAddr, n: usize) -> io::Result<Vec<(TcpStream, Vec<u8>)>> {
     (0..n).map(|_| open(addr)).collect()
 }
@@ -218,44 +314,63 @@ impl Conn {
     /// given has drained the socket (new bytes raise a new readiness edge), so it is not followed
     /// by one that would only return `WouldBlock`.
     fn fill(&mut self) -> io::Result<bool> {
+        loop {
+            match self.read_once(usize::MAX)? {
+                None => return Ok(false),
+                Some(true) => {}
+                Some(false) => return Ok(true),
+            }
+        }
+    }
+
+    /// One read of at most `limit` bytes. Returns `None` on EOF, else whether the socket may hold
+    /// more (the read filled all it asked for).
+    fn read_once(&mut self, limit: usize) -> io::Result<Option<bool>> {
         if self.parsed == self.filled {
             self.parsed = 0;
             self.filled = 0;
         }
-        loop {
+        if self.input.len() - self.filled < READ_CHUNK {
+            // Move the unparsed bytes to the front, and grow if they fill half the buffer.
+            self.input.copy_within(self.parsed..self.filled, 0);
+            self.filled -= self.parsed;
+            self.parsed = 0;
             if self.input.len() - self.filled < READ_CHUNK {
-                // Move the unparsed bytes to the front, and grow if they fill half the buffer.
-                self.input.copy_within(self.parsed..self.filled, 0);
-                self.filled -= self.parsed;
-                self.parsed = 0;
-                if self.input.len() - self.filled < READ_CHUNK {
-                    let len = self.input.len() * 2;
-                    self.input.resize(len, 0);
-                }
+                let len = self.input.len() * 2;
+                self.input.resize(len, 0);
             }
-            let room = self.input.len() - self.filled;
-            match self.stream.read(&mut self.input[self.filled..]) {
-                Ok(0) => return Ok(false),
+        }
+        let end = self.input.len().min(self.filled.saturating_add(limit));
+        loop {
+            match self.stream.read(&mut self.input[self.filled..end]) {
+                Ok(0) => return Ok(None),
                 Ok(n) => {
                     self.filled += n;
-                    if n < room {
-                        return Ok(true);
-                    }
+                    return Ok(Some(self.filled == end));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Some(false)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
     }
 
-    /// The next complete server frame: (opcode, payload range in `input`).
+    /// The next complete server message in one frame: (opcode, payload range in `input`).
     fn next_frame(&mut self) -> io::Result<Option<(Opcode, std::ops::Range<usize>)>> {
+        match self.next_any_frame()? {
+            Some((header, range)) if header.fin => Ok(Some((header.opcode, range))),
+            Some(_) => Err(io::Error::other("server sent a fragmented frame")),
+            None => Ok(None),
+        }
+    }
+
+    /// The next complete server frame, a fragment or not: (header, payload range in `input`).
+    fn next_any_frame(&mut self) -> io::Result<Option<(FrameHeader, std::ops::Range<usize>)>> {
         let unparsed = &self.input[self.parsed..self.filled];
         match frame::decode_header(unparsed) {
             Ok(Status::Complete((header, len))) => {
-                if header.mask.is_some() || !header.fin {
-                    return Err(io::Error::other("server sent a masked or fragmented frame"));
+                if header.mask.is_some() {
+                    return Err(io::Error::other("server sent a masked frame"));
                 }
                 let total = len + header.payload_len as usize;
                 if unparsed.len() < total {
@@ -263,10 +378,7 @@ impl Conn {
                 }
                 let start = self.parsed + len;
                 self.parsed += total;
-                Ok(Some((
-                    header.opcode,
-                    start..start + header.payload_len as usize,
-                )))
+                Ok(Some((header, start..start + header.payload_len as usize)))
             }
             Ok(Status::Partial) => Ok(None),
             Err(e) => Err(mismatch(format!("bad frame from server: {e}"))),
@@ -308,14 +420,20 @@ impl Conn {
 
 /// Digits of the sequence number at the front of every payload.
 const SEQ_DIGITS: usize = 16;
+/// Digits of the sender's number after the sequence number, in broadcast payloads (where every
+/// sender counts its own sequence); echo payloads carry none.
+const SENDER_DIGITS: usize = 8;
 
-/// A client frame masked once; each message copies it and rewrites its sequence digits.
+/// A client frame masked once; each message copies it and rewrites its sequence digits (and its
+/// sender digits).
 struct Template {
     frame: Vec<u8>,
     header_len: usize,
     key: [u8; 4],
     payload: Vec<u8>,
     opcode: Opcode,
+    /// How many digits after the sequence number name the sender (0 in echo payloads).
+    sender_digits: usize,
 }
 
 impl Template {
@@ -343,20 +461,43 @@ impl Template {
             key,
             payload,
             opcode,
+            sender_digits: 0,
         }
+    }
+
+    /// The same template with room for the numbers of `senders` senders after the sequence
+    /// digits, or an error when the payload is too short to tell them apart.
+    fn with_senders(mut self, senders: usize) -> io::Result<Template> {
+        self.sender_digits = SENDER_DIGITS.min(self.payload.len() - self.digits());
+        if senders == 0 {
+            return Err(io::Error::other("at least one sender is needed"));
+        }
+        if senders as u64 > 16u64.pow(self.sender_digits as u32) {
+            return Err(io::Error::other(format!(
+                "a payload of {} bytes cannot name {senders} senders",
+                self.payload.len()
+            )));
+        }
+        Ok(self)
     }
 
     fn digits(&self) -> usize {
         SEQ_DIGITS.min(self.payload.len())
     }
 
-    /// Appends message `seq` to `out`.
-    fn write(&self, seq: u64, out: &mut Vec<u8>) {
+    /// Appends message `seq` of sender `sender` to `out`.
+    fn write(&self, sender: usize, seq: u64, out: &mut Vec<u8>) {
         let start = out.len() + self.header_len;
         out.extend_from_slice(&self.frame);
-        let mut digits = seq_digits(seq, self.digits());
-        apply_mask(&mut digits[..self.digits()], self.key, 0);
-        out[start..start + self.digits()].copy_from_slice(&digits[..self.digits()]);
+        let (d, sd) = (self.digits(), self.sender_digits);
+        let mut digits = seq_digits(seq, d);
+        apply_mask(&mut digits[..d], self.key, 0);
+        out[start..start + d].copy_from_slice(&digits[..d]);
+        if sd > 0 {
+            let mut digits = seq_digits(sender as u64, sd);
+            apply_mask(&mut digits[..sd], self.key, d);
+            out[start + d..start + d + sd].copy_from_slice(&digits[..sd]);
+        }
     }
 
     /// Whether an unmasked payload is a settling probe.
@@ -365,9 +506,26 @@ impl Template {
         payload.len() >= d && payload[..d] == seq_digits(PROBE_SEQ, d)[..d]
     }
 
-    /// Checks an unmasked payload: the right length, sequence and bytes.
-    fn check(&self, opcode: Opcode, payload: &[u8], seq: u64) -> io::Result<()> {
-        let d = self.digits();
+    /// The sender named by an unmasked payload, or a mismatch when it names none of `senders`.
+    fn sender_of(&self, payload: &[u8], senders: usize) -> io::Result<usize> {
+        let (d, sd) = (self.digits(), self.sender_digits);
+        let digits = payload.get(d..d + sd).unwrap_or_default();
+        let sender = std::str::from_utf8(digits)
+            .ok()
+            .and_then(|hex| usize::from_str_radix(hex, 16).ok())
+            .or((sd == 0).then_some(0));
+        match sender {
+            Some(sender) if sender < senders && digits.len() == sd => Ok(sender),
+            _ => Err(mismatch(format!(
+                "a message from no sender: {:?}",
+                String::from_utf8_lossy(&payload[..payload.len().min(d + sd)])
+            ))),
+        }
+    }
+
+    /// Checks an unmasked payload: the right length, sequence, sender and bytes.
+    fn check(&self, opcode: Opcode, payload: &[u8], sender: usize, seq: u64) -> io::Result<()> {
+        let (d, sd) = (self.digits(), self.sender_digits);
         if opcode != self.opcode || payload.len() != self.payload.len() {
             return Err(mismatch(format!(
                 "expected {:?} of {} bytes, got {opcode:?} of {}",
@@ -377,12 +535,23 @@ impl Template {
             )));
         }
         if payload[..d] != seq_digits(seq, d)[..d] {
+            let from = if sd > 0 {
+                format!(" from sender {sender}")
+            } else {
+                String::new()
+            };
             return Err(mismatch(format!(
-                "expected message {seq}, got {:?}",
+                "expected message {seq}{from}, got {:?}",
                 String::from_utf8_lossy(&payload[..d])
             )));
         }
-        if payload[d..] != self.payload[d..] {
+        if payload[d..d + sd] != seq_digits(sender as u64, sd)[..sd] {
+            return Err(mismatch(format!(
+                "expected a message from sender {sender}, got {:?}",
+                String::from_utf8_lossy(&payload[d..d + sd])
+            )));
+        }
+        if payload[d + sd..] != self.payload[d + sd..] {
             return Err(mismatch(format!("payload of message {seq} differs")));
         }
         Ok(())
@@ -521,7 +690,7 @@ fn echo(args: EchoArgs) -> io::Result<()> {
     let now = Instant::now();
     for (i, conn) in conns.iter_mut().enumerate() {
         for _ in 0..args.in_flight {
-            template.write(next_seq[i], &mut conn.output);
+            template.write(0, next_seq[i], &mut conn.output);
             next_seq[i] += 1;
             sent_at[i].push_back(now);
         }
@@ -543,14 +712,14 @@ fn echo(args: EchoArgs) -> io::Result<()> {
                 return Err(io::Error::other("server closed a connection"));
             }
             while let Some((opcode, range)) = conn.next_frame()? {
-                template.check(opcode, &conn.input[range], expect_seq[i])?;
+                template.check(opcode, &conn.input[range], 0, expect_seq[i])?;
                 expect_seq[i] += 1;
                 let sent = sent_at[i].pop_front().expect("a reply matches a request");
                 if measuring {
                     messages += 1;
                     rtts_us.push(now.duration_since(sent).as_micros().min(u32::MAX as u128) as u32);
                 }
-                template.write(next_seq[i], &mut conn.output);
+                template.write(0, next_seq[i], &mut conn.output);
                 next_seq[i] += 1;
                 sent_at[i].push_back(now);
             }
@@ -593,9 +762,12 @@ fn echo(args: EchoArgs) -> io::Result<()> {
 
 fn broadcast(args: BroadcastArgs) -> io::Result<()> {
     let pid = args.common.pid;
+    let senders = args.senders;
     let mut poll = Poll::new()?;
-    // Connection 0 is the sender; it receives every message too.
-    let total = args.receivers + 1;
+    // Connections 0..senders send; every connection, senders included, receives every message.
+    let total = args.receivers + senders;
+    let template =
+        Template::new(args.size, true, [0x9a, 0xbc, 0xde, 0xf0]).with_senders(senders)?;
     let mut conns = Vec::with_capacity(total);
     for (i, (stream, leftover)) in open_many(args.common.addr, total)?.into_iter().enumerate() {
         let mut conn = Conn::new(stream, leftover);
@@ -603,31 +775,40 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
             .register(&mut conn.stream, Token(i), Interest::READABLE)?;
         conns.push(conn);
     }
-    let template = Template::new(args.size, true, [0x9a, 0xbc, 0xde, 0xf0]);
     // Settle: a broadcast server registers a connection some time after its handshake. Send
-    // probes until every connection has received one, and only then start the sequence.
-    let mut expect_seq = vec![0u64; total];
-    let mut delivered: VecDeque<usize> = VecDeque::new(); // per message in flight: receivers so far
-    let mut sent_at: VecDeque<Instant> = VecDeque::new();
-    let mut first_in_flight = 0u64;
-    let mut next_seq = 0u64;
+    // probes until every connection has received one, and only then start the sequences.
+    settle_broadcast(&poll, &mut conns, &template)?;
+    let mut outgoing: Vec<Outgoing> = (0..senders).map(|_| Outgoing::default()).collect();
+    // The next message each connection expects from each sender: [receiver * senders + sender].
+    let mut expect_seq = vec![0u64; total * senders];
+    let mut in_flight = 0usize;
+    let mut next_sender = 0usize;
+    let mut queued: Vec<usize> = Vec::with_capacity(senders);
     let mut lags_us: Vec<u32> = Vec::with_capacity(1 << 20);
     let mut deliveries = 0u64;
     let mut messages = 0u64;
-    settle_broadcast(&poll, &mut conns, &template)?;
     let mut window = Window::new(args.warmup, args.duration);
     let mut events = Events::with_capacity(4096);
     loop {
         let now = Instant::now();
-        // Keep the window full.
-        while sent_at.len() < args.window {
-            template.write(next_seq, &mut conns[0].output);
-            next_seq += 1;
-            sent_at.push_back(now);
-            delivered.push_back(0);
+        // Keep the window full, taking the senders in turn.
+        while in_flight < args.window {
+            let s = next_sender;
+            next_sender = (next_sender + 1) % senders;
+            let out = &mut outgoing[s];
+            template.write(s, out.next_seq, &mut conns[s].output);
+            out.next_seq += 1;
+            out.sent_at.push_back(now);
+            out.delivered.push_back(0);
+            in_flight += 1;
+            if !queued.contains(&s) {
+                queued.push(s);
+            }
         }
-        let pending = conns[0].flush()?;
-        conns[0].update_interest(&poll, Token(0), pending)?;
+        for s in queued.drain(..) {
+            let pending = conns[s].flush()?;
+            conns[s].update_interest(&poll, Token(s), pending)?;
+        }
 
         poll.poll(&mut events, Some(Duration::from_millis(10)))?;
         let now = Instant::now();
@@ -642,18 +823,28 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
                 return Err(io::Error::other(format!("server closed connection {i}")));
             }
             while let Some((opcode, range)) = conn.next_frame()? {
-                if template.is_probe(&conn.input[range.clone()]) {
+                let payload = &conn.input[range];
+                if template.is_probe(payload) {
                     continue;
                 }
-                let seq = expect_seq[i];
-                template.check(opcode, &conn.input[range], seq)?;
-                expect_seq[i] += 1;
-                let index = (seq - first_in_flight) as usize;
-                delivered[index] += 1;
+                let s = template.sender_of(payload, senders)?;
+                let seq = expect_seq[i * senders + s];
+                template.check(opcode, payload, s, seq)?;
+                expect_seq[i * senders + s] += 1;
+                let out = &mut outgoing[s];
+                // At or after `first_in_flight`: that message is retired only once every
+                // connection, this one included, has received it.
+                let index = (seq - out.first_in_flight) as usize;
+                let Some(delivered) = out.delivered.get_mut(index) else {
+                    return Err(mismatch(format!(
+                        "message {seq} from sender {s} arrived before it was sent"
+                    )));
+                };
+                *delivered += 1;
                 if measuring {
                     deliveries += 1;
                     lags_us.push(
-                        now.duration_since(sent_at[index])
+                        now.duration_since(out.sent_at[index])
                             .as_micros()
                             .min(u32::MAX as u128) as u32,
                     );
@@ -665,12 +856,15 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
             }
         }
         // Retire messages every connection has received.
-        while delivered.front() == Some(&total) {
-            delivered.pop_front();
-            sent_at.pop_front();
-            first_in_flight += 1;
-            if measuring {
-                messages += 1;
+        for out in &mut outgoing {
+            while out.delivered.front() == Some(&total) {
+                out.delivered.pop_front();
+                out.sent_at.pop_front();
+                out.first_in_flight += 1;
+                in_flight -= 1;
+                if measuring {
+                    messages += 1;
+                }
             }
         }
     }
@@ -678,6 +872,7 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
     lags_us.sort_unstable();
     let mut fields = vec![
         ("receivers", total.to_string()),
+        ("senders", senders.to_string()),
         ("size", args.size.to_string()),
         (
             "messages_per_sec",
@@ -705,6 +900,17 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
     Ok(())
 }
 
+/// One sender's messages in flight: sent, and not yet received by every connection.
+#[derive(Default)]
+struct Outgoing {
+    next_seq: u64,
+    /// The sequence number of `sent_at[0]` and `delivered[0]`.
+    first_in_flight: u64,
+    sent_at: VecDeque<Instant>,
+    /// Per message in flight: the connections that have received it so far.
+    delivered: VecDeque<usize>,
+}
+
 /// The sequence number of settling probes; the measured sequence never reaches it.
 const PROBE_SEQ: u64 = u64::MAX;
 
@@ -719,7 +925,7 @@ fn settle_broadcast(poll: &Poll, conns: &mut [Conn], template: &Template) -> io:
                 "not every receiver got a probe within 30 s",
             ));
         }
-        template.write(PROBE_SEQ, &mut conns[0].output);
+        template.write(0, PROBE_SEQ, &mut conns[0].output);
         let pending = conns[0].flush()?;
         conns[0].update_interest(poll, Token(0), pending)?;
         std::thread::sleep(Duration::from_millis(50));
@@ -761,4 +967,421 @@ fn idle(args: IdleArgs) -> io::Result<()> {
     );
     drop(conns);
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fairness
+
+/// The innocent client's token; the flooding connection's is `1 + generation`.
+const INNOCENT: Token = Token(0);
+
+/// Bytes the flooding connection reads or writes at most per turn of the loop.
+const FLOOD_CHUNK: usize = 64 * 1024;
+
+fn fairness(args: FairnessArgs) -> io::Result<()> {
+    let pid = args.common.pid;
+    let mut poll = Poll::new()?;
+    let (stream, leftover) = open(args.common.addr)?;
+    let mut innocent = Conn::new(stream, leftover);
+    poll.registry()
+        .register(&mut innocent.stream, INNOCENT, Interest::READABLE)?;
+    let template = Template::new(args.size, false, [0x21, 0x43, 0x65, 0x87]);
+    let mut flooder = Flooder::new(&args, &poll)?;
+
+    let mut next_seq = 0u64;
+    let mut sent_at = Instant::now();
+    template.write(0, next_seq, &mut innocent.output);
+    let pending = innocent.flush()?;
+    innocent.update_interest(&poll, INNOCENT, pending)?;
+    let mut rtts_us: Vec<u32> = Vec::with_capacity(1 << 20);
+    let mut window = Window::new(args.warmup, args.duration);
+    let mut events = Events::with_capacity(64);
+    let ended = loop {
+        let timeout = if flooder.busy() {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(10)
+        };
+        poll.poll(&mut events, Some(timeout))?;
+        let now = Instant::now();
+        let measuring = window.measuring(now, pid);
+        if now >= window.end {
+            break now;
+        }
+        let mut innocent_ready = false;
+        for event in events.iter() {
+            if event.token() == INNOCENT {
+                innocent_ready = true;
+            } else if event.token() == flooder.token() {
+                flooder.readable |=
+                    event.is_readable() || event.is_read_closed() || event.is_error();
+                flooder.writable |=
+                    event.is_writable() || event.is_write_closed() || event.is_error();
+            }
+        }
+        // The innocent first: its reply was timed when poll returned.
+        if innocent_ready {
+            if !innocent.fill()? {
+                return Err(io::Error::other("server closed the innocent connection"));
+            }
+            while let Some((opcode, range)) = innocent.next_frame()? {
+                template.check(opcode, &innocent.input[range], 0, next_seq)?;
+                if measuring {
+                    let rtt = now.duration_since(sent_at).as_micros();
+                    rtts_us.push(rtt.min(u32::MAX as u128) as u32);
+                }
+                next_seq += 1;
+                sent_at = Instant::now();
+                template.write(0, next_seq, &mut innocent.output);
+            }
+            let pending = innocent.flush()?;
+            innocent.update_interest(&poll, INNOCENT, pending)?;
+        }
+        flooder.turn(&poll, measuring)?;
+    };
+    let (elapsed, server_cpu, self_cpu) = window.finish(pid);
+    let round_trips = rtts_us.len();
+    // The message still unanswered counts with what it has waited so far, a lower bound: a
+    // server that starves the innocent for the whole window must not show as fast.
+    let unanswered_us = ended
+        .duration_since(sent_at)
+        .as_micros()
+        .min(u32::MAX as u128) as u32;
+    rtts_us.push(unanswered_us);
+    rtts_us.sort_unstable();
+    let stats = &flooder.stats;
+    let mut fields = vec![
+        ("flood", args.flood.name().to_string()),
+        ("innocent_p50_us", percentile(&rtts_us, 0.5).to_string()),
+        ("innocent_p99_us", percentile(&rtts_us, 0.99).to_string()),
+        (
+            "innocent_max_us",
+            rtts_us.last().copied().unwrap_or(0).to_string(),
+        ),
+        ("innocent_round_trips", round_trips.to_string()),
+        ("innocent_unanswered_us", unanswered_us.to_string()),
+        (
+            "flood_bytes_per_sec",
+            format!("{:.0}", stats.bytes as f64 / elapsed),
+        ),
+        ("flood_messages", stats.messages.to_string()),
+        ("flood_reconnects", stats.reconnects.to_string()),
+        ("flood_closes", stats.closes.to_string()),
+        (
+            "flood_close_code",
+            stats
+                .close_code
+                .map_or_else(|| "none".to_string(), |c| c.to_string()),
+        ),
+        (
+            "loadgen_cpu_pct",
+            format!("{:.0}", 100.0 * self_cpu / elapsed),
+        ),
+    ];
+    if let Some(cpu) = server_cpu {
+        fields.push(("server_cpu_pct", format!("{:.0}", 100.0 * cpu / elapsed)));
+    }
+    report("fairness", &fields);
+    Ok(())
+}
+
+/// What the flooding connection sends once open.
+enum FloodBytes {
+    /// Each message is this template with the next sequence number; echoes are checked.
+    Plain(Template),
+    /// `opening` starts the message (a non-final binary frame), then `block`, a run of masked
+    /// empty and 1-byte non-final continuation frames, is sent again and again.
+    Fragments { opening: Vec<u8>, block: Vec<u8> },
+    /// One masked compressed message (RSV1 set), sent again and again.
+    Compressed(Vec<u8>),
+}
+
+/// What the flood achieved inside the measurement window.
+#[derive(Default)]
+struct FloodStats {
+    /// Bytes of frames written (handshakes not counted).
+    bytes: u64,
+    /// Complete messages the server sent back.
+    messages: u64,
+    /// Connections opened again after the server closed one.
+    reconnects: u64,
+    /// Close frames received.
+    closes: u64,
+    /// The code of the last close frame received.
+    close_code: Option<u16>,
+}
+
+/// The flooding connection. It is opened without blocking, so that a handshake never holds up the
+/// innocent client, and opened again whenever the server closes it.
+struct Flooder {
+    addr: SocketAddr,
+    bytes: FloodBytes,
+    /// The extension the server must accept, for the compressed flood.
+    extension: Option<&'static str>,
+    conn: Conn,
+    generation: usize,
+    /// The handshake is complete.
+    open: bool,
+    /// Readiness seen and not yet used up (the events are edge-triggered).
+    readable: bool,
+    writable: bool,
+    next_seq: u64,
+    expect_seq: u64,
+    stats: FloodStats,
+}
+
+impl Flooder {
+    fn new(args: &FairnessArgs, poll: &Poll) -> io::Result<Flooder> {
+        let key = [0x0f, 0x1e, 0x2d, 0x3c];
+        let (bytes, extension) = match args.flood {
+            Flood::Plain => (
+                FloodBytes::Plain(Template::new(args.flood_size, false, key)),
+                None,
+            ),
+            Flood::Fragments => (fragments(key), None),
+            Flood::Compressed => (
+                FloodBytes::Compressed(compressed_zeros(args.inflated_size, key)?),
+                Some("permessage-deflate"),
+            ),
+        };
+        Ok(Flooder {
+            addr: args.common.addr,
+            bytes,
+            extension,
+            conn: Flooder::connect(args.common.addr, extension, Token(1), poll)?,
+            generation: 0,
+            open: false,
+            readable: false,
+            writable: false,
+            next_seq: 0,
+            expect_seq: 0,
+            stats: FloodStats::default(),
+        })
+    }
+
+    fn token(&self) -> Token {
+        Token(1 + self.generation)
+    }
+
+    /// Starts a connection and queues its upgrade request; the response is read in `turn`.
+    fn connect(
+        addr: SocketAddr,
+        extension: Option<&str>,
+        token: Token,
+        poll: &Poll,
+    ) -> io::Result<Conn> {
+        let mut stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        poll.registry()
+            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
+        let mut conn = Conn::new(stream, Vec::new());
+        // Offer client_no_context_takeover: every flood message is compressed on its own.
+        let offer = extension.map(|e| format!("{e}; client_no_context_takeover"));
+        conn.output
+            .extend_from_slice(upgrade_request(addr, offer.as_deref()).as_bytes());
+        Ok(conn)
+    }
+
+    /// Drops the connection the server closed and starts a new one.
+    fn reconnect(&mut self, poll: &Poll, measuring: bool) -> io::Result<()> {
+        poll.registry().deregister(&mut self.conn.stream)?;
+        self.generation += 1;
+        self.conn = Flooder::connect(self.addr, self.extension, self.token(), poll)?;
+        self.open = false;
+        self.readable = false;
+        self.writable = false;
+        self.next_seq = 0;
+        self.expect_seq = 0;
+        if measuring {
+            self.stats.reconnects += 1;
+        }
+        Ok(())
+    }
+
+    /// Whether the next turn has work without waiting for an event.
+    fn busy(&self) -> bool {
+        self.readable || (self.writable && self.conn.written < self.conn.output.len())
+    }
+
+    /// Queues the next message or block of fragments once the last one is written.
+    fn refill(&mut self) {
+        if self.conn.written < self.conn.output.len() {
+            return;
+        }
+        self.conn.output.clear();
+        self.conn.written = 0;
+        match &self.bytes {
+            FloodBytes::Plain(template) => {
+                template.write(0, self.next_seq, &mut self.conn.output);
+                self.next_seq += 1;
+            }
+            FloodBytes::Fragments { block, .. } => self.conn.output.extend_from_slice(block),
+            FloodBytes::Compressed(message) => self.conn.output.extend_from_slice(message),
+        }
+    }
+
+    /// One bounded step: at most one write and one read of `FLOOD_CHUNK` bytes, then the frames
+    /// that are complete.
+    fn turn(&mut self, poll: &Poll, measuring: bool) -> io::Result<()> {
+        if self.writable {
+            if self.open {
+                self.refill();
+            }
+            let (start, end) = (
+                self.conn.written,
+                self.conn.output.len().min(self.conn.written + FLOOD_CHUNK),
+            );
+            if start < end {
+                match self.conn.stream.write(&self.conn.output[start..end]) {
+                    Ok(n) => {
+                        self.conn.written += n;
+                        if self.open && measuring {
+                            self.stats.bytes += n as u64;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if self.open && closed_by_peer(&e) => {
+                        return self.reconnect(poll, measuring);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if self.readable {
+            match self.conn.read_once(FLOOD_CHUNK) {
+                Ok(Some(more)) => self.readable = more,
+                Ok(None) if self.open => return self.reconnect(poll, measuring),
+                Ok(None) => {
+                    return Err(io::Error::other(
+                        "server closed the flooding connection during its handshake",
+                    ));
+                }
+                Err(e) if self.open && closed_by_peer(&e) => {
+                    return self.reconnect(poll, measuring);
+                }
+                Err(e) => return Err(e),
+            }
+            if !self.open {
+                let received = &self.conn.input[self.conn.parsed..self.conn.filled];
+                let Some(len) = response_head_len(received) else {
+                    return Ok(());
+                };
+                check_response(&received[..len], self.extension)?;
+                self.conn.parsed += len;
+                self.open = true;
+                if let FloodBytes::Fragments { opening, .. } = &self.bytes {
+                    self.conn.output.extend_from_slice(opening);
+                }
+            }
+            while let Some((header, range)) = self.conn.next_any_frame()? {
+                let payload = &self.conn.input[range];
+                match header.opcode {
+                    Opcode::Close => {
+                        if measuring {
+                            self.stats.closes += 1;
+                            self.stats.close_code = Some(match payload {
+                                [a, b, ..] => u16::from_be_bytes([*a, *b]),
+                                _ => 1005, // no status code (RFC 6455 §7.1.5)
+                            });
+                        }
+                        return self.reconnect(poll, measuring);
+                    }
+                    Opcode::Ping | Opcode::Pong => {}
+                    _ => {
+                        if let FloodBytes::Plain(template) = &self.bytes {
+                            if !header.fin {
+                                return Err(io::Error::other(
+                                    "the plain flood checks echoes sent in one frame; the server fragmented one",
+                                ));
+                            }
+                            template.check(header.opcode, payload, 0, self.expect_seq)?;
+                            self.expect_seq += 1;
+                        }
+                        if header.fin && measuring {
+                            self.stats.messages += 1;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether an IO error means the server closed or reset the connection.
+fn closed_by_peer(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
+}
+
+/// Masks a client frame with `key` and appends it to `out`.
+fn push_frame(
+    out: &mut Vec<u8>,
+    fin: bool,
+    rsv1: bool,
+    opcode: Opcode,
+    payload: &[u8],
+    key: [u8; 4],
+) {
+    let header = FrameHeader {
+        fin,
+        rsv1,
+        rsv2: false,
+        rsv3: false,
+        opcode,
+        mask: Some(key),
+        payload_len: payload.len() as u64,
+    };
+    let mut bytes = [0u8; MAX_HEADER_LEN];
+    let header_len = frame::encode_header(&header, &mut bytes);
+    out.extend_from_slice(&bytes[..header_len]);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    apply_mask(&mut out[start..], key, 0);
+}
+
+/// The fragments flood: an empty non-final binary frame, then about 64 KiB of non-final
+/// continuation frames, empty and 1-byte in turn (10 082 frames per block).
+fn fragments(key: [u8; 4]) -> FloodBytes {
+    let mut opening = Vec::new();
+    push_frame(&mut opening, false, false, Opcode::Binary, &[], key);
+    let mut block = Vec::with_capacity(FLOOD_CHUNK);
+    while block.len() + 13 <= FLOOD_CHUNK {
+        push_frame(&mut block, false, false, Opcode::Continuation, &[], key);
+        push_frame(&mut block, false, false, Opcode::Continuation, b"x", key);
+    }
+    FloodBytes::Fragments { opening, block }
+}
+
+/// One masked permessage-deflate message of `size` zeros: raw DEFLATE at the best ratio, ended
+/// with a sync flush whose 00 00 ff ff tail is removed (RFC 7692 §7.2.1), RSV1 set (§6).
+fn compressed_zeros(size: usize, key: [u8; 4]) -> io::Result<Vec<u8>> {
+    let zeros = vec![0u8; size];
+    let mut compress = Compress::new(Compression::best(), false);
+    let mut deflated = Vec::with_capacity(size / 512 + 1024);
+    loop {
+        if deflated.len() == deflated.capacity() {
+            deflated.reserve(64 * 1024);
+        }
+        let consumed = compress.total_in() as usize;
+        compress
+            .compress_vec(&zeros[consumed..], &mut deflated, FlushCompress::Sync)
+            .map_err(io::Error::other)?;
+        if compress.total_in() as usize == size && deflated.len() < deflated.capacity() {
+            break;
+        }
+    }
+    let Some(body) = deflated.strip_suffix(&DEFLATE_TAIL) else {
+        return Err(io::Error::other(
+            "a sync flush that does not end in 00 00 ff ff",
+        ));
+    };
+    let mut message = Vec::new();
+    push_frame(&mut message, true, true, Opcode::Binary, body, key);
+    Ok(message)
 }
