@@ -202,7 +202,10 @@ impl Server {
                     }
                 }
                 if self.peers.is_empty() {
-                    log::info!("shutdown complete\n{}", self.peers.stats);
+                    log::info!("shutdown complete; counters follow");
+                    for line in self.peers.stats.to_string().lines() {
+                        log::info!("{line}");
+                    }
                     return Ok(());
                 }
             }
@@ -413,6 +416,7 @@ impl Server {
                         match parts.peer.conn.accept(&request, protocol.as_deref(), now) {
                             Ok(()) => {
                                 parts.stats.opened += 1;
+                                parts.stats.open += 1;
                                 log::debug!("{id}: open {}", request.path);
                                 let opening = Opening {
                                     request: &request,

@@ -5,7 +5,7 @@
 //! | file | owns |
 //! |---|---|
 //! | `config.rs` | [`Config`]: where to listen, connection cap, output high/low water, shutdown |
-//! | `stats.rs` | [`Stats`]: the counters, printed as `name value` lines |
+//! | `stats.rs` | [`Stats`]: the counters, written for `/metrics` and as `name value` lines |
 //! | `timers.rs` | the deadline heap (one live entry per connection) |
 //! | `descriptors.rs` | the open-file limit, the connection cap under it, the spare descriptor |
 //! | `peer.rs` | one socket: its connection, its unconsumed input, reads |
@@ -32,4 +32,4 @@ pub use event_loop::{ACCEPT_PAUSE, READ_BUFFER_SIZE, Server};
 pub use handle::{Handle, HandleError};
 pub use handler::{Context, Handler, Opening, Upgrade};
 pub use peers::PeerId;
-pub use stats::Stats;
+pub use stats::{EXPOSITION_CONTENT_TYPE, Stats};

@@ -424,6 +424,10 @@ impl Peers {
         let mut peer = self.slab.try_remove(key)?;
         let _ = self.registry.deregister(&mut peer.stream);
         self.stats.closed += 1;
+        if peer.conn.closure().is_some() {
+            // It was open: every connection that opened has a closure once it ends.
+            self.stats.open = self.stats.open.saturating_sub(1);
+        }
         let id = PeerId {
             key,
             generation: peer.generation,
