@@ -16,6 +16,7 @@ use super::config::Config;
 use super::descriptors::{self, Spare};
 use super::handle::{Command, Handle};
 use super::handler::{Context, Handler, Opening, Upgrade};
+use super::ops;
 use super::peer::ReadOutcome;
 use super::peers::{Flushed, Peers, split_token};
 use super::stats::{Stats, bump};
@@ -193,7 +194,11 @@ impl Server {
                 self.accept();
             }
             if let Some(deadline) = self.shutdown_deadline {
-                if self.peers.now >= deadline {
+                // Done at the deadline, or once no WebSocket connection is left: clients that
+                // connected meanwhile and have not sent a whole request are not waited for.
+                let done = self.peers.now >= deadline
+                    || self.peers.stats.open == 0 && self.peers.all_handshaking();
+                if done {
                     for key in self.peers.keys() {
                         if let Some(peer) = self.peers.slot(key) {
                             peer.conn.abort("shutdown timeout");
@@ -228,8 +233,10 @@ impl Server {
         Some(next.saturating_duration_since(now))
     }
 
+    /// Accepts every waiting client. Accepting goes on during a shutdown: upgrades are then
+    /// refused with 503, and `/healthz` says the server is going away.
     fn accept(&mut self) {
-        if self.accept_paused_until.is_some() || self.shutdown_deadline.is_some() {
+        if self.accept_paused_until.is_some() {
             return;
         }
         loop {
@@ -392,9 +399,11 @@ impl Server {
             return None;
         }
         let consumed = received.consumed;
+        let shutting_down = self.shutdown_deadline.is_some();
         let opened = match received.event {
             Some(ServerEvent::Http(request)) => {
-                let response = handler.on_http(&request);
+                let response = ops::answer(&request, parts.stats, shutting_down)
+                    .unwrap_or_else(|| handler.on_http(&request));
                 log::debug!(
                     "{id}: {} {} answered {}",
                     request.method,
@@ -403,6 +412,13 @@ impl Server {
                 );
                 parts.stats.http_responses += 1;
                 let _ = parts.peer.conn.respond(&response, now);
+                false
+            }
+            Some(ServerEvent::Upgrade(_)) if shutting_down => {
+                log::debug!("{id}: upgrade refused: shutting down");
+                bump(&mut parts.stats.handshake_rejections, 503);
+                let refusal = Response::text(503, "shutting down\n");
+                let _ = parts.peer.conn.refuse(&refusal, now);
                 false
             }
             Some(ServerEvent::Upgrade(request)) => {
@@ -586,9 +602,11 @@ impl Server {
         self.flush_dirty(handler);
     }
 
+    /// Sends 1001 to every open connection and drops those still handshaking. The listener
+    /// stays open until the loop ends, so that clients arriving meanwhile get an answer (503 for
+    /// an upgrade, 503 from `/healthz`) instead of waiting in the backlog for a reset.
     fn begin_shutdown<H: Handler>(&mut self, handler: &mut H) {
         log::info!("shutting down: closing {} connections", self.peers.len());
-        let _ = self.poll.registry().deregister(&mut self.listener);
         self.shutdown_deadline = Some(Instant::now() + self.peers.config.shutdown_timeout);
         for key in self.peers.keys() {
             let Some(id) = self.peers.id(key) else {

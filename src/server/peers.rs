@@ -129,6 +129,11 @@ impl Peers {
         self.slab.is_empty()
     }
 
+    /// Whether every connection is still reading (or answering) its request head.
+    pub fn all_handshaking(&self) -> bool {
+        self.slab.iter().all(|(_, peer)| peer.conn.is_handshaking())
+    }
+
     /// The slots in use.
     pub fn keys(&self) -> Vec<usize> {
         self.slab.iter().map(|(key, _)| key).collect()
