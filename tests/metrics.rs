@@ -5,6 +5,7 @@ mod common;
 
 use common::{Client, Mode, config, read_response_head, read_to_eof, start, tcp};
 use rfc6455::frame::Opcode;
+use rfc6455::server::Config;
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -143,4 +144,47 @@ fn healthz_is_200_while_running_and_503_while_shutting_down() {
         started.elapsed()
     );
     assert_eq!(stats.open, 0);
+}
+
+#[test]
+fn with_a_metrics_address_the_routes_move_there_and_nothing_else_is_served_there() {
+    let server = start(
+        Mode::Echo,
+        Config {
+            metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
+            ..config()
+        },
+    );
+    let metrics_addr = server.metrics_addr.expect("a metrics listener");
+    assert_ne!(metrics_addr, server.addr);
+    // On the WebSocket port, the routes are the application's (the library's default: 404).
+    for path in ["/metrics", "/healthz"] {
+        assert_eq!(get(server.addr, path).0, 404, "{path}");
+    }
+    // On the metrics listener, only they are served.
+    let metrics = scrape(metrics_addr);
+    assert_eq!(metrics["rfc6455_connections_open"], 0);
+    assert_eq!(get(metrics_addr, "/healthz").0, 200);
+    assert_eq!(get(metrics_addr, "/").0, 404);
+    // No WebSocket there.
+    let mut upgrade = tcp(metrics_addr);
+    upgrade
+        .write_all(common::upgrade_request(metrics_addr).as_bytes())
+        .unwrap();
+    assert_eq!(read_response_head(&mut upgrade).0, 404);
+    // Its own address is an allowed Host, and the Host allow-list still holds there.
+    let host = |host: &str| {
+        let mut stream = tcp(metrics_addr);
+        write!(stream, "GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+        read_response_head(&mut stream).0
+    };
+    assert_eq!(host(&format!("localhost:{}", metrics_addr.port())), 200);
+    assert_eq!(host("attacker.example"), 403);
+    // The WebSocket port still works, and the listener counts what it served.
+    let mut client = Client::connect(server.addr);
+    client.send_text("hi");
+    assert_eq!(client.expect_frame().payload, b"hi");
+    let metrics = scrape(metrics_addr);
+    assert_eq!(metrics["rfc6455_connections_open"], 1);
+    assert_eq!(metrics["rfc6455_upgrades_refused_total{status=\"404\"}"], 1);
 }

@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
+const METRICS_LISTENER: Token = Token(usize::MAX - 2);
 
 /// Size of the loop's one read buffer. Larger than any input a peer can leave pending (the
 /// request head limit), so a read always has room.
@@ -53,6 +54,8 @@ pub struct Server {
     poll: Poll,
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// The operators' listener (`Config::metrics_addr`) and its address.
+    metrics_listener: Option<(TcpListener, SocketAddr)>,
     /// A descriptor held back to answer clients with 503 when the process runs out.
     spare: Spare,
     peers: Peers,
@@ -67,7 +70,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the listening socket.
+    /// Binds the listening socket (and the metrics listener, if `metrics_addr` is set).
     ///
     /// Raises the process's soft limit on open descriptors to its hard limit, and lowers
     /// `max_connections` to what fits under it (logging the cap in force), so that the server
@@ -77,6 +80,18 @@ impl Server {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.addr)?;
         let local_addr = listener.local_addr()?;
+        let mut metrics_connection = config.connection.clone();
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => {
+                let mut metrics = TcpListener::bind(addr)?;
+                let metrics_addr = metrics.local_addr()?;
+                poll.registry()
+                    .register(&mut metrics, METRICS_LISTENER, Interest::READABLE)?;
+                metrics_connection.hosts = config.host_policy(metrics_addr);
+                Some((metrics, metrics_addr))
+            }
+            None => None,
+        };
         config.connection.hosts = config.host_policy(local_addr);
         let spare = Spare::new();
         let cap =
@@ -96,6 +111,7 @@ impl Server {
         let read_buffer = vec![0; READ_BUFFER_SIZE.max(config.connection.limits.max_head_size * 2)];
         let peers = Peers::new(
             Arc::new(config),
+            metrics_connection,
             poll.registry().try_clone()?,
             Instant::now(),
         );
@@ -103,6 +119,7 @@ impl Server {
             poll,
             listener,
             local_addr,
+            metrics_listener,
             spare,
             peers,
             read_buffer,
@@ -117,6 +134,12 @@ impl Server {
     /// The address the server listens on (useful after binding port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address `/metrics` and `/healthz` are served on when `Config::metrics_addr` is set
+    /// (useful after binding port 0).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, addr)| *addr)
     }
 
     /// A handle that other threads (a signal handler's, for one) can use to send, broadcast,
@@ -161,7 +184,8 @@ impl Server {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(),
+                    LISTENER => self.accept(false),
+                    METRICS_LISTENER => self.accept(true),
                     WAKER => self.on_wake(handler),
                     token => {
                         let (key, generation) = split_token(token);
@@ -191,7 +215,8 @@ impl Server {
                 .is_some_and(|t| t <= self.peers.now)
             {
                 self.accept_paused_until = None;
-                self.accept();
+                self.accept(false);
+                self.accept(true);
             }
             if let Some(deadline) = self.shutdown_deadline {
                 // Done at the deadline, or once no WebSocket connection is left: clients that
@@ -233,15 +258,25 @@ impl Server {
         Some(next.saturating_duration_since(now))
     }
 
-    /// Accepts every waiting client. Accepting goes on during a shutdown: upgrades are then
-    /// refused with 503, and `/healthz` says the server is going away.
-    fn accept(&mut self) {
+    /// Accepts from one listener (`metrics`: the operators' one) until it has no client waiting.
+    fn listener_accept(&self, metrics: bool) -> io::Result<(mio::net::TcpStream, SocketAddr)> {
+        match (&self.metrics_listener, metrics) {
+            (_, false) => self.listener.accept(),
+            (Some((listener, _)), true) => listener.accept(),
+            (None, true) => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    /// Accepts every client waiting on one listener (`metrics`: the operators' one). Accepting
+    /// goes on during a shutdown: upgrades are then refused with 503, and `/healthz` says the
+    /// server is going away.
+    fn accept(&mut self, metrics: bool) {
         if self.accept_paused_until.is_some() {
             return;
         }
         loop {
-            match self.listener.accept() {
-                Ok((stream, addr)) => self.add_peer(stream, addr),
+            match self.listener_accept(metrics) {
+                Ok((stream, addr)) => self.add_peer(stream, addr, metrics),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if matches!(e.raw_os_error(), Some(code) if code == 24 || code == 23) => {
@@ -249,7 +284,7 @@ impl Server {
                     // to accept the client and tell it so, rather than leave it hanging.
                     if self.spare.is_held() {
                         self.spare.release();
-                        let answered = self.refuse_one("out of file descriptors\n");
+                        let answered = self.refuse_one(metrics, "out of file descriptors\n");
                         self.spare.restore();
                         if answered {
                             continue;
@@ -267,8 +302,8 @@ impl Server {
     }
 
     /// Accepts one client only to answer it 503 and close. Returns whether one was answered.
-    fn refuse_one(&mut self, why: &'static str) -> bool {
-        match self.listener.accept() {
+    fn refuse_one(&mut self, metrics: bool, why: &'static str) -> bool {
+        match self.listener_accept(metrics) {
             Ok((mut stream, addr)) => {
                 log::debug!("{addr}: refused: {}", why.trim_end());
                 self.peers.stats.accepted += 1;
@@ -282,7 +317,7 @@ impl Server {
         }
     }
 
-    fn add_peer(&mut self, mut stream: mio::net::TcpStream, addr: SocketAddr) {
+    fn add_peer(&mut self, mut stream: mio::net::TcpStream, addr: SocketAddr, metrics: bool) {
         self.peers.stats.accepted += 1;
         if self.peers.len() >= self.peers.config.max_connections {
             self.peers.stats.refused_over_capacity += 1;
@@ -295,7 +330,7 @@ impl Server {
         if let Err(e) = stream.set_nodelay(true) {
             log::debug!("{addr}: set_nodelay: {e}");
         }
-        match self.peers.insert(stream) {
+        match self.peers.insert(stream, metrics) {
             Ok(id) => log::debug!("{addr}: accepted as {id}"),
             Err(e) => log::warn!("{addr}: register: {e}"),
         }
@@ -376,6 +411,7 @@ impl Server {
     fn handshake<H: Handler>(&mut self, key: usize, handler: &mut H) -> Option<usize> {
         let now = self.peers.now;
         let id = self.peers.id(key)?;
+        let has_metrics_listener = self.metrics_listener.is_some();
         let parts = self.peers.parts(key)?;
         let mut head = parts
             .peer
@@ -400,10 +436,22 @@ impl Server {
         }
         let consumed = received.consumed;
         let shutting_down = self.shutdown_deadline.is_some();
+        // The operators' routes are served on the metrics listener if there is one (and nothing
+        // else is), otherwise on the WebSocket port before the application's routes.
+        let on_metrics_listener = parts.peer.on_metrics_listener;
+        let serve_ops = on_metrics_listener || !has_metrics_listener;
         let opened = match received.event {
             Some(ServerEvent::Http(request)) => {
-                let response = ops::answer(&request, parts.stats, shutting_down)
-                    .unwrap_or_else(|| handler.on_http(&request));
+                let response = serve_ops
+                    .then(|| ops::answer(&request, parts.stats, shutting_down))
+                    .flatten()
+                    .unwrap_or_else(|| {
+                        if on_metrics_listener {
+                            Response::text(404, "not found\n")
+                        } else {
+                            handler.on_http(&request)
+                        }
+                    });
                 log::debug!(
                     "{id}: {} {} answered {}",
                     request.method,
@@ -412,6 +460,15 @@ impl Server {
                 );
                 parts.stats.http_responses += 1;
                 let _ = parts.peer.conn.respond(&response, now);
+                false
+            }
+            Some(ServerEvent::Upgrade(_)) if on_metrics_listener => {
+                log::debug!("{id}: upgrade refused: the metrics listener serves no WebSocket");
+                bump(&mut parts.stats.handshake_rejections, 404);
+                let _ = parts
+                    .peer
+                    .conn
+                    .refuse(&Response::text(404, "not found\n"), now);
                 false
             }
             Some(ServerEvent::Upgrade(_)) if shutting_down => {

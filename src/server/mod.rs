@@ -13,7 +13,7 @@
 //! | `handler.rs` | [`Handler`] (what the application implements) and [`Context`] (what it calls) |
 //! | `ops.rs` | the operators' routes: `GET /metrics` and `GET /healthz` |
 //! | `handle.rs` | [`Handle`]: a `Send` handle for other threads, through mio's `Waker` |
-//! | `event_loop.rs` | [`Server`]: the listener, accepting, reading, the passes over peers |
+//! | `event_loop.rs` | [`Server`]: the listeners (WebSocket, metrics), accepting, reading, the passes over peers |
 //!
 //! Dependencies run one way: `event_loop` → `peers` → `peer` → the core.
 

@@ -4,13 +4,17 @@
 //! - `GET /metrics`: the counters in the Prometheus text exposition format 0.0.4;
 //! - `GET /healthz`: `200` while the loop runs, `503` once it is shutting down (so that a load
 //!   balancer stops sending clients before the connections are closed).
+//!
+//! They are served on the WebSocket port, or, when [`Config::metrics_addr`](super::Config) is
+//! set, only on that second listener (which then serves nothing else).
 
 use super::stats::{EXPOSITION_CONTENT_TYPE, Stats};
 use crate::handshake::Request;
 use crate::http::Response;
 
 /// The route that serves the counters ([`Stats`]) in the Prometheus text exposition format
-/// 0.0.4. The server answers it itself, before the handler's `on_http`.
+/// 0.0.4. The server answers it itself, before the handler's `on_http`: on the WebSocket port,
+/// or only on [`Config::metrics_addr`](super::Config::metrics_addr) when that is set.
 pub const METRICS_PATH: &str = "/metrics";
 /// The health route: `200 ok` while the loop runs, `503` once it is shutting down. Served like
 /// [`METRICS_PATH`].

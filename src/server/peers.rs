@@ -96,6 +96,8 @@ pub(crate) struct Peers {
     registry: Registry,
     pub config: Arc<Config>,
     connection_config: Arc<ServerConfig>,
+    /// The same, with the metrics listener's `Host` allow-list.
+    metrics_connection_config: Arc<ServerConfig>,
     pub stats: Stats,
     /// The compressors and inflater every connection on this thread shares.
     pub shared: SharedDeflate,
@@ -106,12 +108,20 @@ pub(crate) struct Peers {
 }
 
 impl Peers {
-    pub fn new(config: Arc<Config>, registry: Registry, now: Instant) -> Self {
+    /// The peer table for a server with `config`; connections from the metrics listener run
+    /// under `metrics_connection` (the same settings with that listener's `Host` allow-list).
+    pub fn new(
+        config: Arc<Config>,
+        metrics_connection: ServerConfig,
+        registry: Registry,
+        now: Instant,
+    ) -> Self {
         Peers {
             slab: Slab::new(),
             dirty: Vec::new(),
             registry,
             connection_config: Arc::new(config.connection.clone()),
+            metrics_connection_config: Arc::new(metrics_connection),
             config,
             stats: Stats::default(),
             shared: SharedDeflate::new(),
@@ -140,15 +150,24 @@ impl Peers {
     }
 
     /// Adds an accepted socket, registered for reading.
-    pub fn insert(&mut self, mut stream: TcpStream) -> io::Result<PeerId> {
+    pub fn insert(
+        &mut self,
+        mut stream: TcpStream,
+        on_metrics_listener: bool,
+    ) -> io::Result<PeerId> {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let entry = self.slab.vacant_entry();
         let key = entry.key();
         self.registry
             .register(&mut stream, token(key, generation), Interest::READABLE)?;
-        let conn = ServerConnection::new(self.connection_config.clone(), self.now);
-        entry.insert(Peer::new(stream, generation, conn));
+        let config = if on_metrics_listener {
+            &self.metrics_connection_config
+        } else {
+            &self.connection_config
+        };
+        let conn = ServerConnection::new(config.clone(), self.now);
+        entry.insert(Peer::new(stream, generation, conn, on_metrics_listener));
         self.arm_timer(key);
         Ok(PeerId { key, generation })
     }

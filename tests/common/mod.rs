@@ -90,6 +90,8 @@ pub fn start_reporting(mode: Mode, config: Config) -> (TestServer, mpsc::Receive
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Where `/metrics` and `/healthz` are served when `Config::metrics_addr` was set.
+    pub metrics_addr: Option<SocketAddr>,
     pub handle: Handle,
     thread: Option<JoinHandle<Stats>>,
 }
@@ -114,13 +116,15 @@ pub fn start_with<H: Handler + Send + 'static>(mut handler: H, config: Config) -
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
         let mut server = Server::bind(config).expect("bind");
-        tx.send((server.local_addr(), server.handle())).unwrap();
+        tx.send((server.local_addr(), server.metrics_addr(), server.handle()))
+            .unwrap();
         server.run(&mut handler).expect("run");
         server.stats().clone()
     });
-    let (addr, handle) = rx.recv().expect("server started");
+    let (addr, metrics_addr, handle) = rx.recv().expect("server started");
     TestServer {
         addr,
+        metrics_addr,
         handle,
         thread: Some(thread),
     }
