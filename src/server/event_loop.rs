@@ -21,12 +21,14 @@ use super::peer::ReadOutcome;
 use super::peers::{Flushed, Peers, split_token};
 use super::stats::{Stats, bump};
 use crate::close::CloseCode;
+use crate::closure::{CloseCause, Closure, Deadline};
 use crate::error::Error;
 use crate::http::Response;
 use crate::prepared::PreparedFrame;
 use crate::server_connection::ServerEvent;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
+use std::fmt;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -396,7 +398,12 @@ impl Server {
                     return;
                 }
                 Err(e) => {
-                    log::debug!("{key}: read: {e}");
+                    if let Some(id) = self.peers.id(key) {
+                        log::debug!("{id}: read: {e}");
+                    }
+                    let Some(peer) = self.peers.slot(key) else {
+                        return;
+                    };
                     peer.conn.abort("read error");
                     self.peers.mark_dirty(key);
                     return;
@@ -612,15 +619,10 @@ impl Server {
             return;
         };
         let Some(closure) = peer.conn.closure() else {
-            log::debug!("{id}: closed before opening");
+            log::debug!("{id}: gone, no WebSocket opened (plain HTTP, refused or cut off)");
             return;
         };
-        log::debug!(
-            "{id}: closed: {} {:?} (clean: {})",
-            closure.code.0,
-            closure.cause,
-            closure.was_clean()
-        );
+        log::debug!("{id}: {}", HowItEnded(closure));
         let mut ctx = Context {
             peers: &mut self.peers,
             handle: &self.handle,
@@ -681,5 +683,46 @@ impl Server {
                 self.remove(key, handler);
             }
         }
+    }
+}
+
+/// How a connection that was open ended, for the log: closed cleanly (and with which code, by
+/// whom) or dropped (and why).
+struct HowItEnded<'a>(&'a Closure);
+
+impl fmt::Display for HowItEnded<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let closure = self.0;
+        let code = closure.code.0;
+        match closure.cause {
+            CloseCause::ClosedByPeer => write!(f, "closed cleanly, code {code}, by the client")?,
+            CloseCause::ClosedByUs(ours) => write!(
+                f,
+                "closed cleanly, code {code}, by the server (which sent {})",
+                ours.0
+            )?,
+            CloseCause::Failed(error) => write!(
+                f,
+                "failed, code {code}: {error} (the server sent {})",
+                error.close_code().0
+            )?,
+            CloseCause::TimedOut(Deadline::Keepalive) => write!(
+                f,
+                "dropped, code {code}: nothing came after the keepalive ping"
+            )?,
+            CloseCause::TimedOut(Deadline::Close) => write!(
+                f,
+                "dropped, code {code}: the closing handshake did not complete in time"
+            )?,
+            CloseCause::TransportClosed => write!(
+                f,
+                "dropped, code {code}: TCP closed before the closing handshake completed"
+            )?,
+            CloseCause::Dropped(why) => write!(f, "dropped by the server, code {code}: {why}")?,
+        }
+        if !closure.reason.is_empty() {
+            write!(f, " (reason {:?})", closure.reason)?;
+        }
+        Ok(())
     }
 }

@@ -36,12 +36,21 @@ impl std::fmt::Display for PeerId {
     }
 }
 
+/// The id of `peer`, which is in slot `key`.
+fn peer_id(key: usize, peer: &Peer) -> PeerId {
+    PeerId {
+        key,
+        generation: peer.generation,
+    }
+}
+
 /// The limits on one connection's queued output, applied whenever something is queued: over the
 /// high-water mark, stop reading from it; over the hard limit, disconnect it.
-fn apply_output_limits(peer: &mut Peer, config: &Config, stats: &mut Stats) {
+fn apply_output_limits(key: usize, peer: &mut Peer, config: &Config, stats: &mut Stats) {
     let queued = peer.conn.queued();
     if queued > config.max_outbound && !peer.conn.is_closed() {
-        log::debug!("slow consumer: {queued} bytes queued, over the hard limit");
+        let id = peer_id(key, peer);
+        log::debug!("{id}: slow consumer: {queued} bytes queued, over the hard limit");
         peer.conn.abort("slow consumer");
         stats.slow_consumer_disconnects += 1;
     } else if queued > config.outbound_high_water {
@@ -195,10 +204,7 @@ impl Peers {
 
     /// The id of the peer in slot `key`.
     pub fn id(&self, key: usize) -> Option<PeerId> {
-        self.slab.get(key).map(|peer| PeerId {
-            key,
-            generation: peer.generation,
-        })
+        self.slab.get(key).map(|peer| peer_id(key, peer))
     }
 
     /// Puts a peer on the list to flush at the end of the pass.
@@ -225,7 +231,7 @@ impl Peers {
     /// whose queue passes the hard limit is disconnected at once.
     fn queued(&mut self, key: usize) {
         if let Some(peer) = self.slab.get_mut(key) {
-            apply_output_limits(peer, &self.config, &mut self.stats);
+            apply_output_limits(key, peer, &self.config, &mut self.stats);
         }
         self.stats.messages_out += 1;
         self.mark_dirty(key);
@@ -290,7 +296,7 @@ impl Peers {
                 continue;
             }
             recipients += 1;
-            apply_output_limits(peer, &self.config, &mut self.stats);
+            apply_output_limits(key, peer, &self.config, &mut self.stats);
             if !peer.dirty {
                 peer.dirty = true;
                 self.dirty.push(key);
@@ -316,10 +322,11 @@ impl Peers {
         let Some(peer) = self.slab.get_mut(key) else {
             return Flushed::Done;
         };
+        let id = peer_id(key, peer);
         match peer.conn.outbox().write_to(&mut peer.stream) {
             Ok(written) => self.stats.bytes_out += written as u64,
             Err(e) => {
-                log::debug!("{key}: write: {e}");
+                log::debug!("{id}: write: {e}");
                 peer.conn.abort("write error");
             }
         }
@@ -329,7 +336,7 @@ impl Peers {
             if let Err(e) = peer.stream.shutdown(Shutdown::Write)
                 && e.kind() != io::ErrorKind::NotConnected
             {
-                log::debug!("{key}: shutdown: {e}");
+                log::debug!("{id}: shutdown: {e}");
             }
         }
         self.judge_slow_consumer(key);
@@ -349,7 +356,7 @@ impl Peers {
                 .registry
                 .reregister(&mut peer.stream, peer_token, interest)
             {
-                log::debug!("{key}: reregister: {e}");
+                log::debug!("{id}: reregister: {e}");
                 peer.conn.abort("reregister failed");
                 return Flushed::Closed;
             }
@@ -377,7 +384,8 @@ impl Peers {
         } else if peer.over_high_water_since == 0 {
             peer.over_high_water_since = now;
         } else if now >= peer.over_high_water_since + timeout {
-            log::debug!("{key}: slow consumer: {} bytes queued", peer.conn.queued());
+            let id = peer_id(key, peer);
+            log::debug!("{id}: slow consumer: {} bytes queued", peer.conn.queued());
             peer.conn.abort("slow consumer");
             self.stats.slow_consumer_disconnects += 1;
         }
@@ -452,10 +460,7 @@ impl Peers {
             // It was open: every connection that opened has a closure once it ends.
             self.stats.open = self.stats.open.saturating_sub(1);
         }
-        let id = PeerId {
-            key,
-            generation: peer.generation,
-        };
+        let id = peer_id(key, &peer);
         Some((id, peer))
     }
 }

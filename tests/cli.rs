@@ -1,0 +1,52 @@
+//! The `rfc6455` binary as an operator meets it: its flags, its signals and its log.
+
+mod common;
+
+use common::{Binary, Client};
+use rfc6455::frame::Opcode;
+
+#[test]
+fn the_debug_log_names_each_connection_and_says_how_it_ended() {
+    let server = Binary::start_with_log("echo", &[], "debug");
+    let mut clean = Client::connect(server.addr);
+    clean.send_frame(true, Opcode::Close, &1000u16.to_be_bytes());
+    assert_eq!(clean.expect_close(), Some(1000));
+    clean.expect_eof();
+    drop(clean);
+    let clean_id = accepted_id(&server, 0);
+    let line = server
+        .wait_for_log(&[&format!(
+            "{clean_id}: closed cleanly, code 1000, by the client"
+        )])
+        .expect("the clean close is logged");
+    assert!(line.contains("DEBUG"), "{line}");
+
+    let dropped = Client::connect(server.addr);
+    drop(dropped);
+    let dropped_id = accepted_id(&server, 1);
+    assert_ne!(clean_id, dropped_id, "each connection has its own name");
+    server
+        .wait_for_log(&[&format!(
+            "{dropped_id}: dropped, code 1006: TCP closed before the closing handshake"
+        )])
+        .expect("the drop is logged");
+}
+
+/// The id the log gave the `nth` accepted connection (`#key.generation`).
+fn accepted_id(server: &Binary, nth: usize) -> String {
+    server.wait_for_log(&["accepted as #"]).expect("accepted");
+    let give_up = std::time::Instant::now() + common::READ_TIMEOUT;
+    loop {
+        let ids: Vec<String> = server
+            .log_lines()
+            .iter()
+            .filter_map(|line| line.split("accepted as ").nth(1))
+            .map(str::to_owned)
+            .collect();
+        if let Some(id) = ids.get(nth) {
+            return id.clone();
+        }
+        assert!(std::time::Instant::now() < give_up, "{ids:?}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
