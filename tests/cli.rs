@@ -50,3 +50,27 @@ fn accepted_id(server: &Binary, nth: usize) -> String {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+#[test]
+fn a_size_flag_takes_a_unit() {
+    let server = Binary::start("echo", &["--max-message-size", "1KiB"]);
+    let mut client = Client::connect(server.addr);
+    client.send_text(&"a".repeat(1024));
+    assert_eq!(client.expect_frame().payload.len(), 1024);
+    client.send_text(&"a".repeat(2048));
+    assert_eq!(client.expect_close(), Some(1009));
+}
+
+#[test]
+fn a_duration_flag_takes_a_unit() {
+    // Pinged after 200 ms of silence, dropped 200 ms later: well before the test's read timeout.
+    let server = Binary::start(
+        "echo",
+        &["--idle-timeout", "200ms", "--pong-timeout", "0.2"],
+    );
+    let mut client = Client::connect(server.addr);
+    let started = std::time::Instant::now();
+    assert_eq!(client.expect_frame().opcode, Opcode::Ping);
+    client.expect_eof();
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}

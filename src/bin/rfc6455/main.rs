@@ -4,6 +4,7 @@
 mod broadcast;
 mod echo;
 mod page;
+mod units;
 
 use broadcast::Broadcast;
 use clap::{Args, Parser, Subcommand};
@@ -42,55 +43,55 @@ struct ServerArgs {
     /// Port to listen on (0 picks a free one; the startup line says which).
     #[arg(long, default_value_t = 3000)]
     port: u16,
-    /// Largest message accepted, in bytes; larger ones are closed with 1009.
-    #[arg(long, default_value_t = rfc6455::limits::DEFAULT_MAX_MESSAGE_SIZE)]
+    /// Largest message accepted; larger ones are closed with 1009. Sizes are bytes, or take a
+    /// unit: KiB, MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000).
+    #[arg(long, default_value = "16MiB", value_parser = units::parse_size, value_name = "SIZE")]
     max_message_size: u64,
-    /// Largest frame accepted, in bytes; larger ones are closed with 1009.
-    #[arg(long, default_value_t = rfc6455::limits::DEFAULT_MAX_FRAME_SIZE)]
+    /// Largest frame accepted; larger ones are closed with 1009.
+    #[arg(long, default_value = "16MiB", value_parser = units::parse_size, value_name = "SIZE")]
     max_frame_size: u64,
     /// Most frames in one message; more is closed with 1008.
     #[arg(long, default_value_t = rfc6455::limits::DEFAULT_MAX_FRAGMENTS)]
     max_fragments: u32,
-    /// Largest upgrade request head, in bytes; larger is answered 431.
-    #[arg(long, default_value_t = rfc6455::limits::DEFAULT_MAX_HEAD_SIZE)]
-    max_head_size: usize,
+    /// Largest upgrade request head; larger is answered 431.
+    #[arg(long, default_value = "8KiB", value_parser = units::parse_size, value_name = "SIZE")]
+    max_head_size: u64,
     /// Most header fields in the upgrade request; more is answered 431.
     #[arg(long, default_value_t = rfc6455::limits::DEFAULT_MAX_HEADERS)]
     max_headers: usize,
     /// Most connections at once; past it new connections get 503.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
-    /// Queued output per connection (bytes) past which the connection is no longer read from
-    /// until its queue drains (backpressure).
-    #[arg(long, default_value_t = 16 * 1024 * 1024)]
-    outbound_high_water: usize,
-    /// Queued output (bytes) below which reading from a paused connection resumes.
-    #[arg(long, default_value_t = 1024 * 1024)]
-    outbound_low_water: usize,
-    /// Seconds a connection's queue may stay over the high-water mark after writing before it
-    /// is disconnected as a slow consumer.
-    #[arg(long, default_value_t = 2.0)]
-    slow_consumer_timeout: f64,
-    /// Queued output per connection (bytes) it may never pass: one that would is disconnected
-    /// at once.
-    #[arg(long, default_value_t = 64 * 1024 * 1024)]
-    max_outbound: usize,
-    /// Seconds from accept to a completed upgrade (0 disables).
-    #[arg(long, default_value_t = 10.0)]
-    handshake_timeout: f64,
-    /// Seconds of silence before a keepalive ping (0 disables).
-    #[arg(long, default_value_t = 60.0)]
-    idle_timeout: f64,
-    /// Seconds after the keepalive ping with no traffic before the connection is dropped
-    /// (0: never drop).
-    #[arg(long, default_value_t = 30.0)]
-    pong_timeout: f64,
-    /// Seconds to wait for the peer's close after ours, and for its TCP close after ours.
-    #[arg(long, default_value_t = 1.0)]
-    close_timeout: f64,
-    /// Seconds to wait for connections to close on SIGINT/SIGTERM.
-    #[arg(long, default_value_t = 5.0)]
-    shutdown_timeout: f64,
+    /// Queued output per connection past which the connection is no longer read from until its
+    /// queue drains (backpressure).
+    #[arg(long, default_value = "16MiB", value_parser = units::parse_size, value_name = "SIZE")]
+    outbound_high_water: u64,
+    /// Queued output below which reading from a paused connection resumes.
+    #[arg(long, default_value = "1MiB", value_parser = units::parse_size, value_name = "SIZE")]
+    outbound_low_water: u64,
+    /// How long a connection's queue may stay over the high-water mark after writing before it
+    /// is disconnected as a slow consumer. Durations are seconds, or take a unit: ms, s, m, h.
+    #[arg(long, default_value = "2s", value_parser = units::parse_duration, value_name = "DURATION")]
+    slow_consumer_timeout: Duration,
+    /// Queued output per connection it may never pass: one that would is disconnected at once.
+    #[arg(long, default_value = "64MiB", value_parser = units::parse_size, value_name = "SIZE")]
+    max_outbound: u64,
+    /// Time from accept to a completed upgrade (0 disables).
+    #[arg(long, default_value = "10s", value_parser = units::parse_duration, value_name = "DURATION")]
+    handshake_timeout: Duration,
+    /// Silence before a keepalive ping (0 disables).
+    #[arg(long, default_value = "60s", value_parser = units::parse_duration, value_name = "DURATION")]
+    idle_timeout: Duration,
+    /// Time after the keepalive ping with no traffic before the connection is dropped (0: never
+    /// drop).
+    #[arg(long, default_value = "30s", value_parser = units::parse_duration, value_name = "DURATION")]
+    pong_timeout: Duration,
+    /// Time to wait for the peer's close after ours, and for its TCP close after ours.
+    #[arg(long, default_value = "1s", value_parser = units::parse_duration, value_name = "DURATION")]
+    close_timeout: Duration,
+    /// Time to wait for connections to close on SIGINT/SIGTERM.
+    #[arg(long, default_value = "5s", value_parser = units::parse_duration, value_name = "DURATION")]
+    shutdown_timeout: Duration,
     /// An Origin allowed to open a WebSocket, for example https://chat.example (repeat for
     /// several; `*` allows any). Without it only pages from this server's own host and port may
     /// connect; clients that send no Origin (non-browsers) are always allowed.
@@ -105,9 +106,9 @@ struct ServerArgs {
     /// Decline permessage-deflate (RFC 7692) even when a client offers it.
     #[arg(long)]
     no_compression: bool,
-    /// Messages shorter than this many bytes are sent uncompressed.
-    #[arg(long, default_value_t = 64)]
-    compression_threshold: usize,
+    /// Messages shorter than this are sent uncompressed.
+    #[arg(long, default_value = "64", value_parser = units::parse_size, value_name = "SIZE")]
+    compression_threshold: u64,
     /// zlib compression level, 0 (none) to 9 (best).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
     compression_level: u32,
@@ -117,9 +118,9 @@ struct ServerArgs {
     client_context_takeover: bool,
 }
 
-fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| format!("--{flag}: {value} is not a duration in seconds"))
+/// A size from the command line as a `usize` (sizes past the address space mean "no limit").
+fn to_usize(size: u64) -> usize {
+    usize::try_from(size).unwrap_or(usize::MAX)
 }
 
 impl ServerArgs {
@@ -129,13 +130,13 @@ impl ServerArgs {
                 max_frame_size: self.max_frame_size,
                 max_message_size: self.max_message_size,
                 max_fragments: self.max_fragments.max(1),
-                max_head_size: self.max_head_size,
+                max_head_size: to_usize(self.max_head_size),
                 max_headers: self.max_headers,
             },
-            handshake_timeout: seconds(self.handshake_timeout, "handshake-timeout")?,
-            idle_timeout: seconds(self.idle_timeout, "idle-timeout")?,
-            pong_timeout: seconds(self.pong_timeout, "pong-timeout")?,
-            close_timeout: seconds(self.close_timeout, "close-timeout")?,
+            handshake_timeout: self.handshake_timeout,
+            idle_timeout: self.idle_timeout,
+            pong_timeout: self.pong_timeout,
+            close_timeout: self.close_timeout,
             origins: if self.origins.iter().any(|o| o == "*") {
                 OriginPolicy::Any
             } else if self.origins.is_empty() {
@@ -146,7 +147,7 @@ impl ServerArgs {
             hosts: Default::default(), // set by Server::bind from allowed_hosts
             deflate: DeflateConfig {
                 enabled: !self.no_compression,
-                threshold: self.compression_threshold,
+                threshold: to_usize(self.compression_threshold),
                 level: self.compression_level,
                 client_context_takeover: self.client_context_takeover,
             },
@@ -156,11 +157,11 @@ impl ServerArgs {
             connection,
             allowed_hosts: self.allowed_hosts.clone(),
             max_connections: self.max_connections,
-            outbound_high_water: self.outbound_high_water,
-            outbound_low_water: self.outbound_low_water.min(self.outbound_high_water),
-            slow_consumer_timeout: seconds(self.slow_consumer_timeout, "slow-consumer-timeout")?,
-            max_outbound: self.max_outbound.max(self.outbound_high_water),
-            shutdown_timeout: seconds(self.shutdown_timeout, "shutdown-timeout")?,
+            outbound_high_water: to_usize(self.outbound_high_water),
+            outbound_low_water: to_usize(self.outbound_low_water.min(self.outbound_high_water)),
+            slow_consumer_timeout: self.slow_consumer_timeout,
+            max_outbound: to_usize(self.max_outbound.max(self.outbound_high_water)),
+            shutdown_timeout: self.shutdown_timeout,
             ..Config::default()
         })
     }
@@ -219,5 +220,65 @@ fn main() -> ExitCode {
             log::error!("event loop failed: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        let cli = Cli::try_parse_from(["rfc6455", "echo"].iter().chain(args)).unwrap();
+        let (Mode::Echo(args) | Mode::Broadcast(args)) = &cli.mode;
+        args.config().unwrap()
+    }
+
+    /// The defaults written as text in the flags are the library's.
+    #[test]
+    fn the_flags_default_to_the_library_defaults() {
+        let config = config(&[]);
+        let defaults = Config::default();
+        assert_eq!(config.connection.limits, Limits::default());
+        assert_eq!(config.connection.deflate, DeflateConfig::default());
+        let connection = ServerConfig::default();
+        assert_eq!(
+            config.connection.handshake_timeout,
+            connection.handshake_timeout
+        );
+        assert_eq!(config.connection.idle_timeout, connection.idle_timeout);
+        assert_eq!(config.connection.pong_timeout, connection.pong_timeout);
+        assert_eq!(config.connection.close_timeout, connection.close_timeout);
+        assert_eq!(config.outbound_high_water, defaults.outbound_high_water);
+        assert_eq!(config.outbound_low_water, defaults.outbound_low_water);
+        assert_eq!(config.max_outbound, defaults.max_outbound);
+        assert_eq!(config.slow_consumer_timeout, defaults.slow_consumer_timeout);
+        assert_eq!(config.shutdown_timeout, defaults.shutdown_timeout);
+        assert_eq!(config.max_connections, defaults.max_connections);
+    }
+
+    #[test]
+    fn sizes_and_durations_take_units_and_plain_numbers() {
+        let config = config(&[
+            "--max-message-size",
+            "1KiB",
+            "--max-frame-size",
+            "1000",
+            "--outbound-high-water",
+            "2MB",
+            "--idle-timeout",
+            "500ms",
+            "--pong-timeout",
+            "2m",
+            "--close-timeout",
+            "2.5",
+        ]);
+        assert_eq!(config.connection.limits.max_message_size, 1024);
+        assert_eq!(config.connection.limits.max_frame_size, 1000);
+        assert_eq!(config.outbound_high_water, 2_000_000);
+        assert_eq!(config.connection.idle_timeout, Duration::from_millis(500));
+        assert_eq!(config.connection.pong_timeout, Duration::from_secs(120));
+        assert_eq!(config.connection.close_timeout, Duration::from_millis(2500));
+        let refused = Cli::try_parse_from(["rfc6455", "echo", "--max-message-size", "16 parsecs"]);
+        assert!(refused.is_err());
     }
 }
