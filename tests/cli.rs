@@ -74,3 +74,28 @@ fn a_duration_flag_takes_a_unit() {
     client.expect_eof();
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
+
+#[test]
+fn bind_takes_a_host_name() {
+    let server = Binary::start("echo", &["--bind", "localhost"]);
+    assert!(server.addr.ip().is_loopback(), "{}", server.addr);
+    let mut client = Client::connect(server.addr);
+    client.send_text("hi");
+    assert_eq!(client.expect_frame().payload, b"hi");
+}
+
+#[test]
+fn the_startup_line_is_printed_whatever_rust_log_says() {
+    // Binary::start_with_log waits for the line: it would wait forever without it.
+    let server = Binary::start_with_log("broadcast", &[], "off");
+    let line = &server.log_lines()[0];
+    assert!(
+        line.starts_with(&format!(
+            "listening on ws://{} in broadcast mode",
+            server.addr
+        )),
+        "{line}"
+    );
+    assert_eq!(server.metrics_addr, Some(server.addr));
+    assert!(line.ends_with(&format!("at most {} connections", server.max_connections)));
+}

@@ -37,17 +37,20 @@ fn scrape(addr: SocketAddr) -> HashMap<String, u64> {
         .collect()
 }
 
-/// Scrapes until `done` holds (the server handles a client's EOF in its own time).
+/// Scrapes until `done` holds (the server handles a client's EOF in its own time). Returns the
+/// last scrape and how many came before it.
 fn scrape_until(
     addr: SocketAddr,
     done: impl Fn(&HashMap<String, u64>) -> bool,
-) -> HashMap<String, u64> {
+) -> (HashMap<String, u64>, u64) {
     let give_up = Instant::now() + Duration::from_secs(10);
+    let mut before = 0;
     loop {
         let metrics = scrape(addr);
         if done(&metrics) || Instant::now() > give_up {
-            return metrics;
+            return (metrics, before);
         }
+        before += 1;
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -81,7 +84,7 @@ fn metrics_count_what_the_clients_did() {
 
     // Every connection but the open client and the current scrape is gone, once the server
     // has seen each one's TCP close.
-    let metrics = scrape_until(addr, |m| {
+    let (metrics, _) = scrape_until(addr, |m| {
         m["rfc6455_connections_closed_total"] + 2 == m["rfc6455_connections_accepted_total"]
     });
     let value = |series: &str| {
@@ -187,4 +190,30 @@ fn with_a_metrics_address_the_routes_move_there_and_nothing_else_is_served_there
     let metrics = scrape(metrics_addr);
     assert_eq!(metrics["rfc6455_connections_open"], 1);
     assert_eq!(metrics["rfc6455_upgrades_refused_total{status=\"404\"}"], 1);
+}
+
+#[test]
+fn the_binary_serves_metrics_only_on_metrics_bind() {
+    let server = common::Binary::start("broadcast", &["--metrics-bind", "127.0.0.1:0"]);
+    let metrics_addr = server.metrics_addr.expect("the startup line says where");
+    assert_ne!(metrics_addr.port(), server.addr.port());
+    // The WebSocket port serves the chat page, and /metrics and /healthz are not found there.
+    assert_eq!(get(server.addr, "/").0, 200);
+    assert_eq!(get(server.addr, "/metrics").0, 404);
+    assert_eq!(get(server.addr, "/healthz").0, 404);
+    assert_eq!(get(metrics_addr, "/healthz").0, 200);
+    assert_eq!(get(metrics_addr, "/").0, 404);
+    let _client = Client::connect(server.addr);
+    let (metrics, scrapes) = scrape_until(metrics_addr, |m| m["rfc6455_connections_open"] == 1);
+    assert_eq!(metrics["rfc6455_connections_open"], 1);
+    // The page, the three 404s and the health check, on either listener, and the scrapes before.
+    assert_eq!(metrics["rfc6455_http_responses_total"], 5 + scrapes);
+}
+
+#[test]
+fn the_binary_serves_metrics_on_its_port_by_default() {
+    let server = common::Binary::start("echo", &[]);
+    assert_eq!(server.metrics_addr, Some(server.addr));
+    assert_eq!(get(server.addr, "/healthz").0, 200);
+    assert_eq!(scrape(server.addr)["rfc6455_http_responses_total"], 1);
 }

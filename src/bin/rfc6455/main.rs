@@ -14,7 +14,7 @@ use rfc6455::deflate::DeflateConfig;
 use rfc6455::handshake::OriginPolicy;
 use rfc6455::limits::Limits;
 use rfc6455::server::{Config, Server};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -37,12 +37,18 @@ enum Mode {
 /// Settings shared by both modes. Every limit has a tested default; see the README.
 #[derive(Args, Debug)]
 struct ServerArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: IpAddr,
+    /// Address to listen on: an IP address, or a host name (resolved; its first IPv4 address is
+    /// used if it has one). 0.0.0.0 listens on every interface.
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    bind: String,
     /// Port to listen on (0 picks a free one; the startup line says which).
     #[arg(long, default_value_t = 3000)]
     port: u16,
+    /// Serve GET /metrics and GET /healthz on this second address (for example
+    /// 127.0.0.1:9100) instead of the WebSocket port, which then leaves them to the application
+    /// (404). That listener serves nothing else.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_bind: Option<String>,
     /// Largest message accepted; larger ones are closed with 1009. Sizes are bytes, or take a
     /// unit: KiB, MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000).
     #[arg(long, default_value = "16MiB", value_parser = units::parse_size, value_name = "SIZE")]
@@ -118,6 +124,41 @@ struct ServerArgs {
     client_context_takeover: bool,
 }
 
+/// Resolves a host (an IP address, an IPv6 address in brackets, or a name) with a port. A name
+/// may resolve to several addresses; its first IPv4 one is used if it has one (`localhost` is
+/// then 127.0.0.1, as the default), otherwise its first.
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let addrs: Vec<SocketAddr> = (bare, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host:?}: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|addr| addr.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{host:?} has no address"))
+}
+
+/// Resolves `HOST:PORT` (`[v6]:PORT` for an IPv6 address).
+fn resolve_host_port(value: &str) -> Result<SocketAddr, String> {
+    let (host, port) = value
+        .rsplit_once(':')
+        .filter(|(host, _)| !host.is_empty() && (!host.contains(':') || host.ends_with(']')))
+        .ok_or_else(|| format!("{value:?} is not ADDR:PORT"))?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("{value:?}: {port:?} is not a port"))?;
+    resolve(host, port)
+}
+
 /// A size from the command line as a `usize` (sizes past the address space mean "no limit").
 fn to_usize(size: u64) -> usize {
     usize::try_from(size).unwrap_or(usize::MAX)
@@ -152,8 +193,15 @@ impl ServerArgs {
                 client_context_takeover: self.client_context_takeover,
             },
         };
+        let metrics_addr = match &self.metrics_bind {
+            Some(value) => {
+                Some(resolve_host_port(value).map_err(|e| format!("--metrics-bind: {e}"))?)
+            }
+            None => None,
+        };
         Ok(Config {
-            addr: SocketAddr::new(self.bind, self.port),
+            addr: resolve(&self.bind, self.port).map_err(|e| format!("--bind: {e}"))?,
+            metrics_addr,
             connection,
             allowed_hosts: self.allowed_hosts.clone(),
             max_connections: self.max_connections,
@@ -184,7 +232,13 @@ fn main() -> ExitCode {
     let mut server = match Server::bind(config.clone()) {
         Ok(server) => server,
         Err(e) => {
-            log::error!("cannot listen on {}: {e}", config.addr);
+            match config.metrics_addr {
+                Some(metrics) => eprintln!(
+                    "error: cannot listen on {} and {metrics} (metrics): {e}",
+                    config.addr
+                ),
+                None => eprintln!("error: cannot listen on {}: {e}", config.addr),
+            }
             return ExitCode::FAILURE;
         }
     };
@@ -205,9 +259,12 @@ fn main() -> ExitCode {
         }
         Err(e) => log::warn!("cannot install signal handlers: {e}"),
     }
-    log::info!(
-        "listening on ws://{addr} in {mode} mode (chat page at http://{addr}/), at most {cap} connections",
-        addr = server.local_addr(),
+    // Printed whatever RUST_LOG says: it is how a user (and the tests) learn the port.
+    let addr = server.local_addr();
+    eprintln!(
+        "listening on ws://{addr} in {mode} mode (chat page at http://{addr}/, metrics at \
+         http://{metrics}/metrics), at most {cap} connections",
+        metrics = server.metrics_addr().unwrap_or(addr),
         cap = server.max_connections()
     );
     let result = match &cli.mode {
@@ -254,6 +311,45 @@ mod tests {
         assert_eq!(config.slow_consumer_timeout, defaults.slow_consumer_timeout);
         assert_eq!(config.shutdown_timeout, defaults.shutdown_timeout);
         assert_eq!(config.max_connections, defaults.max_connections);
+    }
+
+    #[test]
+    fn bind_takes_an_address_or_a_host_name() {
+        assert_eq!(resolve("0.0.0.0", 80), Ok("0.0.0.0:80".parse().unwrap()));
+        assert_eq!(resolve("::1", 80), Ok("[::1]:80".parse().unwrap()));
+        assert_eq!(resolve("[::1]", 80), Ok("[::1]:80".parse().unwrap()));
+        assert_eq!(
+            resolve("localhost", 80),
+            Ok("127.0.0.1:80".parse().unwrap())
+        );
+        assert_eq!(
+            config(&["--bind", "localhost", "--port", "1"])
+                .addr
+                .to_string(),
+            "127.0.0.1:1"
+        );
+    }
+
+    #[test]
+    fn metrics_bind_takes_an_address_or_a_host_name_with_a_port() {
+        let parse = |value: &str| resolve_host_port(value).map(|addr| addr.to_string());
+        assert_eq!(parse("127.0.0.1:9100").as_deref(), Ok("127.0.0.1:9100"));
+        assert_eq!(parse("[::1]:0").as_deref(), Ok("[::1]:0"));
+        assert_eq!(parse("localhost:9100").as_deref(), Ok("127.0.0.1:9100"));
+        for bad in [
+            "127.0.0.1",
+            "::1:9100",
+            ":9100",
+            "localhost:http",
+            "localhost:70000",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(config(&[]).metrics_addr, None);
+        assert_eq!(
+            config(&["--metrics-bind", "127.0.0.1:9100"]).metrics_addr,
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
     }
 
     #[test]
