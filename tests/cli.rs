@@ -99,3 +99,40 @@ fn the_startup_line_is_printed_whatever_rust_log_says() {
     assert_eq!(server.metrics_addr, Some(server.addr));
     assert!(line.ends_with(&format!("at most {} connections", server.max_connections)));
 }
+
+/// The subprotocol the server answered with, if any.
+fn agreed_subprotocol(head: &str) -> Option<&str> {
+    head.lines()
+        .find_map(|line| line.strip_prefix("Sec-WebSocket-Protocol: "))
+}
+
+#[test]
+fn subprotocol_accepts_the_clients_first_listed_offer() {
+    let server = Binary::start("echo", &["--subprotocol", "chat"]);
+    let offer = "Sec-WebSocket-Protocol: superchat, chat\r\n";
+    let (mut client, head) = Client::connect_with(server.addr, offer);
+    assert_eq!(agreed_subprotocol(&head), Some("chat"), "{head}");
+    client.send_text("hi");
+    assert_eq!(client.expect_frame().payload, b"hi");
+    // Nothing listed offered: the connection opens without a subprotocol.
+    let offer = "Sec-WebSocket-Protocol: superchat\r\n";
+    let (_, head) = Client::connect_with(server.addr, offer);
+    assert_eq!(agreed_subprotocol(&head), None, "{head}");
+}
+
+#[test]
+fn subprotocol_star_accepts_the_clients_first_offer_in_both_modes() {
+    for mode in ["echo", "broadcast"] {
+        let server = Binary::start(mode, &["--subprotocol", "*"]);
+        let offer = "Sec-WebSocket-Protocol: superchat, chat\r\n";
+        let (_, head) = Client::connect_with(server.addr, offer);
+        assert_eq!(
+            agreed_subprotocol(&head),
+            Some("superchat"),
+            "{mode}: {head}"
+        );
+        // A client that offers none gets none.
+        let (_, head) = Client::connect_with(server.addr, "");
+        assert_eq!(agreed_subprotocol(&head), None, "{mode}: {head}");
+    }
+}

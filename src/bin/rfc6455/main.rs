@@ -4,6 +4,7 @@
 mod broadcast;
 mod echo;
 mod page;
+mod subprotocol;
 mod units;
 
 use broadcast::Broadcast;
@@ -17,6 +18,7 @@ use rfc6455::server::{Config, Server};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
+use subprotocol::Subprotocols;
 
 /// A WebSocket server (RFC 6455) on one thread.
 #[derive(Parser, Debug)]
@@ -109,6 +111,11 @@ struct ServerArgs {
     /// for another Host get 403, which stops DNS rebinding.
     #[arg(long = "allowed-host", value_name = "NAME")]
     allowed_hosts: Vec<String>,
+    /// A subprotocol the server speaks (repeat for several): of those a client offers in
+    /// Sec-WebSocket-Protocol, the first (in the client's order) that is listed is accepted;
+    /// `*` accepts the client's first. Without a match the connection opens without one.
+    #[arg(long = "subprotocol", value_name = "NAME")]
+    subprotocols: Vec<String>,
     /// Decline permessage-deflate (RFC 7692) even when a client offers it.
     #[arg(long)]
     no_compression: bool,
@@ -229,6 +236,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let subprotocols = match Subprotocols::new(&args.subprotocols) {
+        Ok(subprotocols) => subprotocols,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let mut server = match Server::bind(config.clone()) {
         Ok(server) => server,
         Err(e) => {
@@ -268,8 +282,8 @@ fn main() -> ExitCode {
         cap = server.max_connections()
     );
     let result = match &cli.mode {
-        Mode::Echo(_) => server.run(&mut Echo),
-        Mode::Broadcast(_) => server.run(&mut Broadcast),
+        Mode::Echo(_) => server.run(&mut Echo { subprotocols }),
+        Mode::Broadcast(_) => server.run(&mut Broadcast { subprotocols }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
