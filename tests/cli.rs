@@ -136,3 +136,63 @@ fn subprotocol_star_accepts_the_clients_first_offer_in_both_modes() {
         assert_eq!(agreed_subprotocol(&head), None, "{mode}: {head}");
     }
 }
+
+#[test]
+fn a_second_sigint_exits_at_once_with_130() {
+    let mut server = Binary::start("broadcast", &[]);
+    // A client that never answers the close keeps the shutdown waiting (5 s by default).
+    let mut client = Client::connect(server.addr);
+    server.signal("INT");
+    assert_eq!(client.expect_close(), Some(1001));
+    let second = std::time::Instant::now();
+    server.signal("INT");
+    let (status, log) = server.wait_for_exit(std::time::Duration::from_secs(4));
+    assert!(
+        second.elapsed() < std::time::Duration::from_secs(2),
+        "exited {:?} after the second SIGINT",
+        second.elapsed()
+    );
+    assert_eq!(status.code(), Some(130), "{status}");
+    assert!(
+        log.iter().any(|line| line.contains("again: exiting now")),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn the_counters_are_logged_at_shutdown_one_line_each_with_the_metrics_names() {
+    let mut server = Binary::start("echo", &[]);
+    let mut client = Client::connect(server.addr);
+    client.send_text("hi");
+    assert_eq!(client.expect_frame().payload, b"hi");
+    server.signal("TERM");
+    assert_eq!(client.expect_close(), Some(1001));
+    client.send_frame(true, Opcode::Close, &1001u16.to_be_bytes());
+    client.expect_eof();
+    drop(client);
+    let (status, log) = server.wait_for_exit(std::time::Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    let counters: Vec<&str> = log
+        .iter()
+        .skip_while(|line| !line.contains("shutdown complete"))
+        .skip(1)
+        .map(|line| {
+            assert!(
+                line.contains(" INFO "),
+                "each counter is a log record: {line}"
+            );
+            line.rsplit("] ").next().unwrap()
+        })
+        .collect();
+    for expected in [
+        "rfc6455_connections_open 0",
+        "rfc6455_connections_accepted_total 1",
+        "rfc6455_upgrades_total 1",
+        "rfc6455_messages_received_total 1",
+        "rfc6455_messages_sent_total 1",
+        "rfc6455_close_frames_sent_total{code=\"1001\"} 1",
+        "rfc6455_close_frames_received_total{code=\"1001\"} 1",
+    ] {
+        assert!(counters.contains(&expected), "{expected} in {counters:#?}");
+    }
+}

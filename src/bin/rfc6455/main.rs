@@ -257,7 +257,9 @@ fn main() -> ExitCode {
         }
     };
     // SIGINT and SIGTERM start a graceful shutdown: a thread that only waits for the signals
-    // wakes the event loop through mio's Waker.
+    // wakes the event loop through mio's Waker. A second one (Ctrl-C again) ends the process at
+    // once, with the shell's status for death by that signal (130 for SIGINT), instead of
+    // waiting out the shutdown timeout for clients that do not answer.
     let handle = server.handle();
     match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
@@ -265,9 +267,14 @@ fn main() -> ExitCode {
     ]) {
         Ok(mut signals) => {
             std::thread::spawn(move || {
-                if let Some(signal) = signals.forever().next() {
-                    log::info!("received signal {signal}");
+                let mut signals = signals.forever();
+                if let Some(signal) = signals.next() {
+                    log::info!("received signal {signal}: shutting down (again to exit at once)");
                     handle.shutdown();
+                }
+                if let Some(signal) = signals.next() {
+                    log::warn!("received signal {signal} again: exiting now");
+                    std::process::exit(128 + signal);
                 }
             });
         }
