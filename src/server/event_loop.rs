@@ -223,12 +223,16 @@ impl Server {
             if let Some(deadline) = self.shutdown_deadline {
                 // Done at the deadline, or once no WebSocket connection is left: clients that
                 // connected meanwhile and have not sent a whole request are not waited for.
-                let done = self.peers.now >= deadline
-                    || self.peers.stats.open == 0 && self.peers.all_handshaking();
-                if done {
+                let timed_out = self.peers.now >= deadline;
+                if timed_out || self.peers.stats.open == 0 && self.peers.all_handshaking() {
+                    let why = if timed_out {
+                        "shutdown timeout"
+                    } else {
+                        "shutdown"
+                    };
                     for key in self.peers.keys() {
                         if let Some(peer) = self.peers.slot(key) {
-                            peer.conn.abort("shutdown timeout");
+                            peer.conn.abort(why);
                         }
                         self.remove(key, handler);
                     }
@@ -260,7 +264,7 @@ impl Server {
         Some(next.saturating_duration_since(now))
     }
 
-    /// Accepts from one listener (`metrics`: the operators' one) until it has no client waiting.
+    /// Accepts one client from one listener (`metrics`: the operators' one).
     fn listener_accept(&self, metrics: bool) -> io::Result<(mio::net::TcpStream, SocketAddr)> {
         match (&self.metrics_listener, metrics) {
             (_, false) => self.listener.accept(),
