@@ -12,6 +12,12 @@ use std::time::Duration;
 pub struct Config {
     /// Address to listen on.
     pub addr: SocketAddr,
+    /// A second address, for operators: when set, `GET /metrics` and `GET /healthz` are served
+    /// there (by the same loop, on the same thread) and no longer on [`addr`](Self::addr), so
+    /// that they need not face the internet. That listener answers only those two routes: other
+    /// paths get 404, and no WebSocket upgrade is accepted there. Its `Host` allow-list is
+    /// [`host_policy`](Self::host_policy) for its own address.
+    pub metrics_addr: Option<SocketAddr>,
     /// What every connection may do: protocol limits, deadlines, the handshake's policies. Its
     /// `hosts` policy is set by [`Server::bind`](super::Server::bind) from
     /// [`allowed_hosts`](Self::allowed_hosts).
@@ -51,6 +57,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            metrics_addr: None,
             connection: ServerConfig::default(),
             allowed_hosts: Vec::new(),
             max_connections: 10_000,

@@ -16,16 +16,19 @@ use super::config::Config;
 use super::descriptors::{self, Spare};
 use super::handle::{Command, Handle};
 use super::handler::{Context, Handler, Opening, Upgrade};
+use super::ops;
 use super::peer::ReadOutcome;
 use super::peers::{Flushed, Peers, split_token};
 use super::stats::{Stats, bump};
 use crate::close::CloseCode;
+use crate::closure::{CloseCause, Closure, Deadline};
 use crate::error::Error;
 use crate::http::Response;
 use crate::prepared::PreparedFrame;
 use crate::server_connection::ServerEvent;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
+use std::fmt;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +37,7 @@ use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
+const METRICS_LISTENER: Token = Token(usize::MAX - 2);
 
 /// Size of the loop's one read buffer. Larger than any input a peer can leave pending (the
 /// request head limit), so a read always has room.
@@ -53,6 +57,8 @@ pub struct Server {
     poll: Poll,
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// The operators' listener (`Config::metrics_addr`) and its address.
+    metrics_listener: Option<(TcpListener, SocketAddr)>,
     /// A descriptor held back to answer clients with 503 when the process runs out.
     spare: Spare,
     peers: Peers,
@@ -67,7 +73,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the listening socket.
+    /// Binds the listening socket (and the metrics listener, if `metrics_addr` is set).
     ///
     /// Raises the process's soft limit on open descriptors to its hard limit, and lowers
     /// `max_connections` to what fits under it (logging the cap in force), so that the server
@@ -77,6 +83,18 @@ impl Server {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.addr)?;
         let local_addr = listener.local_addr()?;
+        let mut metrics_connection = config.connection.clone();
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => {
+                let mut metrics = TcpListener::bind(addr)?;
+                let metrics_addr = metrics.local_addr()?;
+                poll.registry()
+                    .register(&mut metrics, METRICS_LISTENER, Interest::READABLE)?;
+                metrics_connection.hosts = config.host_policy(metrics_addr);
+                Some((metrics, metrics_addr))
+            }
+            None => None,
+        };
         config.connection.hosts = config.host_policy(local_addr);
         let spare = Spare::new();
         let cap =
@@ -96,6 +114,7 @@ impl Server {
         let read_buffer = vec![0; READ_BUFFER_SIZE.max(config.connection.limits.max_head_size * 2)];
         let peers = Peers::new(
             Arc::new(config),
+            metrics_connection,
             poll.registry().try_clone()?,
             Instant::now(),
         );
@@ -103,6 +122,7 @@ impl Server {
             poll,
             listener,
             local_addr,
+            metrics_listener,
             spare,
             peers,
             read_buffer,
@@ -117,6 +137,12 @@ impl Server {
     /// The address the server listens on (useful after binding port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address `/metrics` and `/healthz` are served on when `Config::metrics_addr` is set
+    /// (useful after binding port 0).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, addr)| *addr)
     }
 
     /// A handle that other threads (a signal handler's, for one) can use to send, broadcast,
@@ -161,7 +187,8 @@ impl Server {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(),
+                    LISTENER => self.accept(false),
+                    METRICS_LISTENER => self.accept(true),
                     WAKER => self.on_wake(handler),
                     token => {
                         let (key, generation) = split_token(token);
@@ -192,24 +219,37 @@ impl Server {
                 }
                 self.flush_dirty(handler);
             }
+            self.peers.stats.memory_held = self.peers.held_total;
             if self
                 .accept_paused_until
                 .is_some_and(|t| t <= self.peers.now)
             {
                 self.accept_paused_until = None;
-                self.accept();
+                self.accept(false);
+                self.accept(true);
             }
             if let Some(deadline) = self.shutdown_deadline {
-                if self.peers.now >= deadline {
+                // Done at the deadline, or once no WebSocket connection is left: clients that
+                // connected meanwhile and have not sent a whole request are not waited for.
+                let timed_out = self.peers.now >= deadline;
+                if timed_out || self.peers.stats.open == 0 && self.peers.all_handshaking() {
+                    let why = if timed_out {
+                        "shutdown timeout"
+                    } else {
+                        "shutdown"
+                    };
                     for key in self.peers.keys() {
                         if let Some(peer) = self.peers.slot(key) {
-                            peer.conn.abort("shutdown timeout");
+                            peer.conn.abort(why);
                         }
                         self.remove(key, handler);
                     }
                 }
                 if self.peers.is_empty() {
-                    log::info!("shutdown complete\n{}", self.peers.stats);
+                    log::info!("shutdown complete; counters follow");
+                    for line in self.peers.stats.to_string().lines() {
+                        log::info!("{line}");
+                    }
                     return Ok(());
                 }
             }
@@ -232,13 +272,25 @@ impl Server {
         Some(next.saturating_duration_since(now))
     }
 
-    fn accept(&mut self) {
-        if self.accept_paused_until.is_some() || self.shutdown_deadline.is_some() {
+    /// Accepts one client from one listener (`metrics`: the operators' one).
+    fn listener_accept(&self, metrics: bool) -> io::Result<(mio::net::TcpStream, SocketAddr)> {
+        match (&self.metrics_listener, metrics) {
+            (_, false) => self.listener.accept(),
+            (Some((listener, _)), true) => listener.accept(),
+            (None, true) => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    /// Accepts every client waiting on one listener (`metrics`: the operators' one). Accepting
+    /// goes on during a shutdown: upgrades are then refused with 503, and `/healthz` says the
+    /// server is going away.
+    fn accept(&mut self, metrics: bool) {
+        if self.accept_paused_until.is_some() {
             return;
         }
         loop {
-            match self.listener.accept() {
-                Ok((stream, addr)) => self.add_peer(stream, addr),
+            match self.listener_accept(metrics) {
+                Ok((stream, addr)) => self.add_peer(stream, addr, metrics),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if matches!(e.raw_os_error(), Some(code) if code == 24 || code == 23) => {
@@ -246,7 +298,7 @@ impl Server {
                     // to accept the client and tell it so, rather than leave it hanging.
                     if self.spare.is_held() {
                         self.spare.release();
-                        let answered = self.refuse_one("out of file descriptors\n");
+                        let answered = self.refuse_one(metrics, "out of file descriptors\n");
                         self.spare.restore();
                         if answered {
                             continue;
@@ -264,8 +316,8 @@ impl Server {
     }
 
     /// Accepts one client only to answer it 503 and close. Returns whether one was answered.
-    fn refuse_one(&mut self, why: &'static str) -> bool {
-        match self.listener.accept() {
+    fn refuse_one(&mut self, metrics: bool, why: &'static str) -> bool {
+        match self.listener_accept(metrics) {
             Ok((mut stream, addr)) => {
                 log::debug!("{addr}: refused: {}", why.trim_end());
                 self.peers.stats.accepted += 1;
@@ -279,7 +331,7 @@ impl Server {
         }
     }
 
-    fn add_peer(&mut self, mut stream: mio::net::TcpStream, addr: SocketAddr) {
+    fn add_peer(&mut self, mut stream: mio::net::TcpStream, addr: SocketAddr, metrics: bool) {
         self.peers.stats.accepted += 1;
         if self.peers.len() >= self.peers.config.max_connections {
             self.peers.stats.refused_over_capacity += 1;
@@ -292,7 +344,7 @@ impl Server {
         if let Err(e) = stream.set_nodelay(true) {
             log::debug!("{addr}: set_nodelay: {e}");
         }
-        match self.peers.insert(stream) {
+        match self.peers.insert(stream, metrics) {
             Ok(id) => log::debug!("{addr}: accepted as {id}"),
             Err(e) => log::warn!("{addr}: register: {e}"),
         }
@@ -340,7 +392,12 @@ impl Server {
                     return;
                 }
                 Err(e) => {
-                    log::debug!("{key}: read: {e}");
+                    if let Some(id) = self.peers.id(key) {
+                        log::debug!("{id}: read: {e}");
+                    }
+                    let Some(peer) = self.peers.slot(key) else {
+                        return;
+                    };
                     peer.conn.abort("read error");
                     self.peers.mark_dirty(key);
                     return;
@@ -376,6 +433,7 @@ impl Server {
         let now = self.peers.now;
         let id = self.peers.id(key)?;
         let room_for_upgrades = self.peers.has_room_for_upgrades();
+        let has_metrics_listener = self.metrics_listener.is_some();
         let parts = self.peers.parts(key)?;
         let mut head = parts
             .peer
@@ -399,9 +457,23 @@ impl Server {
             return None;
         }
         let consumed = received.consumed;
+        let shutting_down = self.shutdown_deadline.is_some();
+        // The operators' routes are served on the metrics listener if there is one (and nothing
+        // else is), otherwise on the WebSocket port before the application's routes.
+        let on_metrics_listener = parts.peer.on_metrics_listener;
+        let serve_ops = on_metrics_listener || !has_metrics_listener;
         let opened = match received.event {
             Some(ServerEvent::Http(request)) => {
-                let response = handler.on_http(&request);
+                let response = serve_ops
+                    .then(|| ops::answer(&request, parts.stats, shutting_down))
+                    .flatten()
+                    .unwrap_or_else(|| {
+                        if on_metrics_listener {
+                            Response::text(404, "not found\n")
+                        } else {
+                            handler.on_http(&request)
+                        }
+                    });
                 log::debug!(
                     "{id}: {} {} answered {}",
                     request.method,
@@ -410,6 +482,22 @@ impl Server {
                 );
                 parts.stats.http_responses += 1;
                 let _ = parts.peer.conn.respond(&response, now);
+                false
+            }
+            Some(ServerEvent::Upgrade(_)) if on_metrics_listener => {
+                log::debug!("{id}: upgrade refused: the metrics listener serves no WebSocket");
+                bump(&mut parts.stats.handshake_rejections, 404);
+                let _ = parts
+                    .peer
+                    .conn
+                    .refuse(&Response::text(404, "not found\n"), now);
+                false
+            }
+            Some(ServerEvent::Upgrade(_)) if shutting_down => {
+                log::debug!("{id}: upgrade refused: shutting down");
+                bump(&mut parts.stats.handshake_rejections, 503);
+                let refusal = Response::text(503, "shutting down\n");
+                let _ = parts.peer.conn.refuse(&refusal, now);
                 false
             }
             Some(ServerEvent::Upgrade(request)) => {
@@ -429,6 +517,7 @@ impl Server {
                         match parts.peer.conn.accept(&request, protocol.as_deref(), now) {
                             Ok(()) => {
                                 parts.stats.opened += 1;
+                                parts.stats.open += 1;
                                 log::debug!("{id}: open {}", request.path);
                                 let opening = Opening {
                                     request: &request,
@@ -568,15 +657,10 @@ impl Server {
             return;
         };
         let Some(closure) = peer.conn.closure() else {
-            log::debug!("{id}: closed before opening");
+            log::debug!("{id}: gone, no WebSocket opened (plain HTTP, refused or cut off)");
             return;
         };
-        log::debug!(
-            "{id}: closed: {} {:?} (clean: {})",
-            closure.code.0,
-            closure.cause,
-            closure.was_clean()
-        );
+        log::debug!("{id}: {}", HowItEnded(closure));
         let mut ctx = Context {
             peers: &mut self.peers,
             handle: &self.handle,
@@ -615,9 +699,11 @@ impl Server {
         self.flush_dirty(handler);
     }
 
+    /// Sends 1001 to every open connection and drops those still handshaking. The listener
+    /// stays open until the loop ends, so that clients arriving meanwhile get an answer (503 for
+    /// an upgrade, 503 from `/healthz`) instead of waiting in the backlog for a reset.
     fn begin_shutdown<H: Handler>(&mut self, handler: &mut H) {
         log::info!("shutting down: closing {} connections", self.peers.len());
-        let _ = self.poll.registry().deregister(&mut self.listener);
         self.shutdown_deadline = Some(Instant::now() + self.peers.config.shutdown_timeout);
         for key in self.peers.keys() {
             let Some(id) = self.peers.id(key) else {
@@ -635,5 +721,46 @@ impl Server {
                 self.remove(key, handler);
             }
         }
+    }
+}
+
+/// How a connection that was open ended, for the log: closed cleanly (and with which code, by
+/// whom) or dropped (and why).
+struct HowItEnded<'a>(&'a Closure);
+
+impl fmt::Display for HowItEnded<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let closure = self.0;
+        let code = closure.code.0;
+        match closure.cause {
+            CloseCause::ClosedByPeer => write!(f, "closed cleanly, code {code}, by the client")?,
+            CloseCause::ClosedByUs(ours) => write!(
+                f,
+                "closed cleanly, code {code}, by the server (which sent {})",
+                ours.0
+            )?,
+            CloseCause::Failed(error) => write!(
+                f,
+                "failed, code {code}: {error} (the server sent {})",
+                error.close_code().0
+            )?,
+            CloseCause::TimedOut(Deadline::Keepalive) => write!(
+                f,
+                "dropped, code {code}: nothing came after the keepalive ping"
+            )?,
+            CloseCause::TimedOut(Deadline::Close) => write!(
+                f,
+                "dropped, code {code}: the closing handshake did not complete in time"
+            )?,
+            CloseCause::TransportClosed => write!(
+                f,
+                "dropped, code {code}: TCP closed before the closing handshake completed"
+            )?,
+            CloseCause::Dropped(why) => write!(f, "dropped by the server, code {code}: {why}")?,
+        }
+        if !closure.reason.is_empty() {
+            write!(f, " (reason {:?})", closure.reason)?;
+        }
+        Ok(())
     }
 }

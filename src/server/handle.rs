@@ -116,8 +116,9 @@ impl Handle {
         })
     }
 
-    /// Stops accepting, sends 1001 to every connection and ends `run` once they closed (or the
-    /// shutdown timeout passed). Never refused: it does not wait in the command queue.
+    /// Starts a graceful shutdown: new upgrades are refused with 503 and `/healthz` answers 503,
+    /// every open connection is sent 1001, and `run` returns once they closed (or the shutdown
+    /// timeout passed). Never refused: it does not wait in the command queue.
     pub fn shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
         let _ = self.waker.wake();

@@ -99,7 +99,9 @@ pub trait Handler {
     /// A connection that was open is gone, and how it ended.
     fn on_close(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _closure: &Closure) {}
     /// Answers a plain HTTP request (one that asks for no WebSocket upgrade) on the same port.
-    /// The connection closes after the response. Answers 404 by default.
+    /// The connection closes after the response. Answers 404 by default. `GET /metrics` and
+    /// `GET /healthz` never reach it: the server answers them itself (see
+    /// [`METRICS_PATH`](super::METRICS_PATH)).
     fn on_http(&mut self, _request: &Request<'_>) -> Response {
         Response::text(404, "not found\n")
     }

@@ -5,14 +5,15 @@
 //! | file | owns |
 //! |---|---|
 //! | `config.rs` | [`Config`]: where to listen, connection cap, output high/low water, shutdown |
-//! | `stats.rs` | [`Stats`]: the counters, printed as `name value` lines |
+//! | `stats.rs` | [`Stats`]: the counters, written for `/metrics` and as `name value` lines |
 //! | `timers.rs` | the deadline heap (one live entry per connection) |
 //! | `descriptors.rs` | the open-file limit, the connection cap under it, the spare descriptor |
 //! | `peer.rs` | one socket: its connection, its unconsumed input, reads |
 //! | `peers.rs` | the `Slab` of peers and the output policy: send, broadcast, backpressure, flush |
 //! | `handler.rs` | [`Handler`] (what the application implements) and [`Context`] (what it calls) |
+//! | `ops.rs` | the operators' routes: `GET /metrics` and `GET /healthz` |
 //! | `handle.rs` | [`Handle`]: a `Send` handle for other threads, through mio's `Waker` |
-//! | `event_loop.rs` | [`Server`]: the listener, accepting, reading, the passes over peers |
+//! | `event_loop.rs` | [`Server`]: the listeners (WebSocket, metrics), accepting, reading, the passes over peers |
 //!
 //! Dependencies run one way: `event_loop` → `peers` → `peer` → the core.
 
@@ -21,6 +22,7 @@ mod descriptors;
 mod event_loop;
 mod handle;
 mod handler;
+mod ops;
 mod peer;
 mod peers;
 mod stats;
@@ -31,5 +33,6 @@ pub use descriptors::RESERVED_DESCRIPTORS;
 pub use event_loop::{ACCEPT_PAUSE, READ_BUFFER_SIZE, Server};
 pub use handle::{Handle, HandleError};
 pub use handler::{Context, Handler, Opening, Upgrade};
+pub use ops::{HEALTH_PATH, METRICS_PATH};
 pub use peers::PeerId;
-pub use stats::Stats;
+pub use stats::{EXPOSITION_CONTENT_TYPE, Stats};

@@ -35,6 +35,8 @@ pub(crate) struct Peer {
     pub read_paused: bool,
     /// The peer is in the list of peers to flush at the end of the pass.
     pub dirty: bool,
+    /// The peer came through the metrics listener: only the operators' routes are served to it.
+    pub on_metrics_listener: bool,
 }
 
 /// What one read produced.
@@ -51,7 +53,12 @@ pub(crate) enum ReadOutcome {
 }
 
 impl Peer {
-    pub fn new(stream: TcpStream, generation: u32, conn: ServerConnection) -> Self {
+    pub fn new(
+        stream: TcpStream,
+        generation: u32,
+        conn: ServerConnection,
+        on_metrics_listener: bool,
+    ) -> Self {
         Peer {
             stream,
             generation,
@@ -63,6 +70,7 @@ impl Peer {
             write_interest: false,
             read_paused: false,
             dirty: false,
+            on_metrics_listener,
         }
     }
 

@@ -36,12 +36,21 @@ impl std::fmt::Display for PeerId {
     }
 }
 
+/// The id of `peer`, which is in slot `key`.
+fn peer_id(key: usize, peer: &Peer) -> PeerId {
+    PeerId {
+        key,
+        generation: peer.generation,
+    }
+}
+
 /// The limits on one connection's queued output, applied whenever something is queued: over the
 /// high-water mark, stop reading from it; over the hard limit, disconnect it.
-fn apply_output_limits(peer: &mut Peer, config: &Config, stats: &mut Stats) {
+fn apply_output_limits(key: usize, peer: &mut Peer, config: &Config, stats: &mut Stats) {
     let queued = peer.conn.queued();
     if queued > config.max_outbound && !peer.conn.is_closed() {
-        log::debug!("slow consumer: {queued} bytes queued, over the hard limit");
+        let id = peer_id(key, peer);
+        log::debug!("{id}: slow consumer: {queued} bytes queued, over the hard limit");
         peer.conn.abort("slow consumer");
         stats.slow_consumer_disconnects += 1;
     } else if queued > config.outbound_high_water {
@@ -103,6 +112,8 @@ pub(crate) struct Peers {
     registry: Registry,
     pub config: Arc<Config>,
     connection_config: Arc<ServerConfig>,
+    /// The same, with the metrics listener's `Host` allow-list.
+    metrics_connection_config: Arc<ServerConfig>,
     pub stats: Stats,
     /// The compressors and inflater every connection on this thread shares.
     pub shared: SharedDeflate,
@@ -115,12 +126,20 @@ pub(crate) struct Peers {
 }
 
 impl Peers {
-    pub fn new(config: Arc<Config>, registry: Registry, now: Instant) -> Self {
+    /// The peer table for a server with `config`; connections from the metrics listener run
+    /// under `metrics_connection` (the same settings with that listener's `Host` allow-list).
+    pub fn new(
+        config: Arc<Config>,
+        metrics_connection: ServerConfig,
+        registry: Registry,
+        now: Instant,
+    ) -> Self {
         Peers {
             slab: Slab::new(),
             dirty: Vec::new(),
             registry,
             connection_config: Arc::new(config.connection.clone()),
+            metrics_connection_config: Arc::new(metrics_connection),
             config,
             stats: Stats::default(),
             shared: SharedDeflate::new(),
@@ -139,21 +158,35 @@ impl Peers {
         self.slab.is_empty()
     }
 
+    /// Whether every connection is still reading (or answering) its request head.
+    pub fn all_handshaking(&self) -> bool {
+        self.slab.iter().all(|(_, peer)| peer.conn.is_handshaking())
+    }
+
     /// The slots in use.
     pub fn keys(&self) -> Vec<usize> {
         self.slab.iter().map(|(key, _)| key).collect()
     }
 
     /// Adds an accepted socket, registered for reading.
-    pub fn insert(&mut self, mut stream: TcpStream) -> io::Result<PeerId> {
+    pub fn insert(
+        &mut self,
+        mut stream: TcpStream,
+        on_metrics_listener: bool,
+    ) -> io::Result<PeerId> {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let entry = self.slab.vacant_entry();
         let key = entry.key();
         self.registry
             .register(&mut stream, token(key, generation), Interest::READABLE)?;
-        let conn = ServerConnection::new(self.connection_config.clone(), self.now);
-        entry.insert(Peer::new(stream, generation, conn));
+        let config = if on_metrics_listener {
+            &self.metrics_connection_config
+        } else {
+            &self.connection_config
+        };
+        let conn = ServerConnection::new(config.clone(), self.now);
+        entry.insert(Peer::new(stream, generation, conn, on_metrics_listener));
         self.arm_timer(key);
         Ok(PeerId { key, generation })
     }
@@ -181,10 +214,7 @@ impl Peers {
 
     /// The id of the peer in slot `key`.
     pub fn id(&self, key: usize) -> Option<PeerId> {
-        self.slab.get(key).map(|peer| PeerId {
-            key,
-            generation: peer.generation,
-        })
+        self.slab.get(key).map(|peer| peer_id(key, peer))
     }
 
     /// Puts a peer on the list to flush at the end of the pass.
@@ -211,7 +241,7 @@ impl Peers {
     /// whose queue passes the hard limit is disconnected at once.
     fn queued(&mut self, key: usize) {
         if let Some(peer) = self.slab.get_mut(key) {
-            apply_output_limits(peer, &self.config, &mut self.stats);
+            apply_output_limits(key, peer, &self.config, &mut self.stats);
         }
         self.stats.messages_out += 1;
         self.mark_dirty(key);
@@ -276,7 +306,7 @@ impl Peers {
                 continue;
             }
             recipients += 1;
-            apply_output_limits(peer, &self.config, &mut self.stats);
+            apply_output_limits(key, peer, &self.config, &mut self.stats);
             if !peer.dirty {
                 peer.dirty = true;
                 self.dirty.push(key);
@@ -302,10 +332,11 @@ impl Peers {
         let Some(peer) = self.slab.get_mut(key) else {
             return Flushed::Done;
         };
+        let id = peer_id(key, peer);
         match peer.conn.outbox().write_to(&mut peer.stream) {
             Ok(written) => self.stats.bytes_out += written as u64,
             Err(e) => {
-                log::debug!("{key}: write: {e}");
+                log::debug!("{id}: write: {e}");
                 peer.conn.abort("write error");
             }
         }
@@ -315,7 +346,7 @@ impl Peers {
             if let Err(e) = peer.stream.shutdown(Shutdown::Write)
                 && e.kind() != io::ErrorKind::NotConnected
             {
-                log::debug!("{key}: shutdown: {e}");
+                log::debug!("{id}: shutdown: {e}");
             }
         }
         self.judge_slow_consumer(key);
@@ -337,7 +368,7 @@ impl Peers {
                 .registry
                 .reregister(&mut peer.stream, peer_token, interest)
             {
-                log::debug!("{key}: reregister: {e}");
+                log::debug!("{id}: reregister: {e}");
                 peer.conn.abort("reregister failed");
                 return Flushed::Closed;
             }
@@ -365,7 +396,8 @@ impl Peers {
         } else if peer.over_high_water_since == 0 {
             peer.over_high_water_since = now;
         } else if now >= peer.over_high_water_since + timeout {
-            log::debug!("{key}: slow consumer: {} bytes queued", peer.conn.queued());
+            let id = peer_id(key, peer);
+            log::debug!("{id}: slow consumer: {} bytes queued", peer.conn.queued());
             peer.conn.abort("slow consumer");
             self.stats.slow_consumer_disconnects += 1;
         }
@@ -489,10 +521,11 @@ impl Peers {
         self.held_total -= u64::from(peer.held);
         let _ = self.registry.deregister(&mut peer.stream);
         self.stats.closed += 1;
-        let id = PeerId {
-            key,
-            generation: peer.generation,
-        };
+        if peer.conn.closure().is_some() {
+            // It was open: every connection that opened has a closure once it ends.
+            self.stats.open = self.stats.open.saturating_sub(1);
+        }
+        let id = peer_id(key, &peer);
         Some((id, peer))
     }
 }

@@ -1,11 +1,20 @@
-//! The counters the server keeps, logged at shutdown as `name value` lines.
+//! The counters the server keeps, and the one writer that prints them: as the Prometheus text
+//! exposition format (version 0.0.4) for `GET /metrics`, and as `name value` lines for the log
+//! at shutdown. Both come from one table ([`Stats::families`]), so a counter added there appears
+//! in both under the same name.
+//!
+//! Names follow Prometheus' conventions: a `rfc6455_` prefix, base units (`_bytes`), `_total`
+//! for counters. Labels are bounded: an HTTP status or a close code, never anything about a
+//! client.
 
-use std::fmt;
+use std::fmt::{self, Write};
 
 /// Counters the server keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
+    /// WebSocket connections open now (a gauge): from the upgrade until the connection is gone.
+    pub open: u64,
     /// TCP connections accepted.
     pub accepted: u64,
     /// Connections refused at accept because `max_connections` was reached.
@@ -30,12 +39,16 @@ pub struct Stats {
     pub close_codes_sent: Vec<(u16, u64)>,
     /// Close frames received, by code (1005 for a close without a code).
     pub close_codes_received: Vec<(u16, u64)>,
-    /// Broadcast recipients disconnected for exceeding the outbound high-water mark.
+    /// Connections disconnected as slow consumers: their queued output stayed over the
+    /// high-water mark for the slow-consumer timeout, or passed the hard limit.
     pub slow_consumer_disconnects: u64,
     /// Connections ended by a deadline (handshake, keepalive, close).
     pub timeouts: u64,
     /// Connections closed because the server's memory budget was passed.
     pub memory_budget_closes: u64,
+    /// Bytes held for clients, counted against the memory budget (a gauge, as of the end of the
+    /// last turn of the loop).
+    pub memory_held: u64,
 }
 
 /// Adds one to the count for `key`.
@@ -46,51 +59,202 @@ pub(crate) fn bump(counts: &mut Vec<(u16, u64)>, key: u16) {
     }
 }
 
-impl fmt::Display for Stats {
-    /// One `name value` line per counter, with a label for the counts by code or status.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (name, value) in [
-            ("connections_accepted_total", self.accepted),
-            (
+/// A Prometheus metric type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+}
+
+/// A family's samples: one value, or one per label value.
+#[derive(Debug, Clone, Copy)]
+enum Samples<'a> {
+    One(u64),
+    By {
+        label: &'static str,
+        counts: &'a [(u16, u64)],
+    },
+}
+
+/// One metric family: its name (without the `rfc6455_` prefix), help text, type and samples.
+#[derive(Debug, Clone, Copy)]
+struct Family<'a> {
+    name: &'static str,
+    help: &'static str,
+    kind: Kind,
+    samples: Samples<'a>,
+}
+
+/// The Content-Type of the Prometheus text exposition format that
+/// [`Stats::write_exposition`] writes.
+pub const EXPOSITION_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+impl Stats {
+    /// Every counter, once: the table both writers print.
+    fn families(&self) -> [Family<'_>; 17] {
+        use Kind::{Counter, Gauge};
+        use Samples::{By, One};
+        let family = |name, help, kind, samples| Family {
+            name,
+            help,
+            kind,
+            samples,
+        };
+        [
+            family(
+                "connections_open",
+                "WebSocket connections open now (from the upgrade until the connection is gone).",
+                Gauge,
+                One(self.open),
+            ),
+            family(
+                "connections_accepted_total",
+                "TCP connections accepted.",
+                Counter,
+                One(self.accepted),
+            ),
+            family(
                 "connections_refused_over_capacity_total",
-                self.refused_over_capacity,
+                "TCP connections answered 503 because the connection cap was reached.",
+                Counter,
+                One(self.refused_over_capacity),
             ),
-            ("upgrades_total", self.opened),
-            ("http_responses_total", self.http_responses),
-            ("connections_closed_total", self.closed),
-            ("messages_received_total", self.messages_in),
-            ("messages_sent_total", self.messages_out),
-            ("received_bytes_total", self.bytes_in),
-            ("sent_bytes_total", self.bytes_out),
-            (
-                "slow_consumer_disconnects_total",
-                self.slow_consumer_disconnects,
+            family(
+                "connections_closed_total",
+                "TCP connections closed, for any reason.",
+                Counter,
+                One(self.closed),
             ),
-            ("timeouts_total", self.timeouts),
-            ("memory_budget_closes_total", self.memory_budget_closes),
-        ] {
-            writeln!(f, "rfc6455_{name} {value}")?;
-        }
-        for (name, label, counts) in [
-            (
+            family(
+                "upgrades_total",
+                "WebSocket upgrades completed (101 sent).",
+                Counter,
+                One(self.opened),
+            ),
+            family(
                 "upgrades_refused_total",
-                "status",
-                &self.handshake_rejections,
+                "WebSocket upgrade requests refused, by HTTP status.",
+                Counter,
+                By {
+                    label: "status",
+                    counts: &self.handshake_rejections,
+                },
             ),
-            ("close_frames_sent_total", "code", &self.close_codes_sent),
-            (
+            family(
+                "http_responses_total",
+                "Plain HTTP requests answered.",
+                Counter,
+                One(self.http_responses),
+            ),
+            family(
+                "messages_received_total",
+                "WebSocket messages received.",
+                Counter,
+                One(self.messages_in),
+            ),
+            family(
+                "messages_sent_total",
+                "WebSocket messages queued for sending (a broadcast counts once per recipient).",
+                Counter,
+                One(self.messages_out),
+            ),
+            family(
+                "received_bytes_total",
+                "Bytes read from sockets.",
+                Counter,
+                One(self.bytes_in),
+            ),
+            family(
+                "sent_bytes_total",
+                "Bytes written to sockets.",
+                Counter,
+                One(self.bytes_out),
+            ),
+            family(
+                "close_frames_sent_total",
+                "Close frames sent, by close code (1005 for a close without a code).",
+                Counter,
+                By {
+                    label: "code",
+                    counts: &self.close_codes_sent,
+                },
+            ),
+            family(
                 "close_frames_received_total",
-                "code",
-                &self.close_codes_received,
+                "Close frames received, by close code (1005 for a close without a code).",
+                Counter,
+                By {
+                    label: "code",
+                    counts: &self.close_codes_received,
+                },
             ),
-        ] {
-            let mut counts = counts.clone();
-            counts.sort_unstable();
-            for (key, value) in counts {
-                writeln!(f, "rfc6455_{name}{{{label}=\"{key}\"}} {value}")?;
+            family(
+                "slow_consumer_disconnects_total",
+                "Connections disconnected as slow consumers (queued output over the limits).",
+                Counter,
+                One(self.slow_consumer_disconnects),
+            ),
+            family(
+                "timeouts_total",
+                "Connections ended by a deadline (handshake, keepalive, close).",
+                Counter,
+                One(self.timeouts),
+            ),
+            family(
+                "memory_held_bytes",
+                "Bytes held for clients, counted against the memory budget.",
+                Gauge,
+                One(self.memory_held),
+            ),
+            family(
+                "memory_budget_closes_total",
+                "Connections closed because the server's memory budget was passed.",
+                Counter,
+                One(self.memory_budget_closes),
+            ),
+        ]
+    }
+
+    /// The one writer: every sample as a `name value` line (labels sorted by value), each
+    /// family preceded by its `# HELP` and `# TYPE` lines when `metadata` is set.
+    fn write(&self, out: &mut impl Write, metadata: bool) -> fmt::Result {
+        for family in self.families() {
+            let name = family.name;
+            if metadata {
+                let kind = match family.kind {
+                    Kind::Counter => "counter",
+                    Kind::Gauge => "gauge",
+                };
+                writeln!(out, "# HELP rfc6455_{name} {}", family.help)?;
+                writeln!(out, "# TYPE rfc6455_{name} {kind}")?;
+            }
+            match family.samples {
+                Samples::One(value) => writeln!(out, "rfc6455_{name} {value}")?,
+                Samples::By { label, counts } => {
+                    let mut counts = counts.to_vec();
+                    counts.sort_unstable();
+                    for (key, value) in counts {
+                        writeln!(out, "rfc6455_{name}{{{label}=\"{key}\"}} {value}")?;
+                    }
+                }
             }
         }
         Ok(())
+    }
+
+    /// Appends the counters in the Prometheus text exposition format, version 0.0.4 (served
+    /// with [`EXPOSITION_CONTENT_TYPE`]).
+    pub fn write_exposition(&self, out: &mut String) {
+        self.write(out, true)
+            .expect("writing to a String cannot fail");
+    }
+}
+
+impl fmt::Display for Stats {
+    /// One `name value` line per sample, with the names `/metrics` uses; counts by code or
+    /// status carry their label.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, false)
     }
 }
 
@@ -112,5 +276,76 @@ mod tests {
         assert!(text.contains(
             "rfc6455_close_frames_sent_total{code=\"1000\"} 1\nrfc6455_close_frames_sent_total{code=\"1001\"} 2\n"
         ));
+        assert!(!text.contains('#'));
+    }
+
+    /// The exposition format's grammar, as Prometheus' text parser reads it: `# HELP` and
+    /// `# TYPE` once per family, before its samples; every sample of a declared family; names
+    /// and label names matching `[a-zA-Z_:][a-zA-Z0-9_:]*`; counters ending in `_total`; the
+    /// body ending with a newline.
+    #[test]
+    fn the_exposition_declares_every_family_before_its_samples() {
+        let mut stats = Stats {
+            open: 2,
+            bytes_in: 1234,
+            ..Stats::default()
+        };
+        bump(&mut stats.handshake_rejections, 403);
+        bump(&mut stats.close_codes_received, 1000);
+        let mut text = String::new();
+        stats.write_exposition(&mut text);
+        assert!(text.ends_with('\n'));
+        let valid_name = |name: &str| {
+            name.bytes().enumerate().all(|(i, b)| {
+                b.is_ascii_alphabetic() || b == b'_' || b == b':' || (i > 0 && b.is_ascii_digit())
+            })
+        };
+        let mut declared: Vec<(String, String)> = Vec::new();
+        let mut helped: Vec<String> = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, help) = rest.split_once(' ').unwrap();
+                assert!(!help.is_empty());
+                assert!(!helped.contains(&name.to_owned()), "{name} helped twice");
+                helped.push(name.to_owned());
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').unwrap();
+                assert!(helped.last().is_some_and(|h| h == name), "{line}");
+                assert!(valid_name(name), "{name}");
+                assert!(name.starts_with("rfc6455_"), "{name}");
+                match kind {
+                    "counter" => assert!(name.ends_with("_total"), "{name}"),
+                    "gauge" => assert!(!name.ends_with("_total"), "{name}"),
+                    _ => panic!("{line}"),
+                }
+                declared.push((name.to_owned(), kind.to_owned()));
+            } else {
+                let (series, value) = line.rsplit_once(' ').unwrap();
+                value.parse::<u64>().unwrap();
+                let name = series.split('{').next().unwrap();
+                assert_eq!(
+                    declared.last().map(|(n, _)| n.as_str()),
+                    Some(name),
+                    "{line}"
+                );
+                let labels = &series[name.len()..];
+                if !labels.is_empty() {
+                    let label = labels.trim_start_matches('{').trim_end_matches('}');
+                    let (label, value) = label.split_once('=').unwrap();
+                    assert!(["status", "code"].contains(&label), "{line}");
+                    value.trim_matches('"').parse::<u16>().unwrap();
+                }
+            }
+        }
+        assert_eq!(declared.len(), stats.families().len());
+        assert!(
+            text.contains("# TYPE rfc6455_connections_open gauge\nrfc6455_connections_open 2\n")
+        );
+        assert!(text.contains("rfc6455_received_bytes_total 1234\n"));
+        assert!(text.contains("rfc6455_upgrades_refused_total{status=\"403\"} 1\n"));
+        assert!(text.contains("rfc6455_close_frames_received_total{code=\"1000\"} 1\n"));
+        // The log's lines are the exposition's samples, without the metadata.
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(stats.to_string().lines().collect::<Vec<_>>(), samples);
     }
 }

@@ -10,9 +10,9 @@ use rfc6455::{Closure, Message, Request, Response};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long any test read waits before the test fails.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -90,6 +90,8 @@ pub fn start_reporting(mode: Mode, config: Config) -> (TestServer, mpsc::Receive
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Where `/metrics` and `/healthz` are served when `Config::metrics_addr` was set.
+    pub metrics_addr: Option<SocketAddr>,
     pub handle: Handle,
     thread: Option<JoinHandle<Stats>>,
 }
@@ -114,13 +116,15 @@ pub fn start_with<H: Handler + Send + 'static>(mut handler: H, config: Config) -
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
         let mut server = Server::bind(config).expect("bind");
-        tx.send((server.local_addr(), server.handle())).unwrap();
+        tx.send((server.local_addr(), server.metrics_addr(), server.handle()))
+            .unwrap();
         server.run(&mut handler).expect("run");
         server.stats().clone()
     });
-    let (addr, handle) = rx.recv().expect("server started");
+    let (addr, metrics_addr, handle) = rx.recv().expect("server started");
     TestServer {
         addr,
+        metrics_addr,
         handle,
         thread: Some(thread),
     }
@@ -343,15 +347,30 @@ pub struct Binary {
     pub addr: SocketAddr,
     /// The connection cap the startup line announced.
     pub max_connections: usize,
+    /// Where the startup line says `/metrics` is served, if it says.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Every line the server wrote to stderr so far, the startup line included.
+    log: Arc<Mutex<Vec<String>>>,
+    /// The thread that reads stderr; it ends when the process does.
+    log_reader: Option<JoinHandle<()>>,
 }
 
 impl Binary {
     pub fn start(mode: &str, args: &[&str]) -> Binary {
-        Self::start_with_fd_limit(mode, args, None)
+        Self::spawn(mode, args, None, None)
     }
 
-    /// Starts the server binary, optionally with a low open-file limit (through `sh -c ulimit`).
+    /// Starts the server binary with a low open-file limit (through `sh -c ulimit`).
     pub fn start_with_fd_limit(mode: &str, args: &[&str], fd_limit: Option<u32>) -> Binary {
+        Self::spawn(mode, args, fd_limit, None)
+    }
+
+    /// Starts the server binary with `RUST_LOG` set to `filter`.
+    pub fn start_with_log(mode: &str, args: &[&str], filter: &str) -> Binary {
+        Self::spawn(mode, args, None, Some(filter))
+    }
+
+    fn spawn(mode: &str, args: &[&str], fd_limit: Option<u32>, filter: Option<&str>) -> Binary {
         let binary = env!("CARGO_BIN_EXE_rfc6455");
         let mut command = match fd_limit {
             Some(limit) => {
@@ -371,15 +390,19 @@ impl Binary {
             .args(args)
             .env(
                 "RUST_LOG",
-                std::env::var("SERVER_LOG").unwrap_or_else(|_| "info".into()),
+                filter.map(str::to_owned).unwrap_or_else(|| {
+                    std::env::var("SERVER_LOG").unwrap_or_else(|_| "info".into())
+                }),
             )
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn the server binary");
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
-        let (addr, max_connections) = loop {
+        let mut log = Vec::new();
+        let (addr, max_connections, metrics_addr) = loop {
             let line = lines.next().expect("startup line").unwrap();
+            log.push(line.clone());
             if let Some(rest) = line.split("listening on ws://").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
                 let cap = line
@@ -388,23 +411,75 @@ impl Binary {
                     .and_then(|rest| rest.split_whitespace().next())
                     .and_then(|cap| cap.parse().ok())
                     .expect("the startup line gives the connection cap");
-                break (addr, cap);
+                let metrics = line
+                    .split("metrics at http://")
+                    .nth(1)
+                    .and_then(|rest| rest.split('/').next())
+                    .and_then(|addr| addr.parse().ok());
+                break (addr, cap, metrics);
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
         let echo = std::env::var("SERVER_LOG").is_ok();
-        std::thread::spawn(move || {
+        let log = Arc::new(Mutex::new(log));
+        let kept = log.clone();
+        let log_reader = std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
                 if echo {
                     eprintln!("server: {line}");
                 }
+                kept.lock().unwrap().push(line);
             }
         });
         Binary {
             child,
             addr,
             max_connections,
+            metrics_addr,
+            log,
+            log_reader: Some(log_reader),
         }
+    }
+
+    /// Every log line so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The first log line that contains every one of `words`, waiting up to the read timeout
+    /// for it to appear.
+    pub fn wait_for_log(&self, words: &[&str]) -> Option<String> {
+        let give_up = Instant::now() + READ_TIMEOUT;
+        loop {
+            let found = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|line| words.iter().all(|w| line.contains(w)))
+                .cloned();
+            if found.is_some() || Instant::now() > give_up {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits for the process to exit (up to `limit`), then for the rest of its log; returns
+    /// the exit status and every log line.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> (std::process::ExitStatus, Vec<String>) {
+        let give_up = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < give_up, "still running after {limit:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        if let Some(reader) = self.log_reader.take() {
+            reader.join().unwrap();
+        }
+        (status, self.log.lock().unwrap().clone())
     }
 
     /// CPU seconds the server process has used (user + system), from /proc/PID/stat.

@@ -4,6 +4,8 @@
 mod broadcast;
 mod echo;
 mod page;
+mod subprotocol;
+mod units;
 
 use broadcast::Broadcast;
 use clap::{Args, Parser, Subcommand};
@@ -13,9 +15,10 @@ use rfc6455::deflate::DeflateConfig;
 use rfc6455::handshake::OriginPolicy;
 use rfc6455::limits::Limits;
 use rfc6455::server::{Config, Server};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
+use subprotocol::Subprotocols;
 
 /// A WebSocket server (RFC 6455) on one thread.
 #[derive(Parser, Debug)]
@@ -36,66 +39,72 @@ enum Mode {
 /// Settings shared by both modes. Every limit has a tested default; see the README.
 #[derive(Args, Debug)]
 struct ServerArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: IpAddr,
+    /// Address to listen on: an IP address, or a host name (resolved; its first IPv4 address is
+    /// used if it has one). 0.0.0.0 listens on every interface.
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    bind: String,
     /// Port to listen on (0 picks a free one; the startup line says which).
     #[arg(long, default_value_t = 3000)]
     port: u16,
-    /// Largest message accepted, in bytes; larger ones are closed with 1009.
-    #[arg(long, default_value_t = rfc6455::limits::DEFAULT_MAX_MESSAGE_SIZE)]
+    /// Serve GET /metrics and GET /healthz on this second address (for example
+    /// 127.0.0.1:9100) instead of the WebSocket port, which then leaves them to the application
+    /// (404). That listener serves nothing else.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_bind: Option<String>,
+    /// Largest message accepted; larger ones are closed with 1009. Sizes are bytes, or take a
+    /// unit: KiB, MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000).
+    #[arg(long, default_value = "16MiB", value_parser = units::parse_size, value_name = "SIZE")]
     max_message_size: u64,
-    /// Largest frame accepted, in bytes; larger ones are closed with 1009.
-    #[arg(long, default_value_t = rfc6455::limits::DEFAULT_MAX_FRAME_SIZE)]
+    /// Largest frame accepted; larger ones are closed with 1009.
+    #[arg(long, default_value = "16MiB", value_parser = units::parse_size, value_name = "SIZE")]
     max_frame_size: u64,
     /// Most frames in one message; more is closed with 1008.
     #[arg(long, default_value_t = rfc6455::limits::DEFAULT_MAX_FRAGMENTS)]
     max_fragments: u32,
-    /// Largest upgrade request head, in bytes; larger is answered 431.
-    #[arg(long, default_value_t = rfc6455::limits::DEFAULT_MAX_HEAD_SIZE)]
-    max_head_size: usize,
+    /// Largest upgrade request head; larger is answered 431.
+    #[arg(long, default_value = "8KiB", value_parser = units::parse_size, value_name = "SIZE")]
+    max_head_size: u64,
     /// Most header fields in the upgrade request; more is answered 431.
     #[arg(long, default_value_t = rfc6455::limits::DEFAULT_MAX_HEADERS)]
     max_headers: usize,
     /// Most connections at once; past it new connections get 503.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
-    /// Queued output per connection (bytes) past which the connection is no longer read from
-    /// until its queue drains (backpressure).
-    #[arg(long, default_value_t = 16 * 1024 * 1024)]
-    outbound_high_water: usize,
-    /// Queued output (bytes) below which reading from a paused connection resumes.
-    #[arg(long, default_value_t = 1024 * 1024)]
-    outbound_low_water: usize,
-    /// Seconds a connection's queue may stay over the high-water mark after writing before it
-    /// is disconnected as a slow consumer.
-    #[arg(long, default_value_t = 2.0)]
-    slow_consumer_timeout: f64,
-    /// Queued output per connection (bytes) it may never pass: one that would is disconnected
-    /// at once.
-    #[arg(long, default_value_t = 64 * 1024 * 1024)]
-    max_outbound: usize,
+    /// Queued output per connection past which the connection is no longer read from until its
+    /// queue drains (backpressure).
+    #[arg(long, default_value = "16MiB", value_parser = units::parse_size, value_name = "SIZE")]
+    outbound_high_water: u64,
+    /// Queued output below which reading from a paused connection resumes.
+    #[arg(long, default_value = "1MiB", value_parser = units::parse_size, value_name = "SIZE")]
+    outbound_low_water: u64,
+    /// How long a connection's queue may stay over the high-water mark after writing before it
+    /// is disconnected as a slow consumer. Durations are seconds, or take a unit: ms, s, m, h.
+    #[arg(long, default_value = "2s", value_parser = units::parse_duration, value_name = "DURATION")]
+    slow_consumer_timeout: Duration,
+    /// Queued output per connection it may never pass: one that would is disconnected at once.
+    #[arg(long, default_value = "64MiB", value_parser = units::parse_size, value_name = "SIZE")]
+    max_outbound: u64,
     /// Bytes the server may hold for all clients together (queued output, unconsumed input,
     /// messages being assembled); near it new upgrades get 503, past it the largest holders
     /// are closed.
-    #[arg(long, default_value_t = 1024 * 1024 * 1024)]
-    max_memory: usize,
-    /// Seconds from accept to a completed upgrade (0 disables).
-    #[arg(long, default_value_t = 10.0)]
-    handshake_timeout: f64,
-    /// Seconds of silence before a keepalive ping (0 disables).
-    #[arg(long, default_value_t = 60.0)]
-    idle_timeout: f64,
-    /// Seconds after the keepalive ping with no traffic before the connection is dropped
-    /// (0: never drop).
-    #[arg(long, default_value_t = 30.0)]
-    pong_timeout: f64,
-    /// Seconds to wait for the peer's close after ours, and for its TCP close after ours.
-    #[arg(long, default_value_t = 1.0)]
-    close_timeout: f64,
-    /// Seconds to wait for connections to close on SIGINT/SIGTERM.
-    #[arg(long, default_value_t = 5.0)]
-    shutdown_timeout: f64,
+    #[arg(long, default_value = "1GiB", value_parser = units::parse_size, value_name = "SIZE")]
+    max_memory: u64,
+    /// Time from accept to a completed upgrade (0 disables).
+    #[arg(long, default_value = "10s", value_parser = units::parse_duration, value_name = "DURATION")]
+    handshake_timeout: Duration,
+    /// Silence before a keepalive ping (0 disables).
+    #[arg(long, default_value = "60s", value_parser = units::parse_duration, value_name = "DURATION")]
+    idle_timeout: Duration,
+    /// Time after the keepalive ping with no traffic before the connection is dropped (0: never
+    /// drop).
+    #[arg(long, default_value = "30s", value_parser = units::parse_duration, value_name = "DURATION")]
+    pong_timeout: Duration,
+    /// Time to wait for the peer's close after ours, and for its TCP close after ours.
+    #[arg(long, default_value = "1s", value_parser = units::parse_duration, value_name = "DURATION")]
+    close_timeout: Duration,
+    /// Time to wait for connections to close on SIGINT/SIGTERM.
+    #[arg(long, default_value = "5s", value_parser = units::parse_duration, value_name = "DURATION")]
+    shutdown_timeout: Duration,
     /// An Origin allowed to open a WebSocket, for example https://chat.example (repeat for
     /// several; `*` allows any). Without it only pages from this server's own host and port may
     /// connect; clients that send no Origin (non-browsers) are always allowed.
@@ -107,12 +116,17 @@ struct ServerArgs {
     /// for another Host get 403, which stops DNS rebinding.
     #[arg(long = "allowed-host", value_name = "NAME")]
     allowed_hosts: Vec<String>,
+    /// A subprotocol the server speaks (repeat for several): of those a client offers in
+    /// Sec-WebSocket-Protocol, the first (in the client's order) that is listed is accepted;
+    /// `*` accepts the client's first. Without a match the connection opens without one.
+    #[arg(long = "subprotocol", value_name = "NAME")]
+    subprotocols: Vec<String>,
     /// Decline permessage-deflate (RFC 7692) even when a client offers it.
     #[arg(long)]
     no_compression: bool,
-    /// Messages shorter than this many bytes are sent uncompressed.
-    #[arg(long, default_value_t = 64)]
-    compression_threshold: usize,
+    /// Messages shorter than this are sent uncompressed.
+    #[arg(long, default_value = "64", value_parser = units::parse_size, value_name = "SIZE")]
+    compression_threshold: u64,
     /// zlib compression level, 0 (none) to 9 (best).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
     compression_level: u32,
@@ -122,9 +136,44 @@ struct ServerArgs {
     client_context_takeover: bool,
 }
 
-fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| format!("--{flag}: {value} is not a duration in seconds"))
+/// Resolves a host (an IP address, an IPv6 address in brackets, or a name) with a port. A name
+/// may resolve to several addresses; its first IPv4 one is used if it has one (`localhost` is
+/// then 127.0.0.1, as the default), otherwise its first.
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let addrs: Vec<SocketAddr> = (bare, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host:?}: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|addr| addr.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{host:?} has no address"))
+}
+
+/// Resolves `HOST:PORT` (`[v6]:PORT` for an IPv6 address).
+fn resolve_host_port(value: &str) -> Result<SocketAddr, String> {
+    let (host, port) = value
+        .rsplit_once(':')
+        .filter(|(host, _)| !host.is_empty() && (!host.contains(':') || host.ends_with(']')))
+        .ok_or_else(|| format!("{value:?} is not ADDR:PORT"))?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("{value:?}: {port:?} is not a port"))?;
+    resolve(host, port)
+}
+
+/// A size from the command line as a `usize` (sizes past the address space mean "no limit").
+fn to_usize(size: u64) -> usize {
+    usize::try_from(size).unwrap_or(usize::MAX)
 }
 
 impl ServerArgs {
@@ -134,13 +183,13 @@ impl ServerArgs {
                 max_frame_size: self.max_frame_size,
                 max_message_size: self.max_message_size,
                 max_fragments: self.max_fragments.max(1),
-                max_head_size: self.max_head_size,
+                max_head_size: to_usize(self.max_head_size),
                 max_headers: self.max_headers,
             },
-            handshake_timeout: seconds(self.handshake_timeout, "handshake-timeout")?,
-            idle_timeout: seconds(self.idle_timeout, "idle-timeout")?,
-            pong_timeout: seconds(self.pong_timeout, "pong-timeout")?,
-            close_timeout: seconds(self.close_timeout, "close-timeout")?,
+            handshake_timeout: self.handshake_timeout,
+            idle_timeout: self.idle_timeout,
+            pong_timeout: self.pong_timeout,
+            close_timeout: self.close_timeout,
             origins: if self.origins.iter().any(|o| o == "*") {
                 OriginPolicy::Any
             } else if self.origins.is_empty() {
@@ -151,22 +200,29 @@ impl ServerArgs {
             hosts: Default::default(), // set by Server::bind from allowed_hosts
             deflate: DeflateConfig {
                 enabled: !self.no_compression,
-                threshold: self.compression_threshold,
+                threshold: to_usize(self.compression_threshold),
                 level: self.compression_level,
                 client_context_takeover: self.client_context_takeover,
             },
         };
+        let metrics_addr = match &self.metrics_bind {
+            Some(value) => {
+                Some(resolve_host_port(value).map_err(|e| format!("--metrics-bind: {e}"))?)
+            }
+            None => None,
+        };
         Ok(Config {
-            addr: SocketAddr::new(self.bind, self.port),
+            addr: resolve(&self.bind, self.port).map_err(|e| format!("--bind: {e}"))?,
+            metrics_addr,
             connection,
             allowed_hosts: self.allowed_hosts.clone(),
             max_connections: self.max_connections,
-            outbound_high_water: self.outbound_high_water,
-            outbound_low_water: self.outbound_low_water.min(self.outbound_high_water),
-            slow_consumer_timeout: seconds(self.slow_consumer_timeout, "slow-consumer-timeout")?,
-            max_outbound: self.max_outbound.max(self.outbound_high_water),
-            max_memory: self.max_memory,
-            shutdown_timeout: seconds(self.shutdown_timeout, "shutdown-timeout")?,
+            outbound_high_water: to_usize(self.outbound_high_water),
+            outbound_low_water: to_usize(self.outbound_low_water.min(self.outbound_high_water)),
+            slow_consumer_timeout: self.slow_consumer_timeout,
+            max_outbound: to_usize(self.max_outbound.max(self.outbound_high_water)),
+            max_memory: to_usize(self.max_memory),
+            shutdown_timeout: self.shutdown_timeout,
             ..Config::default()
         })
     }
@@ -186,15 +242,30 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let subprotocols = match Subprotocols::new(&args.subprotocols) {
+        Ok(subprotocols) => subprotocols,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let mut server = match Server::bind(config.clone()) {
         Ok(server) => server,
         Err(e) => {
-            log::error!("cannot listen on {}: {e}", config.addr);
+            match config.metrics_addr {
+                Some(metrics) => eprintln!(
+                    "error: cannot listen on {} and {metrics} (metrics): {e}",
+                    config.addr
+                ),
+                None => eprintln!("error: cannot listen on {}: {e}", config.addr),
+            }
             return ExitCode::FAILURE;
         }
     };
     // SIGINT and SIGTERM start a graceful shutdown: a thread that only waits for the signals
-    // wakes the event loop through mio's Waker.
+    // wakes the event loop through mio's Waker. A second one (Ctrl-C again) ends the process at
+    // once, with the shell's status for death by that signal (130 for SIGINT), instead of
+    // waiting out the shutdown timeout for clients that do not answer.
     let handle = server.handle();
     match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
@@ -202,22 +273,30 @@ fn main() -> ExitCode {
     ]) {
         Ok(mut signals) => {
             std::thread::spawn(move || {
-                if let Some(signal) = signals.forever().next() {
-                    log::info!("received signal {signal}");
+                let mut signals = signals.forever();
+                if let Some(signal) = signals.next() {
+                    log::info!("received signal {signal}: shutting down (again to exit at once)");
                     handle.shutdown();
+                }
+                if let Some(signal) = signals.next() {
+                    log::warn!("received signal {signal} again: exiting now");
+                    std::process::exit(128 + signal);
                 }
             });
         }
         Err(e) => log::warn!("cannot install signal handlers: {e}"),
     }
-    log::info!(
-        "listening on ws://{addr} in {mode} mode (chat page at http://{addr}/), at most {cap} connections",
-        addr = server.local_addr(),
+    // Printed whatever RUST_LOG says: it is how a user (and the tests) learn the port.
+    let addr = server.local_addr();
+    eprintln!(
+        "listening on ws://{addr} in {mode} mode (chat page at http://{addr}/, metrics at \
+         http://{metrics}/metrics), at most {cap} connections",
+        metrics = server.metrics_addr().unwrap_or(addr),
         cap = server.max_connections()
     );
     let result = match &cli.mode {
-        Mode::Echo(_) => server.run(&mut Echo),
-        Mode::Broadcast(_) => server.run(&mut Broadcast),
+        Mode::Echo(_) => server.run(&mut Echo { subprotocols }),
+        Mode::Broadcast(_) => server.run(&mut Broadcast { subprotocols }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -225,5 +304,104 @@ fn main() -> ExitCode {
             log::error!("event loop failed: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        let cli = Cli::try_parse_from(["rfc6455", "echo"].iter().chain(args)).unwrap();
+        let (Mode::Echo(args) | Mode::Broadcast(args)) = &cli.mode;
+        args.config().unwrap()
+    }
+
+    /// The defaults written as text in the flags are the library's.
+    #[test]
+    fn the_flags_default_to_the_library_defaults() {
+        let config = config(&[]);
+        let defaults = Config::default();
+        assert_eq!(config.connection.limits, Limits::default());
+        assert_eq!(config.connection.deflate, DeflateConfig::default());
+        let connection = ServerConfig::default();
+        assert_eq!(
+            config.connection.handshake_timeout,
+            connection.handshake_timeout
+        );
+        assert_eq!(config.connection.idle_timeout, connection.idle_timeout);
+        assert_eq!(config.connection.pong_timeout, connection.pong_timeout);
+        assert_eq!(config.connection.close_timeout, connection.close_timeout);
+        assert_eq!(config.outbound_high_water, defaults.outbound_high_water);
+        assert_eq!(config.outbound_low_water, defaults.outbound_low_water);
+        assert_eq!(config.max_outbound, defaults.max_outbound);
+        assert_eq!(config.slow_consumer_timeout, defaults.slow_consumer_timeout);
+        assert_eq!(config.shutdown_timeout, defaults.shutdown_timeout);
+        assert_eq!(config.max_connections, defaults.max_connections);
+    }
+
+    #[test]
+    fn bind_takes_an_address_or_a_host_name() {
+        assert_eq!(resolve("0.0.0.0", 80), Ok("0.0.0.0:80".parse().unwrap()));
+        assert_eq!(resolve("::1", 80), Ok("[::1]:80".parse().unwrap()));
+        assert_eq!(resolve("[::1]", 80), Ok("[::1]:80".parse().unwrap()));
+        assert_eq!(
+            resolve("localhost", 80),
+            Ok("127.0.0.1:80".parse().unwrap())
+        );
+        assert_eq!(
+            config(&["--bind", "localhost", "--port", "1"])
+                .addr
+                .to_string(),
+            "127.0.0.1:1"
+        );
+    }
+
+    #[test]
+    fn metrics_bind_takes_an_address_or_a_host_name_with_a_port() {
+        let parse = |value: &str| resolve_host_port(value).map(|addr| addr.to_string());
+        assert_eq!(parse("127.0.0.1:9100").as_deref(), Ok("127.0.0.1:9100"));
+        assert_eq!(parse("[::1]:0").as_deref(), Ok("[::1]:0"));
+        assert_eq!(parse("localhost:9100").as_deref(), Ok("127.0.0.1:9100"));
+        for bad in [
+            "127.0.0.1",
+            "::1:9100",
+            ":9100",
+            "localhost:http",
+            "localhost:70000",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(config(&[]).metrics_addr, None);
+        assert_eq!(
+            config(&["--metrics-bind", "127.0.0.1:9100"]).metrics_addr,
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn sizes_and_durations_take_units_and_plain_numbers() {
+        let config = config(&[
+            "--max-message-size",
+            "1KiB",
+            "--max-frame-size",
+            "1000",
+            "--outbound-high-water",
+            "2MB",
+            "--idle-timeout",
+            "500ms",
+            "--pong-timeout",
+            "2m",
+            "--close-timeout",
+            "2.5",
+        ]);
+        assert_eq!(config.connection.limits.max_message_size, 1024);
+        assert_eq!(config.connection.limits.max_frame_size, 1000);
+        assert_eq!(config.outbound_high_water, 2_000_000);
+        assert_eq!(config.connection.idle_timeout, Duration::from_millis(500));
+        assert_eq!(config.connection.pong_timeout, Duration::from_secs(120));
+        assert_eq!(config.connection.close_timeout, Duration::from_millis(2500));
+        let refused = Cli::try_parse_from(["rfc6455", "echo", "--max-message-size", "16 parsecs"]);
+        assert!(refused.is_err());
     }
 }
