@@ -84,11 +84,6 @@ impl Opcode {
     pub fn is_control(self) -> bool {
         self.as_u8() & 0x8 != 0
     }
-
-    /// Whether frames with this opcode carry message data (§5.6): not a control frame.
-    pub fn is_data(self) -> bool {
-        !self.is_control()
-    }
 }
 
 /// A decoded frame header (RFC 6455 §5.2).
