@@ -565,6 +565,39 @@ mod tests {
     //= type=test
     //# 0x81 0x05 0x48 0x65 0x6c 0x6c 0x6f (contains "Hello")
     #[test]
+    fn encodes_each_rsv_bit_in_its_own_position() {
+        for (rsv, first) in [
+            ([true, false, false], 0xC2),
+            ([false, true, false], 0xA2),
+            ([false, false, true], 0x92),
+        ] {
+            let h = FrameHeader {
+                rsv1: rsv[0],
+                rsv2: rsv[1],
+                rsv3: rsv[2],
+                ..header(Opcode::Binary, true, None, 0)
+            };
+            let mut buf = [0u8; MAX_HEADER_LEN];
+            assert_eq!(encode_header(&h, &mut buf), 2);
+            assert_eq!(buf[..2], [first, 0], "{rsv:?}");
+        }
+    }
+
+    #[test]
+    fn round_trips_every_combination_of_rsv_bits() {
+        for bits in 0..8u8 {
+            for (opcode, fin) in [(Opcode::Text, true), (Opcode::Continuation, false)] {
+                round_trip(FrameHeader {
+                    rsv1: bits & 4 != 0,
+                    rsv2: bits & 2 != 0,
+                    rsv3: bits & 1 != 0,
+                    ..header(opcode, fin, Some([5, 6, 7, 8]), 200)
+                });
+            }
+        }
+    }
+
+    #[test]
     fn encodes_unmasked_frame() {
         let mut out = Vec::new();
         encode_frame(&FrameHeader::new(Opcode::Text, 5), b"Hello", &mut out);

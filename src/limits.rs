@@ -47,3 +47,24 @@ impl Default for Limits {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_values() {
+        // The README's "Limits and defaults" table promises these. Autobahn|Testsuite's 9.x cases
+        // need a 16 MiB frame and message; 9.3.1 and 9.4.1 need 65 537 fragments.
+        assert_eq!(
+            Limits::default(),
+            Limits {
+                max_frame_size: 16 << 20,
+                max_message_size: 16 << 20,
+                max_fragments: 131_072,
+                max_head_size: 8192,
+                max_headers: 64,
+            }
+        );
+    }
+}

@@ -110,6 +110,8 @@ mod tests {
         b"",
         b"Hello-\xC2\xB5@\xC3\x9F\xC3\xB6\xC3\xA4\xC3\xBC\xC3\xA0\xC3\xA1-UTF-8!!",
         "κόσμε".as_bytes(),
+        // Autobahn's "κόσμε": its ό is U+1F79, three bytes followed by a two-byte lead.
+        b"\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5",
         b"\xF0\x90\x80\x80", // U+10000
         b"\xF4\x8F\xBF\xBF", // U+10FFFF, the highest code point
         b"\xEF\xBF\xBF",     // U+FFFF
@@ -206,6 +208,16 @@ mod tests {
     //# Note that a
     //# particular text frame might include a partial UTF-8 sequence;
     //# however, the whole message MUST contain valid UTF-8.
+    #[test]
+    fn completes_a_cut_three_byte_code_point_with_only_its_own_bytes() {
+        // "€µ": the carried lead E2 needs two more bytes; taking a third would swallow the lead of
+        // "µ" and leave it looking unfinished.
+        let mut v = Utf8Validator::new();
+        assert_eq!(v.feed(b"\xE2"), Ok(()));
+        assert_eq!(v.feed(b"\x82\xAC\xC2\xB5"), Ok(()));
+        assert_eq!(v.finish(), Ok(()));
+    }
+
     #[test]
     fn finish_rejects_truncated_code_point() {
         let mut v = Utf8Validator::new();
