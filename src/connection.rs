@@ -964,6 +964,7 @@ mod tests {
                 )
                 .unwrap();
             assert!(r.event.is_none());
+            assert!(!r.needs_more(), "every byte of the prefix is consumed");
             pos += r.consumed;
         }
         let mut bad = frame[bad_at..bad_at + 1].to_vec();
@@ -1138,6 +1139,21 @@ mod tests {
             out,
             failure(ProtocolError::TooManyFragments { limit: 4 }, 1008)
         );
+    }
+
+    #[test]
+    fn every_client_frame_gets_a_fresh_key_from_its_entropy() {
+        let mut conn = Connection::new(ClientEnd(crate::entropy::Sequence(0)));
+        let mut out = Outbox::new();
+        let mut shared = SharedDeflate::new();
+        conn.send(MessageKind::Text, b"a", &mut out, &mut shared)
+            .unwrap();
+        conn.send(MessageKind::Text, b"b", &mut out, &mut shared)
+            .unwrap();
+        let sent = drain(&mut out);
+        // Each frame: 2 header bytes, a 4-byte key, 1 payload byte.
+        assert_eq!(sent[2..6], [0, 1, 2, 3]);
+        assert_eq!(sent[9..13], [4, 5, 6, 7]);
     }
 
     #[test]
