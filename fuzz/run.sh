@@ -15,10 +15,9 @@ cd "$here"
 seconds="${1:-60}"
 shift || true
 
-if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "Installing cargo-fuzz"
-    cargo install cargo-fuzz --locked
-fi
+# shellcheck source=../.ci/lib/cargo-install.sh
+source "$here/../.ci/lib/cargo-install.sh"
+install_tool cargo-fuzz 0.13.2
 if cargo +nightly --version >/dev/null 2>&1; then
     fuzz=(cargo +nightly fuzz)
 else
