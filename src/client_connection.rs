@@ -235,10 +235,7 @@ impl ClientConnection {
         match self.phase {
             Phase::AwaitingResponse { .. } => self.read_response(input, now),
             Phase::Open(_) => self.receive_frames(input, now, shared),
-            Phase::Closing { .. } | Phase::Closed => Ok(Received {
-                consumed: input.len(),
-                event: None,
-            }),
+            Phase::Closing { .. } | Phase::Closed => Ok(Received::used(input.len(), None)),
         }
     }
 
@@ -278,10 +275,7 @@ impl ClientConnection {
             connection = connection.with_deflate(Deflate::new(negotiated, &self.config.deflate));
         }
         self.phase = Phase::Open(Session::new(connection, now));
-        Ok(Received {
-            consumed: head_len,
-            event: Some(ClientEvent::Open),
-        })
+        Ok(Received::used(head_len, Some(ClientEvent::Open)))
     }
 
     /// The response broke a rule: the connection never opens.
@@ -315,16 +309,12 @@ impl ClientConnection {
         if let Some(ended) = ended {
             self.end_open(ended, now);
         }
-        let event = received.event.map(|event| match event {
+        Ok(received.map(|event| match event {
             Event::Message(message) => ClientEvent::Message(message),
             Event::Ping(payload) => ClientEvent::Ping(payload),
             Event::Pong(payload) => ClientEvent::Pong(payload),
             Event::Close(frame) => ClientEvent::Close(frame),
-        });
-        Ok(Received {
-            consumed: received.consumed,
-            event,
-        })
+        }))
     }
 
     /// The open connection ended: after a clean close the client waits for the server to close
@@ -413,6 +403,13 @@ impl ClientConnection {
     /// Whether the connection is open for sending.
     pub fn is_open(&self) -> bool {
         matches!(&self.phase, Phase::Open(session) if session.is_open())
+    }
+
+    /// Whether work is left that needs no more input (a compressed message being inflated a
+    /// step at a time): call [`handle_input`](Self::handle_input) again, with no new bytes if
+    /// none came.
+    pub fn has_pending_work(&self) -> bool {
+        matches!(&self.phase, Phase::Open(session) if session.connection.has_pending_work())
     }
 
     /// Whether the response has not arrived yet.

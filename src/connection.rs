@@ -123,19 +123,36 @@ pub struct Received<E> {
     pub consumed: usize,
     /// The event those bytes completed, if any.
     pub event: Option<E>,
+    /// Work is left on input already consumed (a compressed message is inflated a bounded
+    /// amount per call): call again, even with no new input.
+    pub unfinished: bool,
 }
 
 impl<E> Received<E> {
-    /// Whether the call made no progress: the input holds only part of a header or of a control
-    /// frame (or of a request head), and more bytes are needed.
+    /// Whether the call made no progress and has none to make: the input holds only part of a
+    /// header or of a control frame (or of a request head), and more bytes are needed.
     pub fn needs_more(&self) -> bool {
-        self.consumed == 0 && self.event.is_none()
+        self.consumed == 0 && self.event.is_none() && !self.unfinished
     }
 
     pub(crate) fn nothing() -> Self {
+        Received::used(0, None)
+    }
+
+    pub(crate) fn used(consumed: usize, event: Option<E>) -> Self {
         Received {
-            consumed: 0,
-            event: None,
+            consumed,
+            event,
+            unfinished: false,
+        }
+    }
+
+    /// The same result for an event of another type.
+    pub(crate) fn map<F>(self, map: impl FnOnce(E) -> F) -> Received<F> {
+        Received {
+            consumed: self.consumed,
+            event: self.event.map(map),
+            unfinished: self.unfinished,
         }
     }
 }
@@ -181,11 +198,14 @@ pub struct Connection<P = ServerEnd> {
     deflate: Option<Deflate>,
 }
 
-/// A message that arrives in several frames, or in one frame over several reads.
+/// A message that arrives in several frames, or in one frame over several reads (or that is
+/// still being inflated).
 #[derive(Debug)]
 struct Incoming {
     message: Assembler,
     frame: Option<PayloadProgress>,
+    /// The final frame's payload has all arrived.
+    ended: bool,
 }
 
 impl<P: Endpoint> Connection<P> {
@@ -237,6 +257,14 @@ impl<P: Endpoint> Connection<P> {
             .map_or(0, |incoming| incoming.message.len())
     }
 
+    /// Whether work is left that needs no more input: a compressed message being inflated a
+    /// step at a time ([`Received::unfinished`]).
+    pub fn has_pending_work(&self) -> bool {
+        self.incoming
+            .as_ref()
+            .is_some_and(|incoming| incoming.message.has_work())
+    }
+
     /// Whether a data frame's payload is partly received (the next input continues it).
     pub fn is_mid_frame(&self) -> bool {
         self.incoming
@@ -263,10 +291,7 @@ impl<P: Endpoint> Connection<P> {
         shared: &mut SharedDeflate,
     ) -> Result<Received<Event<'a>>, ProtocolError> {
         if matches!(self.state, State::CloseReceived | State::Failed) {
-            return Ok(Received {
-                consumed: input.len(),
-                event: None,
-            });
+            return Ok(Received::used(input.len(), None));
         }
         match self.receive_frame(input, out, limits, shared) {
             Ok(mut received) => {
@@ -295,6 +320,21 @@ impl<P: Endpoint> Connection<P> {
         limits: &Limits,
         shared: &mut SharedDeflate,
     ) -> Result<Received<Event<'a>>, ProtocolError> {
+        // A compressed message still being inflated goes on before any new input is read.
+        if let Some(incoming) = self.incoming.as_deref_mut()
+            && incoming.message.has_work()
+        {
+            if incoming.message.inflate(self.deflate.as_mut(), limits)? {
+                return Ok(Received {
+                    consumed: 0,
+                    event: None,
+                    unfinished: true,
+                });
+            }
+            if let Some(message) = self.take_complete_message(shared)? {
+                return Ok(Received::used(0, Some(Event::Message(message))));
+            }
+        }
         if self.is_mid_frame() {
             return self.receive_payload(input, limits, shared);
         }
@@ -318,10 +358,7 @@ impl<P: Endpoint> Connection<P> {
                 apply_mask(payload, key, 0);
             }
             let event = self.receive_control(header.opcode, payload, out)?;
-            return Ok(Received {
-                consumed: header_len + payload_len,
-                event: Some(event),
-            });
+            return Ok(Received::used(header_len + payload_len, Some(event)));
         }
 
         let kind = match header.opcode {
@@ -346,10 +383,10 @@ impl<P: Endpoint> Connection<P> {
                 return Err(ProtocolError::InvalidUtf8);
             }
             let message = Message::new(kind, Cow::Borrowed(payload));
-            return Ok(Received {
-                consumed: header_len + payload_len,
-                event: Some(Event::Message(message)),
-            });
+            return Ok(Received::used(
+                header_len + payload_len,
+                Some(Event::Message(message)),
+            ));
         }
 
         // A fragment, or a frame whose payload has not fully arrived: stream it into the
@@ -362,10 +399,15 @@ impl<P: Endpoint> Connection<P> {
         };
         match (kind, self.incoming.as_deref_mut()) {
             (Some(kind), _) => {
-                let message = Assembler::new(kind, header.rsv1);
+                let compressed = match (header.rsv1, self.deflate.as_mut()) {
+                    (true, Some(deflate)) => Some((deflate, &mut *shared)),
+                    _ => None,
+                };
+                let message = Assembler::new(kind, compressed);
                 self.incoming = Some(Box::new(Incoming {
                     message,
                     frame: Some(progress),
+                    ended: false,
                 }));
             }
             (None, Some(incoming)) => incoming.frame = Some(progress),
@@ -444,23 +486,41 @@ impl<P: Endpoint> Connection<P> {
         progress.remaining -= take as u64;
         let (frame_done, fin) = (progress.remaining == 0, progress.fin);
         incoming.message.push(piece)?;
-        if !frame_done || !fin {
-            if frame_done {
-                incoming.frame = None;
+        if frame_done {
+            incoming.frame = None;
+            if fin {
+                incoming.ended = true;
+                incoming.message.end_input();
             }
+        }
+        if incoming.message.inflate(self.deflate.as_mut(), limits)? {
             return Ok(Received {
                 consumed: take,
                 event: None,
+                unfinished: true,
             });
         }
+        let message = self.take_complete_message(shared)?;
+        Ok(Received::used(take, message.map(Event::Message)))
+    }
+
+    /// The message in progress, if every frame of it arrived and (compressed) it is inflated.
+    fn take_complete_message(
+        &mut self,
+        shared: &mut SharedDeflate,
+    ) -> Result<Option<Message<'static>>, ProtocolError> {
+        let complete = self
+            .incoming
+            .as_ref()
+            .is_some_and(|incoming| incoming.message.is_complete(incoming.ended));
+        if !complete {
+            return Ok(None);
+        }
         let incoming = self.incoming.take().expect("checked above");
-        let message = incoming
+        incoming
             .message
-            .finish(self.deflate.as_mut(), shared, limits)?;
-        Ok(Received {
-            consumed: take,
-            event: Some(Event::Message(message)),
-        })
+            .finish(self.deflate.as_mut(), shared)
+            .map(Some)
     }
 
     fn receive_control<'a>(

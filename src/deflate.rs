@@ -14,9 +14,10 @@
 //!   [`DeflateConfig::client_context_takeover`] set, a client that did not offer
 //!   `client_no_context_takeover` may keep its context: its connection then allocates an inflater
 //!   (about 40 KiB with a 32 KiB window) when its first compressed message arrives, and keeps it.
-//! - A compressed message is decompressed once it is complete, into a buffer capped by the message
-//!   size limit: a small message that inflates past the limit fails with 1009 before the memory is
-//!   spent.
+//! - A compressed message is inflated as its frames arrive, a bounded amount of output at a time
+//!   ([`Inflation`]), into a buffer capped by the message size limit: a small message that
+//!   inflates past the limit fails with 1009 before the memory is spent, and one that inflates to
+//!   megabytes cannot hold the thread.
 
 use crate::client_handshake::ResponseError;
 use crate::error::{HandshakeError, ProtocolError};
@@ -389,17 +390,162 @@ impl Deflate {
         limit: u64,
         shared: &mut SharedDeflate,
     ) -> Result<Vec<u8>, ProtocolError> {
-        if self.params.peer_resets_context {
-            let inflater = shared
-                .inflater
-                .get_or_insert_with(|| Decompress::new_with_window_bits(false, MAX_WINDOW_BITS));
+        let mut inflation = self.start_inflation(shared);
+        inflation.push(compressed);
+        inflation.end_input();
+        let mut out = Vec::with_capacity((compressed.len() * 2 + 64).min(limit as usize));
+        let result = self.inflate_step(&mut inflation, &mut out, limit, usize::MAX);
+        self.end_inflation(inflation, shared);
+        result.map(|_| out)
+    }
+
+    /// Starts inflating a message piece by piece (see [`Inflation`]). Without context takeover
+    /// the message takes `shared`'s inflater for as long as it is inflated (the slot gets a new
+    /// one if another message needs it meanwhile); with it, the connection's own is used.
+    pub fn start_inflation(&mut self, shared: &mut SharedDeflate) -> Inflation {
+        let inflater = self.params.peer_resets_context.then(|| {
+            let mut inflater = shared.inflater.take().unwrap_or_else(new_inflater);
             inflater.reset(false);
-            inflate(inflater, compressed, limit)
-        } else {
-            let inflater = self.inflater.get_or_insert_with(|| {
-                Box::new(Decompress::new_with_window_bits(false, MAX_WINDOW_BITS))
-            });
-            inflate(inflater, compressed, limit)
+            inflater
+        });
+        Inflation {
+            inflater,
+            input: Vec::new(),
+            ended: false,
+            output_pending: false,
+        }
+    }
+
+    /// Inflates what it can of the compressed bytes `inflation` holds into `out`, producing at
+    /// most `max_out` bytes in this call and never more than `limit` in all. Returns whether
+    /// work is left (output pending, or input not inflated yet).
+    pub fn inflate_step(
+        &mut self,
+        inflation: &mut Inflation,
+        out: &mut Vec<u8>,
+        limit: u64,
+        max_out: usize,
+    ) -> Result<bool, ProtocolError> {
+        let inflater = match &mut inflation.inflater {
+            Some(inflater) => inflater,
+            None => self.inflater.get_or_insert_with(new_inflater),
+        };
+        let limit = limit.min(usize::MAX as u64 - 1) as usize;
+        let (used, more) = inflate_some(inflater, &inflation.input, out, limit, max_out)?;
+        inflation.input.drain(..used);
+        inflation.output_pending = more;
+        Ok(inflation.has_work())
+    }
+
+    /// Ends an inflation: the shared inflater goes back to its slot.
+    pub fn end_inflation(&mut self, inflation: Inflation, shared: &mut SharedDeflate) {
+        if let Some(inflater) = inflation.inflater
+            && shared.inflater.is_none()
+        {
+            shared.inflater = Some(inflater);
+        }
+    }
+}
+
+/// A compressed message being inflated as its frames arrive (RFC 7692 §7.2.2), a bounded amount
+/// of output at a time, so that a message that inflates to megabytes is spread over several
+/// calls (and the IO shell can serve other connections between them).
+#[derive(Debug)]
+pub struct Inflation {
+    /// This message's inflater, taken from the shared slot; `None` when the connection keeps its
+    /// own (context takeover).
+    inflater: Option<Box<Decompress>>,
+    /// Compressed bytes received and not inflated yet.
+    input: Vec<u8>,
+    /// The final frame arrived; its `00 00 FF FF` tail is in `input`.
+    ended: bool,
+    /// The last step stopped at its output limit: more output may come without more input.
+    output_pending: bool,
+}
+
+impl Inflation {
+    /// Adds compressed payload bytes.
+    pub fn push(&mut self, compressed: &[u8]) {
+        debug_assert!(!self.ended, "input after the final frame");
+        self.input.extend_from_slice(compressed);
+    }
+
+    /// The final frame arrived: appends the tail that the sender removed (§7.2.2).
+    pub fn end_input(&mut self) {
+        self.input.extend_from_slice(&DEFLATE_TAIL);
+        self.ended = true;
+    }
+
+    /// Whether inflating can go on without more input.
+    pub fn has_work(&self) -> bool {
+        self.output_pending || !self.input.is_empty()
+    }
+
+    /// Whether the whole message is inflated.
+    pub fn is_done(&self) -> bool {
+        self.ended && !self.has_work()
+    }
+
+    /// Compressed bytes held, not inflated yet.
+    pub fn held(&self) -> usize {
+        self.input.len()
+    }
+}
+
+fn new_inflater() -> Box<Decompress> {
+    Box::new(Decompress::new_with_window_bits(false, MAX_WINDOW_BITS))
+}
+
+/// Inflates from `input` into `out`, stopping once `out` has grown by `max_out` bytes, and
+/// failing as soon as it would pass `limit`. Returns how much input it used and whether output
+/// may still be pending for that input.
+fn inflate_some(
+    inflater: &mut Decompress,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+    max_out: usize,
+) -> Result<(usize, bool), ProtocolError> {
+    let too_big = |len: usize| ProtocolError::MessageTooBig {
+        len: len as u64,
+        limit: limit as u64,
+    };
+    let stop_at = out.len().saturating_add(max_out).min(limit + 1);
+    let mut pos = 0;
+    loop {
+        if out.len() >= stop_at {
+            if out.len() > limit {
+                return Err(too_big(out.len()));
+            }
+            return Ok((pos, true));
+        }
+        if out.len() == out.capacity() {
+            out.reserve_exact(INFLATE_STEP.min(stop_at - out.len()));
+        }
+        let (before_in, before_out) = (inflater.total_in(), out.len());
+        let status = inflater
+            .decompress_vec(&input[pos..], out, FlushDecompress::Sync)
+            .map_err(|_| ProtocolError::InvalidCompressedData)?;
+        pos += (inflater.total_in() - before_in) as usize;
+        if out.len() > limit {
+            return Err(too_big(out.len()));
+        }
+        if status == Status::StreamEnd {
+            // A final block ends the stream: start afresh for the next message, and ignore
+            // whatever follows it in this one.
+            inflater.reset(false);
+            return Ok((input.len(), false));
+        }
+        let room_left = out.len() < out.capacity();
+        if pos == input.len() && room_left {
+            return Ok((pos, false));
+        }
+        if pos < input.len()
+            && room_left
+            && out.len() == before_out
+            && inflater.total_in() == before_in
+        {
+            return Err(ProtocolError::InvalidCompressedData);
         }
     }
 }
@@ -414,7 +560,8 @@ impl Deflate {
 pub struct SharedDeflate {
     /// Indexed by window bits − 9, each with the level it was made for.
     compressors: [Option<(u32, Compress)>; 7],
-    inflater: Option<Decompress>,
+    /// Boxed, so that a message being inflated across calls can take it and give it back.
+    inflater: Option<Box<Decompress>>,
 }
 
 impl std::fmt::Debug for SharedDeflate {
@@ -480,57 +627,6 @@ pub fn compressed_bound(len: u64) -> u64 {
 /// How much the output of an inflate grows at a time, so that a bomb is caught while the buffer
 /// is still small.
 const INFLATE_STEP: usize = 64 * 1024;
-
-/// Inflates `compressed` followed by the `00 00 FF FF` tail (RFC 7692 §7.2.2) with `inflater`,
-/// never holding more than `limit` + 1 bytes of output.
-fn inflate(
-    inflater: &mut Decompress,
-    compressed: &[u8],
-    limit: u64,
-) -> Result<Vec<u8>, ProtocolError> {
-    let limit = limit.min(usize::MAX as u64 - 1) as usize;
-    let too_big = |len: usize| ProtocolError::MessageTooBig {
-        len: len as u64,
-        limit: limit as u64,
-    };
-    let mut out = Vec::with_capacity((compressed.len() * 2 + 64).min(limit + 1));
-    for input in [compressed, &DEFLATE_TAIL[..]] {
-        let mut pos = 0;
-        loop {
-            if out.len() == out.capacity() {
-                if out.len() > limit {
-                    return Err(too_big(out.len()));
-                }
-                out.reserve_exact(INFLATE_STEP.min(limit + 1 - out.len()));
-            }
-            let (before_in, before_out) = (inflater.total_in(), out.len());
-            let status = inflater
-                .decompress_vec(&input[pos..], &mut out, FlushDecompress::Sync)
-                .map_err(|_| ProtocolError::InvalidCompressedData)?;
-            pos += (inflater.total_in() - before_in) as usize;
-            if out.len() > limit {
-                return Err(too_big(out.len()));
-            }
-            if status == Status::StreamEnd {
-                // A final block ends the stream: start afresh for the next message.
-                inflater.reset(false);
-                return Ok(out);
-            }
-            let room_left = out.len() < out.capacity();
-            if pos == input.len() && room_left {
-                break;
-            }
-            if pos < input.len()
-                && room_left
-                && out.len() == before_out
-                && inflater.total_in() == before_in
-            {
-                return Err(ProtocolError::InvalidCompressedData);
-            }
-        }
-    }
-    Ok(out)
-}
 
 #[cfg(test)]
 mod tests {

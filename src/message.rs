@@ -3,7 +3,7 @@
 //!
 //! <https://www.rfc-editor.org/rfc/rfc6455#section-5.4>
 
-use crate::deflate::{self, Deflate, SharedDeflate};
+use crate::deflate::{self, Deflate, Inflation, SharedDeflate};
 use crate::error::ProtocolError;
 use crate::frame::Opcode;
 use crate::limits::Limits;
@@ -85,29 +85,44 @@ impl<'a> Message<'a> {
     }
 }
 
+/// The most bytes of a compressed message inflated in one call. A message that inflates to
+/// megabytes is spread over many calls, so that the IO shell can serve other connections between
+/// them (its budget of work per turn counts each such call).
+pub const INFLATE_PER_CALL: usize = 256 * 1024;
+
 /// A message whose frames (or whose one frame) are still arriving. There is at most one per
 /// connection, and it holds the payload received so far in one contiguous buffer.
 #[derive(Debug)]
 pub(crate) struct Assembler {
     kind: MessageKind,
-    /// RFC 7692 §6: RSV1 on the first frame marks a compressed message; `buffer` then holds the
-    /// compressed bytes and text is validated after decompression.
-    compressed: bool,
     /// Frames received for this message, the first included.
     fragments: u32,
+    /// Payload bytes received on the wire (compressed ones for a compressed message), against
+    /// the frame and message limits.
+    wire_len: u64,
+    /// The payload so far: inflated, for a compressed message.
     buffer: Vec<u8>,
     utf8: Utf8Validator,
+    /// RFC 7692 §6: RSV1 on the first frame marks a compressed message, inflated as its frames
+    /// arrive, at most [`INFLATE_PER_CALL`] bytes at a time.
+    inflation: Option<Box<Inflation>>,
 }
 
 impl Assembler {
-    /// Starts a message of `kind` with its first frame.
-    pub(crate) fn new(kind: MessageKind, compressed: bool) -> Self {
+    /// Starts a message of `kind` with its first frame; a compressed one starts inflating with
+    /// the connection's `deflate` state.
+    pub(crate) fn new(
+        kind: MessageKind,
+        compressed: Option<(&mut Deflate, &mut SharedDeflate)>,
+    ) -> Self {
         Assembler {
             kind,
-            compressed,
             fragments: 1,
+            wire_len: 0,
             buffer: Vec::new(),
             utf8: Utf8Validator::new(),
+            inflation: compressed
+                .map(|(deflate, shared)| Box::new(deflate.start_inflation(shared))),
         }
     }
 
@@ -126,22 +141,23 @@ impl Assembler {
             });
         }
         self.fragments += 1;
-        check_message_size(
-            self.buffer.len() as u64,
-            payload_len,
-            self.compressed,
-            limits,
-        )
+        check_message_size(self.wire_len, payload_len, self.inflation.is_some(), limits)
     }
 
-    /// Payload bytes held so far.
+    /// Bytes held so far: the payload (inflated), and compressed bytes not inflated yet.
     pub(crate) fn len(&self) -> usize {
-        self.buffer.len()
+        self.buffer.len() + self.inflation.as_ref().map_or(0, |i| i.held())
     }
 
-    /// Appends unmasked payload bytes, validating text as it arrives (§8.1: fail fast).
+    /// Appends unmasked payload bytes, validating text as it arrives (§8.1: fail fast). The
+    /// bytes of a compressed message wait for [`inflate`](Self::inflate).
     pub(crate) fn push(&mut self, bytes: &[u8]) -> Result<(), ProtocolError> {
-        if self.kind == MessageKind::Text && !self.compressed {
+        self.wire_len += bytes.len() as u64;
+        if let Some(inflation) = &mut self.inflation {
+            inflation.push(bytes);
+            return Ok(());
+        }
+        if self.kind == MessageKind::Text {
             self.utf8
                 .feed(bytes)
                 .map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -150,22 +166,61 @@ impl Assembler {
         Ok(())
     }
 
-    /// Ends the message after its final frame. A compressed message is decompressed with the
-    /// connection's `deflate` state, its output capped at `limits.max_message_size`.
+    /// The final frame's payload has all arrived.
+    pub(crate) fn end_input(&mut self) {
+        if let Some(inflation) = &mut self.inflation {
+            inflation.end_input();
+        }
+    }
+
+    /// Inflates what it can of the compressed bytes received, at most [`INFLATE_PER_CALL`] of
+    /// output, validating text as it comes out (§8.1: fail fast, compressed or not). Returns
+    /// whether work is left that needs no more input.
+    pub(crate) fn inflate(
+        &mut self,
+        deflate: Option<&mut Deflate>,
+        limits: &Limits,
+    ) -> Result<bool, ProtocolError> {
+        let Some(inflation) = &mut self.inflation else {
+            return Ok(false);
+        };
+        let deflate = deflate.expect("RSV1 is accepted only with permessage-deflate negotiated");
+        let start = self.buffer.len();
+        let more = deflate.inflate_step(
+            inflation,
+            &mut self.buffer,
+            limits.max_message_size,
+            INFLATE_PER_CALL,
+        )?;
+        if self.kind == MessageKind::Text {
+            self.utf8
+                .feed(&self.buffer[start..])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        Ok(more)
+    }
+
+    /// Whether inflating can go on without more input.
+    pub(crate) fn has_work(&self) -> bool {
+        self.inflation.as_ref().is_some_and(|i| i.has_work())
+    }
+
+    /// Whether the message is complete: every frame arrived and, if compressed, is inflated.
+    pub(crate) fn is_complete(&self, final_frame_done: bool) -> bool {
+        match &self.inflation {
+            Some(inflation) => inflation.is_done(),
+            None => final_frame_done,
+        }
+    }
+
+    /// Ends the message once it is complete. A compressed message gives its inflater back.
     pub(crate) fn finish(
         mut self,
         deflate: Option<&mut Deflate>,
         shared: &mut SharedDeflate,
-        limits: &Limits,
     ) -> Result<Message<'static>, ProtocolError> {
-        if self.compressed {
-            let deflate =
-                deflate.expect("RSV1 is accepted only with permessage-deflate negotiated");
-            let payload = deflate.decompress(&self.buffer, limits.max_message_size, shared)?;
-            if self.kind == MessageKind::Text && std::str::from_utf8(&payload).is_err() {
-                return Err(ProtocolError::InvalidUtf8);
-            }
-            return Ok(Message::new(self.kind, Cow::Owned(payload)));
+        if let (Some(inflation), Some(deflate)) = (self.inflation.take(), deflate) {
+            deflate.end_inflation(*inflation, shared);
         }
         if self.kind == MessageKind::Text {
             self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -218,27 +273,27 @@ mod tests {
     #[test]
     fn assembles_fragments_in_order() {
         let limits = Limits::default();
-        let mut a = Assembler::new(MessageKind::Text, false);
+        let mut a = Assembler::new(MessageKind::Text, None);
         a.push(b"Hel").unwrap();
         a.add_fragment(2, &limits).unwrap();
         a.push(b"lo").unwrap();
-        let m = a.finish(None, &mut SharedDeflate::new(), &limits).unwrap();
+        let m = a.finish(None, &mut SharedDeflate::new()).unwrap();
         assert_eq!(m.as_text(), Some("Hello"));
     }
 
     #[test]
     fn fails_text_at_the_bad_fragment() {
-        let mut a = Assembler::new(MessageKind::Text, false);
+        let mut a = Assembler::new(MessageKind::Text, None);
         a.push(b"\xCE\xBA\xE1").unwrap();
         assert_eq!(a.push(b"\xBD\xB9\xED\xA0"), Err(ProtocolError::InvalidUtf8));
     }
 
     #[test]
     fn rejects_text_ending_mid_code_point() {
-        let mut a = Assembler::new(MessageKind::Text, false);
+        let mut a = Assembler::new(MessageKind::Text, None);
         a.push(b"\xE2\x82").unwrap();
         assert_eq!(
-            a.finish(None, &mut SharedDeflate::new(), &Limits::default()),
+            a.finish(None, &mut SharedDeflate::new()),
             Err(ProtocolError::InvalidUtf8)
         );
     }
@@ -268,7 +323,7 @@ mod tests {
             max_fragments: 3,
             ..Limits::default()
         };
-        let mut a = Assembler::new(MessageKind::Binary, false);
+        let mut a = Assembler::new(MessageKind::Binary, None);
         a.add_fragment(0, &limits).unwrap();
         a.add_fragment(0, &limits).unwrap();
         assert_eq!(

@@ -232,10 +232,7 @@ impl ServerConnection {
             Phase::ReadingRequest { .. } => self.read_request(input, now),
             Phase::AwaitingAnswer { .. } => Ok(Received::nothing()),
             Phase::Open(_) => self.receive_frames(input, now, shared),
-            Phase::Closing { .. } | Phase::Closed => Ok(Received {
-                consumed: input.len(),
-                event: None,
-            }),
+            Phase::Closing { .. } | Phase::Closed => Ok(Received::used(input.len(), None)),
         }
     }
 
@@ -268,10 +265,7 @@ impl ServerConnection {
                 peer_eof: false,
                 started,
             };
-            return Ok(Received {
-                consumed: head_len,
-                event: Some(ServerEvent::Http(request)),
-            });
+            return Ok(Received::used(head_len, Some(ServerEvent::Http(request))));
         }
         let checked = handshake::validate_upgrade(&request).and_then(|upgrade| {
             handshake::check_origin(&request, &self.config.origins)?;
@@ -289,10 +283,10 @@ impl ServerConnection {
             peer_eof: false,
             started,
         };
-        Ok(Received {
-            consumed: head_len,
-            event: Some(ServerEvent::Upgrade(request)),
-        })
+        Ok(Received::used(
+            head_len,
+            Some(ServerEvent::Upgrade(request)),
+        ))
     }
 
     /// Answers a request that broke a rule with its HTTP error, and ends the connection.
@@ -410,16 +404,12 @@ impl ServerConnection {
         if let Some(ended) = ended {
             self.end_open(ended.into_closure(), now);
         }
-        let event = received.event.map(|event| match event {
+        Ok(received.map(|event| match event {
             Event::Message(message) => ServerEvent::Message(message),
             Event::Ping(payload) => ServerEvent::Ping(payload),
             Event::Pong(payload) => ServerEvent::Pong(payload),
             Event::Close(frame) => ServerEvent::Close(frame),
-        });
-        Ok(Received {
-            consumed: received.consumed,
-            event,
-        })
+        }))
     }
 
     /// The open connection ended as `closure` says: record it, and close TCP.
@@ -505,6 +495,13 @@ impl ServerConnection {
     /// Close was sent or received).
     pub fn is_open(&self) -> bool {
         matches!(&self.phase, Phase::Open(session) if session.is_open())
+    }
+
+    /// Whether work is left that needs no more input (a compressed message being inflated a
+    /// step at a time): call [`handle_input`](Self::handle_input) again, with no new bytes if
+    /// none came.
+    pub fn has_pending_work(&self) -> bool {
+        matches!(&self.phase, Phase::Open(session) if session.connection.has_pending_work())
     }
 
     /// Whether the request head is still being read or answered.

@@ -297,7 +297,9 @@ impl<S: Transport> Client<S> {
 
     /// Handles the input already received; returns the first message it completes.
     fn process(&mut self) -> Result<Option<Message<'static>>, Error> {
-        while self.consumed < self.input.len() {
+        // Work may be left without input: a compressed message inflated a step at a time.
+        let mut unfinished = false;
+        while self.consumed < self.input.len() || unfinished {
             let received = self.conn.handle_input(
                 &mut self.input[self.consumed..],
                 Instant::now(),
@@ -313,6 +315,7 @@ impl<S: Transport> Client<S> {
             if received.needs_more() {
                 break;
             }
+            unfinished = received.unfinished;
             self.consumed += received.consumed;
             if let Some(ClientEvent::Message(message)) = received.event {
                 return Ok(Some(message.into_owned()));

@@ -24,6 +24,7 @@ use crate::close::CloseCode;
 use crate::closure::{CloseCause, Closure, Deadline};
 use crate::error::Error;
 use crate::http::Response;
+use crate::message::INFLATE_PER_CALL;
 use crate::prepared::PreparedFrame;
 use crate::server_connection::ServerEvent;
 use mio::net::TcpListener;
@@ -385,6 +386,8 @@ impl Server {
                 // still to come.
                 Ok(ReadOutcome::Data(len)) => (len, len < self.read_buffer.len() && !to_eof),
                 Ok(ReadOutcome::Leftover(len)) => (len, true),
+                // Nothing to read, but a message is still being inflated: go on with it.
+                Ok(ReadOutcome::WouldBlock) if peer.conn.has_pending_work() => (0, true),
                 Ok(ReadOutcome::WouldBlock) => return,
                 Ok(ReadOutcome::Eof) => {
                     peer.conn.handle_eof(now);
@@ -405,7 +408,8 @@ impl Server {
             };
             let new_bytes = if handshaking { len } else { len - carried };
             self.peers.stats.bytes_in += new_bytes as u64;
-            budget = budget.saturating_sub(new_bytes);
+            // The bytes read are processed whatever the budget (keeping them for later would
+            // copy them twice); only the messages they complete can use it up mid-way.
             let yielded = if handshaking {
                 match self.handshake(key, handler) {
                     Some(frames_len) => self.process_input(key, frames_len, handler, &mut budget),
@@ -414,6 +418,7 @@ impl Server {
             } else {
                 self.process_input(key, len, handler, &mut budget)
             };
+            budget = budget.saturating_sub(new_bytes);
             if socket_drained && !yielded {
                 return;
             }
@@ -579,8 +584,9 @@ impl Server {
         let now = self.peers.now;
         let mut pos = 0;
         let mut yielded = false;
+        let mut unfinished = false;
         loop {
-            if *budget == 0 && pos < len {
+            if *budget == 0 && (pos < len || unfinished) {
                 yielded = true;
                 break;
             }
@@ -605,6 +611,13 @@ impl Server {
             };
             if received.needs_more() {
                 break;
+            }
+            if received.unfinished {
+                // A compressed message is being inflated a step at a time: each step is work.
+                *budget = budget.saturating_sub(INFLATE_PER_CALL);
+                unfinished = true;
+            } else {
+                unfinished = false;
             }
             pos += received.consumed;
             match received.event {

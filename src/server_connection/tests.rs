@@ -506,3 +506,86 @@ fn abort_reports_a_drop_with_its_reason() {
         CloseCause::Dropped("slow consumer")
     );
 }
+
+/// A connection that negotiated permessage-deflate.
+fn open_compressed() -> Harness {
+    let mut h = Harness::new(ServerConfig {
+        limits: Limits {
+            max_message_size: 8 << 20,
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    });
+    let request = String::from_utf8(REQUEST.to_vec()).unwrap().replace(
+        "\r\n\r\n",
+        "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+    );
+    let mut request = request.into_bytes();
+    let received = h.input_at(0.0, &mut request).unwrap();
+    let Some(ServerEvent::Upgrade(request)) = received.event else {
+        panic!()
+    };
+    h.conn.accept(&request, None, h.start).unwrap();
+    let response = String::from_utf8(h.conn.take_output()).unwrap();
+    assert!(response.contains("permessage-deflate"), "{response}");
+    h
+}
+
+fn compressed_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut compressed = Vec::new();
+    SharedDeflate::new().compress(payload, 15, 6, &mut compressed);
+    let opcode = Opcode::from_u8(first & 0x0F).unwrap();
+    let header = FrameHeader::new(opcode, compressed.len())
+        .with_rsv1(true)
+        .masked([1, 2, 3, 4]);
+    let mut frame = Vec::new();
+    encode_frame(&header, &compressed, &mut frame);
+    frame
+}
+
+#[test]
+fn a_message_that_inflates_to_megabytes_is_inflated_a_step_per_call() {
+    let mut h = open_compressed();
+    let mut frame = compressed_frame(0x82, &vec![0u8; 4 << 20]);
+    let now = h.at(1.0);
+    let mut pos = 0;
+    let mut steps = 0;
+    let message = loop {
+        let received = h
+            .conn
+            .handle_input(&mut frame[pos..], now, &mut h.shared)
+            .unwrap();
+        pos += received.consumed;
+        if let Some(ServerEvent::Message(message)) = received.event {
+            break message.into_payload();
+        }
+        assert!(received.unfinished, "work left without more input");
+        assert!(h.conn.has_pending_work());
+        steps += 1;
+    };
+    assert_eq!(message.len(), 4 << 20);
+    assert!(message.iter().all(|&b| b == 0));
+    assert_eq!(pos, frame.len());
+    assert!(!h.conn.has_pending_work());
+    // 4 MiB at 256 KiB a call.
+    assert!(steps >= 15, "{steps} steps");
+}
+
+#[test]
+fn invalid_utf8_in_compressed_text_fails_before_the_rest_is_inflated() {
+    let mut h = open_compressed();
+    let mut text = vec![b'a'; 4 << 20];
+    text[10] = 0xff;
+    let mut frame = compressed_frame(0x81, &text);
+    let now = h.at(1.0);
+    let mut calls = 0;
+    let error = loop {
+        calls += 1;
+        match h.conn.handle_input(&mut frame, now, &mut h.shared) {
+            Ok(received) => assert!(received.unfinished),
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(error, Error::Protocol(crate::ProtocolError::InvalidUtf8));
+    assert_eq!(calls, 1, "found in the first step, not after 4 MiB");
+}
