@@ -629,7 +629,7 @@ impl<P: Endpoint> Connection<P> {
         let mut header_bytes = [0u8; MAX_HEADER_LEN];
         let header_len = frame::encode_header(&header, &mut header_bytes);
         out.append(|buf| buf.extend_from_slice(&header_bytes[..header_len]));
-        out.push_shared(Bytes::from(payload));
+        out.push_shared(&Bytes::from(payload));
         Ok(())
     }
 
@@ -652,7 +652,7 @@ impl<P: Endpoint> Connection<P> {
             .compression_window(frame.payload_len())
             .and_then(|bits| frame.compressed_for(bits))
             .unwrap_or(frame.plain());
-        out.push_shared(bytes.clone());
+        out.push_shared(bytes);
         Ok(())
     }
 

@@ -26,8 +26,10 @@ enum Chunk {
     /// Frames encoded for this connection alone; consecutive ones share one buffer.
     Buffer(Vec<u8>),
     /// A payload or a whole frame held by reference: shared with other connections (a broadcast)
-    /// or large and already owned (an assembled message being echoed). Never copied.
-    Shared(Bytes),
+    /// or large and already owned (an assembled message being echoed). Never copied. Boxed, so
+    /// that a chunk is 24 bytes and a short queue's allocation stays small (the allocator keeps
+    /// small blocks in per-size lists instead of returning them to the system between turns).
+    Shared(Box<Bytes>),
 }
 
 impl Chunk {
@@ -43,6 +45,9 @@ impl Chunk {
 /// reference. Measured with the broadcast benchmark (BENCHMARKS.md): below it, one contiguous
 /// write per recipient beats a vectored write over shared frames.
 pub const COPY_MAX: usize = 1024;
+
+/// The largest buffer an empty queue keeps for its next output (see [`Outbox::release`]).
+pub const SPARE_MAX: usize = 64 * 1024;
 
 /// Where the output stream is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,18 +140,19 @@ impl Outbox {
     /// Queues bytes held by reference. A chunk of at most [`COPY_MAX`] bytes is copied into the
     /// contiguous buffer instead: the kernel copies many small pieces of a vectored write more
     /// slowly than one contiguous buffer, so sharing a small frame costs more than copying it.
-    pub(crate) fn push_shared(&mut self, bytes: Bytes) {
+    pub(crate) fn push_shared(&mut self, bytes: &Bytes) {
         debug_assert_eq!(
             self.end,
             End::Open,
             "output queued after the end of the stream"
         );
         if bytes.len() <= COPY_MAX {
-            self.append(|buf| buf.extend_from_slice(&bytes));
+            self.append(|buf| buf.extend_from_slice(bytes));
             return;
         }
         self.len += bytes.len();
-        self.chunks.push_back(Chunk::Shared(bytes));
+        self.chunks
+            .push_back(Chunk::Shared(Box::new(bytes.clone())));
     }
 
     /// Queues a pong frame (already encoded), unless [`MAX_PONGS_IN_FLIGHT`] are still
@@ -204,6 +210,7 @@ impl Outbox {
         assert!(written <= self.len, "advanced past the queued bytes");
         self.len -= written;
         let mut left_to_drop = written;
+        let mut spare = None;
         while left_to_drop > 0 {
             let Some(front) = self.chunks.front_mut() else {
                 break;
@@ -212,8 +219,8 @@ impl Outbox {
             if left_to_drop < left {
                 // Cut the chunk to what is left of it: a buffer becomes shared bytes (no copy),
                 // which can drop a prefix in place.
-                let mut rest = match std::mem::replace(front, Chunk::Shared(Bytes::new())) {
-                    Chunk::Buffer(buffer) => Bytes::from(buffer),
+                let mut rest = match std::mem::replace(front, Chunk::Buffer(Vec::new())) {
+                    Chunk::Buffer(buffer) => Box::new(Bytes::from(buffer)),
                     Chunk::Shared(bytes) => bytes,
                 };
                 rest.advance(left_to_drop);
@@ -221,13 +228,39 @@ impl Outbox {
                 break;
             }
             left_to_drop -= left;
-            self.chunks.pop_front();
+            if let Some(Chunk::Buffer(buffer)) = self.chunks.pop_front()
+                && self.len == 0
+                && buffer.capacity() <= SPARE_MAX
+            {
+                spare = Some(buffer);
+            }
         }
         if self.len == 0 {
-            // Release the queue's own buffer too: idle connections must cost only the struct.
-            self.chunks = VecDeque::new();
+            // Keep the queue and its last buffer for the next turn's frames (the IO shell
+            // releases them once a turn passes without output): allocating and freeing them every
+            // turn for every recipient of a broadcast made the allocator hand memory back to the
+            // system and fault it in again.
+            self.chunks.clear();
+            if let Some(mut buffer) = spare {
+                buffer.clear();
+                self.chunks.push_back(Chunk::Buffer(buffer));
+            }
         }
         self.advance_pongs(written);
+    }
+
+    /// Whether the queue is empty but keeps memory from its last output (see
+    /// [`release`](Self::release)).
+    pub fn holds_spare(&self) -> bool {
+        self.len == 0 && self.chunks.capacity() > 0
+    }
+
+    /// Frees the memory an empty queue kept from its last output, so that an idle connection
+    /// costs only the struct. The IO shell calls it once a turn has passed without output.
+    pub fn release(&mut self) {
+        if self.len == 0 {
+            self.chunks = VecDeque::new();
+        }
     }
 
     /// Counts written pongs out, and queues the one that waited once there is room.
@@ -286,6 +319,11 @@ impl Outbox {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_chunk_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<Chunk>(), 24);
+    }
+
     fn contents(outbox: &Outbox) -> Vec<u8> {
         let mut slices = [IoSlice::new(&[]); 16];
         let n = outbox.io_slices(&mut slices);
@@ -318,7 +356,7 @@ mod tests {
         let mut outbox = Outbox::new();
         outbox.append(|v| v.extend_from_slice(b"ab"));
         outbox.append(|v| v.extend_from_slice(b"cd"));
-        outbox.push_shared(Bytes::from_static(b"EF"));
+        outbox.push_shared(&Bytes::from_static(b"EF"));
         outbox.append(|v| v.extend_from_slice(b"g"));
         assert_eq!(outbox.len(), 7);
         assert_eq!(contents(&outbox), b"abcdEFg");
@@ -328,15 +366,24 @@ mod tests {
         assert_eq!(contents(&outbox), b"Fg");
         outbox.advance(2);
         assert!(outbox.is_empty());
-        assert_eq!(outbox.chunks.capacity(), 0);
+        assert!(outbox.holds_spare(), "kept for the next turn");
+        outbox.append(|v| v.extend_from_slice(b"h"));
+        assert_eq!(outbox.chunks.len(), 1, "the kept buffer is reused");
+        outbox.advance(1);
+        outbox.release();
+        assert_eq!(
+            outbox.chunks.capacity(),
+            0,
+            "released: an idle connection keeps nothing"
+        );
     }
 
     #[test]
     fn small_shared_chunks_are_copied_into_one_buffer() {
         let mut outbox = Outbox::new();
         outbox.append(|v| v.extend_from_slice(b"ab"));
-        outbox.push_shared(Bytes::from_static(b"cd"));
-        outbox.push_shared(Bytes::from_static(b"ef"));
+        outbox.push_shared(&Bytes::from_static(b"cd"));
+        outbox.push_shared(&Bytes::from_static(b"ef"));
         assert_eq!(outbox.chunks.len(), 1, "one contiguous buffer");
         assert_eq!(contents(&outbox), b"abcdef");
     }
@@ -346,8 +393,8 @@ mod tests {
         let frame = Bytes::from(vec![7u8; COPY_MAX + 1]);
         let mut a = Outbox::new();
         let mut b = Outbox::new();
-        a.push_shared(frame.clone());
-        b.push_shared(frame.clone());
+        a.push_shared(&frame);
+        b.push_shared(&frame);
         let mut slices = [IoSlice::new(&[])];
         a.io_slices(&mut slices);
         assert_eq!(slices[0].as_ptr(), frame.as_ptr());
@@ -359,7 +406,7 @@ mod tests {
     fn writes_until_the_writer_blocks_and_resumes() {
         let mut outbox = Outbox::new();
         outbox.append(|v| v.extend_from_slice(b"hello "));
-        outbox.push_shared(Bytes::from_static(b"shared "));
+        outbox.push_shared(&Bytes::from_static(b"shared "));
         outbox.append(|v| v.extend_from_slice(b"world"));
         let mut writer = Choked {
             taken: Vec::new(),

@@ -122,6 +122,10 @@ pub(crate) struct Peers {
     pub now: Instant,
     /// The bytes every peer held when last counted (the sum of their `held`).
     pub held_total: u64,
+    /// Peers whose output queue was emptied this turn and keeps its buffer for the next one.
+    drained: Vec<usize>,
+    /// The same, from the turn before: released at the end of this turn unless used again.
+    drained_before: Vec<usize>,
     next_generation: u32,
 }
 
@@ -146,6 +150,8 @@ impl Peers {
             timers: Timers::new(now),
             now,
             held_total: 0,
+            drained: Vec::new(),
+            drained_before: Vec::new(),
             next_generation: 0,
         }
     }
@@ -340,6 +346,9 @@ impl Peers {
                 peer.conn.abort("write error");
             }
         }
+        if peer.conn.outbox().holds_spare() {
+            self.drained.push(key);
+        }
         if peer.conn.outbox().take_eof() {
             // Half-close: the peer reads our last bytes, then EOF. Reading goes on until it
             // closes too, so that unread input does not turn our close into a reset.
@@ -401,6 +410,27 @@ impl Peers {
             peer.conn.abort("slow consumer");
             self.stats.slow_consumer_disconnects += 1;
         }
+    }
+
+    /// Whether some connections keep output buffers that a later turn will release.
+    pub fn holds_spare_buffers(&self) -> bool {
+        !self.drained.is_empty() || !self.drained_before.is_empty()
+    }
+
+    /// Ends a turn for the output buffers: a queue emptied in the turn before and not used in
+    /// this one frees what it kept, so that an idle connection holds no buffer while a busy one
+    /// reuses its buffer turn after turn.
+    pub fn release_spare_buffers(&mut self) {
+        self.drained.sort_unstable();
+        for key in self.drained_before.drain(..) {
+            if self.drained.binary_search(&key).is_ok() {
+                continue; // used again this turn
+            }
+            if let Some(peer) = self.slab.get_mut(key) {
+                peer.conn.outbox().release();
+            }
+        }
+        std::mem::swap(&mut self.drained, &mut self.drained_before);
     }
 
     /// Makes sure the heap holds an entry no later than the connection's next deadline (or the
