@@ -29,9 +29,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use flate2::{Compress, Compression, FlushCompress};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use rfc6455::client_handshake::{self, ClientRequest};
 use rfc6455::deflate::DEFLATE_TAIL;
+use rfc6455::deflate::DeflateConfig;
 use rfc6455::frame::{self, FrameHeader, MAX_HEADER_LEN, Opcode, Status};
-use rfc6455::handshake::accept_key;
+use rfc6455::handshake::HeadScanner;
+use rfc6455::limits::Limits;
 use rfc6455::mask::apply_mask;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -210,41 +213,44 @@ fn mismatch(what: String) -> io::Error {
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
 /// The opening handshake's request, with `extensions` offered in `Sec-WebSocket-Extensions`.
-fn upgrade_request(addr: SocketAddr, extensions: Option<&str>) -> String {
-    let offer = extensions
-        .map(|e| format!("Sec-WebSocket-Extensions: {e}\r\n"))
-        .unwrap_or_default();
-    format!(
-        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
-    )
+fn upgrade_request(addr: SocketAddr, extensions: Option<&str>) -> Vec<u8> {
+    let request = ClientRequest {
+        host: addr.to_string(),
+        resource: "/".to_string(),
+        ..ClientRequest::default()
+    };
+    let mut out = Vec::new();
+    client_handshake::write_request(&request, KEY, extensions, &mut out);
+    out
 }
 
 /// The length of the response head at the front of `received`, once it is all there.
 fn response_head_len(received: &[u8]) -> Option<usize> {
-    received
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|pos| pos + 4)
+    match HeadScanner::new().scan(received, Limits::default().max_head_size) {
+        Ok(Status::Complete(len)) => Some(len),
+        _ => None,
+    }
 }
 
-/// Checks a response head: a 101 with the right accept key and, when `extension` is given, that
-/// extension accepted.
+/// Checks a response head with the crate's client rules (RFC 6455 §4.1): a 101 with the right
+/// accept key and, when `extension` was offered, the extension accepted.
 fn check_response(head: &[u8], extension: Option<&str>) -> io::Result<()> {
-    let head = String::from_utf8_lossy(head).to_lowercase();
-    let accept = accept_key(KEY.as_bytes()).to_lowercase();
-    if !head.starts_with("http/1.1 101") || !head.contains(&accept) {
-        return Err(io::Error::other(format!("handshake refused: {head}")));
-    }
-    if let Some(extension) = extension {
-        let accepted = head
-            .lines()
-            .any(|line| line.starts_with("sec-websocket-extensions:") && line.contains(extension));
-        if !accepted {
-            return Err(io::Error::other(format!(
-                "the server did not accept {extension}: {head}"
-            )));
-        }
+    let deflate = DeflateConfig {
+        enabled: extension.is_some(),
+        ..DeflateConfig::default()
+    };
+    let accepted = client_handshake::check_response(
+        head,
+        KEY,
+        &ClientRequest::default(),
+        &deflate,
+        &Limits::default(),
+    )
+    .map_err(|e| io::Error::other(format!("handshake: {e}")))?;
+    if let (Some(extension), None) = (extension, accepted.deflate) {
+        return Err(io::Error::other(format!(
+            "the server did not accept {extension}"
+        )));
     }
     Ok(())
 }
@@ -255,7 +261,7 @@ fn open(addr: SocketAddr) -> io::Result<(TcpStream, Vec<u8>)> {
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.write_all(upgrade_request(addr, None).as_bytes())?;
+    stream.write_all(&upgrade_request(addr, None))?;
     let mut received = Vec::new();
     let mut chunk = [0u8; 1024];
     let head_end = loop {
@@ -1178,7 +1184,7 @@ impl Flooder {
         // Offer client_no_context_takeover: every flood message is compressed on its own.
         let offer = extension.map(|e| format!("{e}; client_no_context_takeover"));
         conn.output
-            .extend_from_slice(upgrade_request(addr, offer.as_deref()).as_bytes());
+            .extend_from_slice(&upgrade_request(addr, offer.as_deref()));
         Ok(conn)
     }
 
