@@ -3,8 +3,10 @@
 //! WebSocket client built on the crate's public frame codec.
 #![allow(dead_code)]
 
+use rfc6455::client_handshake::{self, ClientRequest};
+use rfc6455::deflate::DeflateConfig;
 use rfc6455::frame::{self, FrameHeader, Opcode, Status};
-use rfc6455::handshake::accept_key;
+use rfc6455::limits::Limits;
 use rfc6455::server::{Config, Context, Handle, Handler, Opening, PeerId, Server, Stats, Upgrade};
 use rfc6455::{Closure, Message, Request, Response};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -238,20 +240,46 @@ impl Client {
         path: &str,
         extra_headers: &str,
     ) -> (Client, String) {
+        // The request is written, and the response checked (§4.1), by the crate's client side;
+        // the subprotocols and extension offered come from `extra_headers`.
+        let mut request = ClientRequest {
+            host: addr.to_string(),
+            resource: path.to_string(),
+            ..ClientRequest::default()
+        };
+        let mut extensions = None;
+        for line in extra_headers.split("\r\n").filter(|l| !l.is_empty()) {
+            let (name, value) = line.split_once(':').expect("Name: value");
+            let value = value.trim().to_string();
+            if name.eq_ignore_ascii_case("Sec-WebSocket-Protocol") {
+                request
+                    .protocols
+                    .extend(value.split(',').map(|p| p.trim().to_string()));
+            } else if name.eq_ignore_ascii_case("Sec-WebSocket-Extensions") {
+                extensions = Some(value);
+            } else {
+                request.headers.push((name.to_string(), value));
+            }
+        }
+        let mut bytes = Vec::new();
+        client_handshake::write_request(&request, KEY, extensions.as_deref(), &mut bytes);
         let mut stream = tcp(addr);
-        let request = upgrade_request(addr)
-            .replace("GET /chat ", &format!("GET {path} "))
-            .replace("\r\n\r\n", &format!("\r\n{extra_headers}\r\n"));
-        stream.write_all(request.as_bytes()).unwrap();
+        stream.write_all(&bytes).unwrap();
         let (status, head) = read_response_head(&mut stream);
         assert_eq!(status, 101, "{head}");
-        assert!(
-            head.contains(&format!(
-                "Sec-WebSocket-Accept: {}\r\n",
-                accept_key(KEY.as_bytes())
-            )),
-            "{head}"
-        );
+        let deflate = DeflateConfig {
+            enabled: extensions.is_some(),
+            ..DeflateConfig::default()
+        };
+        if let Err(error) = client_handshake::check_response(
+            head.as_bytes(),
+            KEY,
+            &request,
+            &deflate,
+            &Limits::default(),
+        ) {
+            panic!("{error}: {head}");
+        }
         let client = Client {
             stream,
             buffer: Vec::new(),
