@@ -151,7 +151,14 @@ impl Assembler {
 
     /// Appends unmasked payload bytes, validating text as it arrives (§8.1: fail fast). The
     /// bytes of a compressed message wait for [`inflate`](Self::inflate).
-    pub(crate) fn push(&mut self, bytes: &[u8]) -> Result<(), ProtocolError> {
+    ///
+    /// `frame_rest` is how many bytes of the current frame are still to come after these: the
+    /// buffer grows at most twofold, as a `Vec` does, but straight to the frame's end once that
+    /// is within half as much again. A large frame then ends in a buffer of exactly its size,
+    /// without a last doubling that copied the whole payload once more and left up to half the
+    /// memory unused, while a peer that announces a large frame and sends little of it still
+    /// makes the receiver reserve at most three times what it sent.
+    pub(crate) fn push(&mut self, bytes: &[u8], frame_rest: u64) -> Result<(), ProtocolError> {
         self.wire_len += bytes.len() as u64;
         if let Some(inflation) = &mut self.inflation {
             inflation.push(bytes);
@@ -161,6 +168,18 @@ impl Assembler {
             self.utf8
                 .feed(bytes)
                 .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        let needed = self.buffer.len() + bytes.len();
+        if needed > self.buffer.capacity() {
+            let doubled = needed.max(2 * self.buffer.capacity());
+            let frame_end =
+                needed.saturating_add(usize::try_from(frame_rest).unwrap_or(usize::MAX));
+            let target = if frame_end <= doubled + doubled / 2 {
+                frame_end
+            } else {
+                doubled
+            };
+            self.buffer.reserve_exact(target - self.buffer.len());
         }
         self.buffer.extend_from_slice(bytes);
         Ok(())
@@ -274,9 +293,9 @@ mod tests {
     fn assembles_fragments_in_order() {
         let limits = Limits::default();
         let mut a = Assembler::new(MessageKind::Text, None);
-        a.push(b"Hel").unwrap();
+        a.push(b"Hel", 0).unwrap();
         a.add_fragment(2, &limits).unwrap();
-        a.push(b"lo").unwrap();
+        a.push(b"lo", 0).unwrap();
         let m = a.finish(None, &mut SharedDeflate::new()).unwrap();
         assert_eq!(m.as_text(), Some("Hello"));
     }
@@ -284,14 +303,47 @@ mod tests {
     #[test]
     fn fails_text_at_the_bad_fragment() {
         let mut a = Assembler::new(MessageKind::Text, None);
-        a.push(b"\xCE\xBA\xE1").unwrap();
-        assert_eq!(a.push(b"\xBD\xB9\xED\xA0"), Err(ProtocolError::InvalidUtf8));
+        a.push(b"\xCE\xBA\xE1", 0).unwrap();
+        assert_eq!(
+            a.push(b"\xBD\xB9\xED\xA0", 0),
+            Err(ProtocolError::InvalidUtf8)
+        );
+    }
+
+    #[test]
+    fn a_large_frame_ends_in_a_buffer_of_its_size() {
+        const FRAME: usize = 1 << 20;
+        const PIECE: usize = 256 * 1024 - 10;
+        let mut a = Assembler::new(MessageKind::Binary, None);
+        let mut capacities = Vec::new();
+        let mut received = 0;
+        while received < FRAME {
+            let take = PIECE.min(FRAME - received);
+            received += take;
+            a.push(&vec![7; take], (FRAME - received) as u64).unwrap();
+            capacities.push(a.buffer.capacity());
+        }
+        // Twofold, then straight to the end of the frame instead of a last doubling.
+        assert_eq!(capacities[..2], [PIECE, 2 * PIECE]);
+        assert!(
+            capacities[2..].iter().all(|&c| c == FRAME),
+            "{capacities:?}"
+        );
+    }
+
+    #[test]
+    fn an_announced_frame_is_not_reserved_before_it_arrives() {
+        let mut a = Assembler::new(MessageKind::Binary, None);
+        a.push(&[1; 1024], 16 << 20).unwrap();
+        assert!(a.buffer.capacity() < 3 * 1024);
+        a.push(&[1; 1024], (16 << 20) - 1024).unwrap();
+        assert!(a.buffer.capacity() < 3 * 2048);
     }
 
     #[test]
     fn rejects_text_ending_mid_code_point() {
         let mut a = Assembler::new(MessageKind::Text, None);
-        a.push(b"\xE2\x82").unwrap();
+        a.push(b"\xE2\x82", 0).unwrap();
         assert_eq!(
             a.finish(None, &mut SharedDeflate::new()),
             Err(ProtocolError::InvalidUtf8)
