@@ -51,6 +51,10 @@ pub struct Config {
     /// Commands (send, broadcast, close) that other threads may have waiting for the loop at
     /// once through a [`Handle`](super::Handle); past it, a command is refused.
     pub command_queue: usize,
+    /// Topics one connection may be subscribed to at once (see
+    /// [`Context::subscribe`](super::Context::subscribe)); with the topic name's length limit it
+    /// bounds what clients can make the topic table hold.
+    pub max_topics_per_connection: usize,
 }
 
 impl Default for Config {
@@ -68,6 +72,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(5),
             command_queue: 1024,
             max_memory: 1024 * 1024 * 1024,
+            max_topics_per_connection: 64,
         }
     }
 }

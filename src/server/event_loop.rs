@@ -165,6 +165,7 @@ impl Server {
     /// Runs the event loop until a graceful shutdown completes. Only a failure of the poll itself
     /// ends it with an error; IO errors on a connection end that connection.
     pub fn run<H: Handler>(&mut self, handler: &mut H) -> io::Result<()> {
+        self.handle.set_loop_thread();
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = self.poll_timeout();
@@ -681,13 +682,41 @@ impl Server {
     fn on_wake<H: Handler>(&mut self, handler: &mut H) {
         while let Ok(command) = self.commands.try_recv() {
             let result = match command {
-                Command::Send { to, kind, payload } => self.peers.send(to, kind, &payload),
+                Command::Send { to, kind, payload } => self
+                    .peers
+                    .send(to, kind, &payload)
+                    .map_err(|e| e.to_string()),
                 Command::Broadcast { kind, payload } => {
                     self.peers
                         .broadcast(&mut PreparedFrame::new(kind, &payload));
                     Ok(())
                 }
-                Command::Close { to, code, reason } => self.peers.close(to, code, &reason),
+                Command::Close { to, code, reason } => self
+                    .peers
+                    .close(to, code, &reason)
+                    .map_err(|e| e.to_string()),
+                Command::Subscribe { peer, topic } => self
+                    .peers
+                    .subscribe(peer, &topic)
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+                Command::Unsubscribe { peer, topic } => {
+                    self.peers.topics.unsubscribe(peer, &topic);
+                    Ok(())
+                }
+                Command::Publish {
+                    topic,
+                    except,
+                    kind,
+                    payload,
+                } => {
+                    self.peers.publish(&topic, kind, &payload, except);
+                    Ok(())
+                }
+                Command::Subscribers { topic, reply } => {
+                    let _ = reply.try_send(self.peers.topics.count(&topic));
+                    Ok(())
+                }
             };
             if let Err(error) = result {
                 log::debug!("command from a handle: {error}");

@@ -3,6 +3,7 @@
 
 use super::handle::Handle;
 use super::peers::{PeerId, Peers};
+use super::topics::TopicError;
 use crate::close::CloseCode;
 use crate::closure::Closure;
 use crate::error::SendError;
@@ -107,7 +108,8 @@ pub trait Handler {
     }
 }
 
-/// What a [`Handler`] can do during a call: send to connections, broadcast, close them.
+/// What a [`Handler`] can do during a call: send to connections, broadcast, publish to topics
+/// and manage subscriptions, close connections.
 pub struct Context<'s> {
     pub(crate) peers: &'s mut Peers,
     pub(crate) handle: &'s Handle,
@@ -132,6 +134,54 @@ impl Context<'_> {
     /// as a slow consumer. Returns the number of recipients.
     pub fn broadcast(&mut self, kind: MessageKind, payload: &[u8]) -> usize {
         self.peers.broadcast(&mut PreparedFrame::new(kind, payload))
+    }
+
+    /// Subscribes an open connection to `topic` (a room): it receives every message published
+    /// to the topic from now on, until it unsubscribes or closes. Returns whether it was not
+    /// subscribed already. The name must pass [`validate_topic`](super::validate_topic), and a
+    /// connection may be in at most
+    /// [`Config::max_topics_per_connection`](super::Config::max_topics_per_connection) topics.
+    pub fn subscribe(&mut self, peer: PeerId, topic: &str) -> Result<bool, TopicError> {
+        self.peers.subscribe(peer, topic)
+    }
+
+    /// Unsubscribes a connection from `topic`. Returns whether it was subscribed.
+    pub fn unsubscribe(&mut self, peer: PeerId, topic: &str) -> bool {
+        self.peers.topics.unsubscribe(peer, topic)
+    }
+
+    /// Whether a connection is subscribed to `topic`.
+    pub fn is_subscribed(&self, peer: PeerId, topic: &str) -> bool {
+        self.peers.topics.is_subscribed(peer, topic)
+    }
+
+    /// The topics a connection is subscribed to, in no particular order.
+    pub fn topics(&self, peer: PeerId) -> impl Iterator<Item = &str> {
+        self.peers.topics.topics_of(peer)
+    }
+
+    /// Sends a message to every subscriber of `topic`, encoded (and compressed) once and shared
+    /// by all of them, with the same output limits as [`broadcast`](Self::broadcast). Returns
+    /// the number of recipients queued on this server now.
+    pub fn publish(&mut self, topic: &str, kind: MessageKind, payload: &[u8]) -> usize {
+        self.peers.publish(topic, kind, payload, None)
+    }
+
+    /// Like [`publish`](Self::publish), but skips `sender` (which may or may not be
+    /// subscribed): a chat message goes to everyone in the room but the one who wrote it.
+    pub fn publish_except(
+        &mut self,
+        topic: &str,
+        sender: PeerId,
+        kind: MessageKind,
+        payload: &[u8],
+    ) -> usize {
+        self.peers.publish(topic, kind, payload, Some(sender))
+    }
+
+    /// How many connections of this server are subscribed to `topic`.
+    pub fn subscribers(&self, topic: &str) -> usize {
+        self.peers.topics.count(topic)
     }
 
     /// Starts the closing handshake with one connection (RFC 6455 §7.1.2). If the peer does not

@@ -10,6 +10,7 @@
 //! | `descriptors.rs` | the open-file limit, the connection cap under it, the spare descriptor |
 //! | `peer.rs` | one socket: its connection, its unconsumed input, reads |
 //! | `peers.rs` | the `Slab` of peers and the output policy: send, broadcast, backpressure, flush |
+//! | `topics.rs` | the topic (room) table: subscriptions, topic name rules |
 //! | `handler.rs` | [`Handler`] (what the application implements) and [`Context`] (what it calls) |
 //! | `ops.rs` | the operators' routes: `GET /metrics` and `GET /healthz` |
 //! | `handle.rs` | [`Handle`]: a `Send` handle for other threads, through mio's `Waker` |
@@ -27,12 +28,14 @@ mod peer;
 mod peers;
 mod stats;
 mod timers;
+mod topics;
 
 pub use config::Config;
 pub use descriptors::RESERVED_DESCRIPTORS;
 pub use event_loop::{ACCEPT_PAUSE, READ_BUFFER_SIZE, Server};
-pub use handle::{Handle, HandleError};
+pub use handle::{ANSWER_TIMEOUT, Handle, HandleError};
 pub use handler::{Context, Handler, Opening, Upgrade};
 pub use ops::{HEALTH_PATH, METRICS_PATH};
 pub use peers::PeerId;
 pub use stats::{EXPOSITION_CONTENT_TYPE, Stats};
+pub use topics::{MAX_TOPIC_LEN, TopicError, validate_topic};

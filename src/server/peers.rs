@@ -7,6 +7,7 @@ use super::config::Config;
 use super::peer::Peer;
 use super::stats::{Stats, bump};
 use super::timers::Timers;
+use super::topics::{TopicError, Topics};
 use crate::close::CloseCode;
 use crate::deflate::SharedDeflate;
 use crate::error::SendError;
@@ -123,6 +124,8 @@ pub(crate) struct Peers {
     /// The bytes every peer held when last counted (the sum of their `held`).
     pub held_total: u64,
     next_generation: u32,
+    /// Every topic with subscribers, and every connection's subscriptions.
+    pub topics: Topics,
 }
 
 impl Peers {
@@ -147,6 +150,7 @@ impl Peers {
             now,
             held_total: 0,
             next_generation: 0,
+            topics: Topics::default(),
         }
     }
 
@@ -299,21 +303,80 @@ impl Peers {
         let level = self.config.connection.deflate.level;
         let mut recipients = 0;
         for (key, peer) in self.slab.iter_mut() {
-            if let Some(bits) = peer.conn.compression_window(frame.payload_len()) {
-                frame.compress_for(bits, level, &mut self.shared);
-            }
-            if peer.conn.send_prepared(frame).is_err() {
-                continue;
-            }
-            recipients += 1;
-            apply_output_limits(key, peer, &self.config, &mut self.stats);
-            if !peer.dirty {
-                peer.dirty = true;
-                self.dirty.push(key);
-            }
+            let mut out = Outlet {
+                config: &self.config,
+                shared: &mut self.shared,
+                stats: &mut self.stats,
+                dirty: &mut self.dirty,
+            };
+            recipients += usize::from(out.queue(key, peer, frame, level));
         }
         self.stats.messages_out += recipients as u64;
         recipients
+    }
+
+    /// Queues a frame encoded once for every subscriber of `topic` on this server but `except`,
+    /// with the same output limits as [`broadcast`](Self::broadcast). Returns the number of
+    /// recipients.
+    pub fn deliver(
+        &mut self,
+        topic: &str,
+        frame: &mut PreparedFrame,
+        except: Option<PeerId>,
+    ) -> usize {
+        let Some(subscribers) = self.topics.subscribers(topic) else {
+            return 0;
+        };
+        let level = self.config.connection.deflate.level;
+        let mut recipients = 0;
+        for &id in subscribers {
+            if Some(id) == except {
+                continue;
+            }
+            let Some(peer) = self
+                .slab
+                .get_mut(id.key)
+                .filter(|peer| peer.generation == id.generation)
+            else {
+                continue;
+            };
+            let mut out = Outlet {
+                config: &self.config,
+                shared: &mut self.shared,
+                stats: &mut self.stats,
+                dirty: &mut self.dirty,
+            };
+            recipients += usize::from(out.queue(id.key, peer, frame, level));
+        }
+        self.stats.messages_out += recipients as u64;
+        recipients
+    }
+
+    /// Publishes a message to `topic`: encodes it once and queues it for every subscriber but
+    /// `except`. Returns the number of recipients.
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        kind: MessageKind,
+        payload: &[u8],
+        except: Option<PeerId>,
+    ) -> usize {
+        let others = self.topics.count(topic)
+            - usize::from(except.is_some_and(|id| self.topics.is_subscribed(id, topic)));
+        if others == 0 {
+            return 0;
+        }
+        self.deliver(topic, &mut PreparedFrame::new(kind, payload), except)
+    }
+
+    /// Subscribes an open connection to `topic`.
+    pub fn subscribe(&mut self, peer: PeerId, topic: &str) -> Result<bool, TopicError> {
+        match live(&mut self.slab, peer) {
+            Ok(p) if p.conn.is_open() => {}
+            _ => return Err(TopicError::NotOpen),
+        }
+        let limit = self.config.max_topics_per_connection;
+        self.topics.subscribe(peer, topic, limit)
     }
 
     /// Starts the closing handshake with one connection.
@@ -526,6 +589,40 @@ impl Peers {
             self.stats.open = self.stats.open.saturating_sub(1);
         }
         let id = peer_id(key, &peer);
+        self.topics.remove_peer(id);
         Some((id, peer))
+    }
+}
+
+/// What queuing a shared frame for a recipient needs besides the recipient.
+struct Outlet<'a> {
+    config: &'a Config,
+    shared: &'a mut SharedDeflate,
+    stats: &'a mut Stats,
+    dirty: &'a mut Vec<usize>,
+}
+
+impl Outlet<'_> {
+    /// Queues `frame` (compressed once per window, on demand) for the peer in slot `key` and
+    /// applies the output limits to it. Returns whether it was queued (the peer is open).
+    fn queue(
+        &mut self,
+        key: usize,
+        peer: &mut Peer,
+        frame: &mut PreparedFrame,
+        level: u32,
+    ) -> bool {
+        if let Some(bits) = peer.conn.compression_window(frame.payload_len()) {
+            frame.compress_for(bits, level, self.shared);
+        }
+        if peer.conn.send_prepared(frame).is_err() {
+            return false;
+        }
+        apply_output_limits(key, peer, self.config, self.stats);
+        if !peer.dirty {
+            peer.dirty = true;
+            self.dirty.push(key);
+        }
+        true
     }
 }
