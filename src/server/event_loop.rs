@@ -667,6 +667,8 @@ impl Server {
             handle: &self.handle,
         };
         handler.on_close(&mut ctx, id, closure);
+        // Its subscriptions end after `on_close`, which may read them.
+        self.peers.topics.remove_peer(id);
     }
 
     fn run_timers<H: Handler>(&mut self, handler: &mut H) {

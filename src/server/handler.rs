@@ -97,7 +97,9 @@ pub trait Handler {
     fn on_open(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _opening: &Opening<'_>) {}
     /// A complete text or binary message arrived.
     fn on_message(&mut self, ctx: &mut Context<'_>, peer: PeerId, message: Message<'_>);
-    /// A connection that was open is gone, and how it ended.
+    /// A connection that was open is gone, and how it ended. Its subscriptions end when this
+    /// returns: [`Context::topics`] still lists them here (nothing published reaches it any
+    /// more), so that an application can tell its rooms someone left.
     fn on_close(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _closure: &Closure) {}
     /// Answers a plain HTTP request (one that asks for no WebSocket upgrade) on the same port.
     /// The connection closes after the response. Answers 404 by default. `GET /metrics` and
@@ -177,6 +179,12 @@ impl Context<'_> {
         payload: &[u8],
     ) -> usize {
         self.peers.publish(topic, kind, payload, Some(sender))
+    }
+
+    /// Like [`publish`](Self::publish), but only to this server's subscribers, never through a
+    /// broker (for what only concerns this process's connections, such as a count of them).
+    pub fn publish_local(&mut self, topic: &str, kind: MessageKind, payload: &[u8]) -> usize {
+        self.peers.publish(topic, kind, payload, None)
     }
 
     /// How many connections of this server are subscribed to `topic`.

@@ -578,7 +578,8 @@ impl Peers {
         closed
     }
 
-    /// Removes the peer in slot `key`.
+    /// Removes the peer in slot `key`. Its subscriptions stay until the caller ends them
+    /// (after the handler's `on_close`, which may read them).
     pub fn remove(&mut self, key: usize) -> Option<(PeerId, Peer)> {
         let mut peer = self.slab.try_remove(key)?;
         self.held_total -= u64::from(peer.held);
@@ -589,7 +590,6 @@ impl Peers {
             self.stats.open = self.stats.open.saturating_sub(1);
         }
         let id = peer_id(key, &peer);
-        self.topics.remove_peer(id);
         Some((id, peer))
     }
 }
