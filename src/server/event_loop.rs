@@ -81,7 +81,7 @@ impl Server {
     pub fn bind(mut config: Config) -> io::Result<Server> {
         let fd_limit = descriptors::raise_limit();
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.addr)?;
+        let mut listener = super::listen::bind(config.addr, config.reuse_port)?;
         let local_addr = listener.local_addr()?;
         let mut metrics_connection = config.connection.clone();
         let metrics_listener = match config.metrics_addr {
@@ -112,12 +112,19 @@ impl Server {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (handle, commands) = Handle::new(waker, config.command_queue.max(1));
         let read_buffer = vec![0; READ_BUFFER_SIZE.max(config.connection.limits.max_head_size * 2)];
-        let peers = Peers::new(
+        #[cfg(feature = "redis")]
+        let redis = config.redis.clone();
+        #[allow(unused_mut)] // without the broker
+        let mut peers = Peers::new(
             Arc::new(config),
             metrics_connection,
             poll.registry().try_clone()?,
             Instant::now(),
         );
+        #[cfg(feature = "redis")]
+        if let Some(redis) = redis {
+            peers.attach_broker(redis)?;
+        }
         Ok(Server {
             poll,
             listener,
@@ -191,6 +198,7 @@ impl Server {
                     LISTENER => self.accept(false),
                     METRICS_LISTENER => self.accept(true),
                     WAKER => self.on_wake(handler),
+                    token if self.peers.is_broker_token(token) => self.peers.broker_ready(token),
                     token => {
                         let (key, generation) = split_token(token);
                         if self
@@ -211,6 +219,7 @@ impl Server {
                 }
             }
             self.run_timers(handler);
+            self.peers.broker_turn();
             // One write per connection per turn, carrying everything every sender produced for
             // it during the turn (uWebSockets drains its topics once per iteration the same way).
             self.flush_dirty(handler);
@@ -264,6 +273,7 @@ impl Server {
         let now = Instant::now();
         let next = [
             self.peers.next_timer(),
+            self.peers.broker_deadline(),
             self.accept_paused_until,
             self.shutdown_deadline,
         ]

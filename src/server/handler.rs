@@ -164,7 +164,10 @@ impl Context<'_> {
 
     /// Sends a message to every subscriber of `topic`, encoded (and compressed) once and shared
     /// by all of them, with the same output limits as [`broadcast`](Self::broadcast). Returns
-    /// the number of recipients queued on this server now.
+    /// the number of recipients queued on this server now: with a broker
+    /// ([`Config::redis`](super::Config)) that is 0, as the message goes through Redis and is
+    /// delivered here, to every process's subscribers in the same order, when it comes back
+    /// (or at once to the local ones, and counted, when Redis cannot take it).
     pub fn publish(&mut self, topic: &str, kind: MessageKind, payload: &[u8]) -> usize {
         self.peers.publish(topic, kind, payload, None)
     }
@@ -184,10 +187,10 @@ impl Context<'_> {
     /// Like [`publish`](Self::publish), but only to this server's subscribers, never through a
     /// broker (for what only concerns this process's connections, such as a count of them).
     pub fn publish_local(&mut self, topic: &str, kind: MessageKind, payload: &[u8]) -> usize {
-        self.peers.publish(topic, kind, payload, None)
+        self.peers.publish_here(topic, kind, payload, None)
     }
 
-    /// How many connections of this server are subscribed to `topic`.
+    /// How many connections of this server (this process) are subscribed to `topic`.
     pub fn subscribers(&self, topic: &str) -> usize {
         self.peers.topics.count(topic)
     }

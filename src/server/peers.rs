@@ -126,6 +126,9 @@ pub(crate) struct Peers {
     next_generation: u32,
     /// Every topic with subscribers, and every connection's subscriptions.
     pub topics: Topics,
+    /// The broker that carries topics to other processes, if there is one.
+    #[cfg(feature = "redis")]
+    broker: Option<super::redis::Broker>,
 }
 
 impl Peers {
@@ -151,6 +154,8 @@ impl Peers {
             held_total: 0,
             next_generation: 0,
             topics: Topics::default(),
+            #[cfg(feature = "redis")]
+            broker: None,
         }
     }
 
@@ -352,8 +357,9 @@ impl Peers {
         recipients
     }
 
-    /// Publishes a message to `topic`: encodes it once and queues it for every subscriber but
-    /// `except`. Returns the number of recipients.
+    /// Publishes a message to `topic`: through the broker if there is one (which delivers it
+    /// here when it comes back), otherwise encoded once and queued for every local subscriber
+    /// but `except`. Returns the number of recipients queued now.
     pub fn publish(
         &mut self,
         topic: &str,
@@ -361,12 +367,109 @@ impl Peers {
         payload: &[u8],
         except: Option<PeerId>,
     ) -> usize {
-        let others = self.topics.count(topic)
-            - usize::from(except.is_some_and(|id| self.topics.is_subscribed(id, topic)));
-        if others == 0 {
+        #[cfg(feature = "redis")]
+        if let Some(broker) = self.broker.as_mut() {
+            if super::topics::validate_topic(topic).is_err() {
+                return 0; // no one can be subscribed to it, here or elsewhere
+            }
+            // A topic joined during this turn is subscribed to (or held for) before routing.
+            broker.sync(&mut self.topics);
+            let local = self.topics.count(topic) > 0;
+            if broker.publish(topic, kind, payload, except, local) == super::redis::Routed::Broker {
+                return 0;
+            }
+        }
+        self.publish_here(topic, kind, payload, except)
+    }
+
+    /// Publishes a message to this process's subscribers of `topic` only.
+    pub fn publish_here(
+        &mut self,
+        topic: &str,
+        kind: MessageKind,
+        payload: &[u8],
+        except: Option<PeerId>,
+    ) -> usize {
+        let except_subscribed = except.is_some_and(|id| self.topics.is_subscribed(id, topic));
+        if self.topics.count(topic) <= usize::from(except_subscribed) {
             return 0;
         }
         self.deliver(topic, &mut PreparedFrame::new(kind, payload), except)
+    }
+
+    /// Attaches a Redis broker: topics then span every process on it.
+    #[cfg(feature = "redis")]
+    pub fn attach_broker(&mut self, config: super::RedisConfig) -> io::Result<()> {
+        let registry = self.registry.try_clone()?;
+        self.topics.track_interest();
+        self.broker = Some(super::redis::Broker::new(config, registry, self.now));
+        Ok(())
+    }
+
+    /// Runs `work` on the broker with a way to deliver what it hands back to local subscribers.
+    #[cfg(feature = "redis")]
+    fn with_broker(
+        &mut self,
+        work: impl FnOnce(&mut super::redis::Broker, &mut dyn FnMut(super::redis::Delivery<'_>)),
+    ) {
+        let Some(mut broker) = self.broker.take() else {
+            return;
+        };
+        work(&mut broker, &mut |d| {
+            self.deliver(
+                d.topic,
+                &mut PreparedFrame::new(d.kind, d.payload),
+                d.except,
+            );
+        });
+        self.stats.redis = Some(broker.stats());
+        self.broker = Some(broker);
+    }
+
+    /// Whether `token` is one of the broker's sockets.
+    pub fn is_broker_token(&self, token: Token) -> bool {
+        #[cfg(feature = "redis")]
+        if self.broker.is_some() {
+            return token == super::redis::SUBSCRIBER || token == super::redis::PUBLISHER;
+        }
+        let _ = token;
+        false
+    }
+
+    /// Handles readiness of one of the broker's sockets.
+    pub fn broker_ready(&mut self, token: Token) {
+        #[cfg(feature = "redis")]
+        {
+            let now = self.now;
+            self.with_broker(|broker, deliver| broker.ready(token, now, deliver));
+        }
+        let _ = token;
+    }
+
+    /// The broker's work at the end of a turn: its deadlines, the turn's changes of interest,
+    /// its output.
+    pub fn broker_turn(&mut self) {
+        #[cfg(feature = "redis")]
+        {
+            let now = self.now;
+            let Some(broker) = self.broker.as_mut() else {
+                return;
+            };
+            broker.sync(&mut self.topics);
+            self.with_broker(|broker, deliver| {
+                broker.run_timers(now, deliver);
+                broker.flush(now, deliver);
+            });
+        }
+    }
+
+    /// When the broker next needs attention.
+    pub fn broker_deadline(&self) -> Option<Instant> {
+        #[cfg(feature = "redis")]
+        if let Some(broker) = &self.broker {
+            return broker.deadline();
+        }
+        None
     }
 
     /// Subscribes an open connection to `topic`.
