@@ -86,7 +86,10 @@ fn allowed(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"-._~/:@".contains(&byte)
 }
 
-/// Checks a topic name against the rules in the [module documentation](self).
+/// Checks a topic name: 1 to [`MAX_TOPIC_LEN`] bytes, each an ASCII letter or digit or one of
+/// `- . _ ~ / : @`. They need no escaping in a URL path (a topic can be named by a link), none is
+/// a Redis glob character (a topic's channel is never a pattern), and a name can be logged as it
+/// is.
 ///
 /// ```
 /// use rfc6455::server::{validate_topic, TopicError};
