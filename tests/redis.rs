@@ -412,3 +412,68 @@ fn a_redis_that_does_not_read_never_stalls_the_loop() {
     let _ = sender.stream.shutdown(std::net::Shutdown::Both);
     let _ = drain.join();
 }
+
+/// Joins the topic its path names; `others TEXT` publishes to it but the sender, anything else
+/// publishes it to everyone.
+struct Room;
+
+impl rfc6455::server::Handler for Room {
+    fn on_open(
+        &mut self,
+        ctx: &mut rfc6455::server::Context<'_>,
+        peer: rfc6455::server::PeerId,
+        opening: &rfc6455::server::Opening<'_>,
+    ) {
+        ctx.subscribe(peer, opening.request.path).unwrap();
+    }
+
+    fn on_message(
+        &mut self,
+        ctx: &mut rfc6455::server::Context<'_>,
+        peer: rfc6455::server::PeerId,
+        message: rfc6455::Message<'_>,
+    ) {
+        let topic = ctx.topics(peer).next().unwrap().to_owned();
+        let text = message.as_text().unwrap();
+        match text.strip_prefix("others ") {
+            Some(rest) => {
+                ctx.publish_except(&topic, peer, rfc6455::MessageKind::Text, rest.as_bytes())
+            }
+            None => ctx.publish(&topic, rfc6455::MessageKind::Text, text.as_bytes()),
+        };
+    }
+}
+
+#[test]
+#[ignore = "needs redis-server: tests/redis/run.sh"]
+fn publish_except_leaves_out_the_sender_only_on_its_own_process() {
+    let redis = Redis::start();
+    let config = || rfc6455::server::Config {
+        redis: Some(rfc6455::server::RedisConfig::from_url(&redis.url()).unwrap()),
+        ..common::config()
+    };
+    let a = common::start_with(Room, config());
+    let b = common::start_with(Room, config());
+    // The first connection of each process has the same id there (#0.0): the one left out is
+    // the sender, on the sender's process, not its namesake on the other.
+    let mut a1 = join(a.addr, "/t");
+    let mut b1 = join(b.addr, "/t");
+    let mut b2 = join(b.addr, "/t");
+    for server in [&a, &b] {
+        wait_until("subscribed", || metric(server.addr, "redis_channels") == 1);
+    }
+    a1.send_text("others not for a1");
+    assert_eq!(text(b1.expect_frame()), "not for a1");
+    assert_eq!(text(b2.expect_frame()), "not for a1");
+    b2.send_text("others not for b2");
+    assert_eq!(text(a1.expect_frame()), "not for b2");
+    assert_eq!(text(b1.expect_frame()), "not for b2");
+    a1.send_text("everyone");
+    for client in [&mut a1, &mut b1, &mut b2] {
+        assert_eq!(
+            text(client.expect_frame()),
+            "everyone",
+            "nothing else before"
+        );
+    }
+}

@@ -16,7 +16,8 @@ use std::sync::mpsc;
 /// - `count T`: answers `count N`;
 /// - `mine`: answers the sorted topics of the connection;
 /// - `say T text`: publishes `text` to T, the sender included, answering nothing;
-/// - `others T text`: publishes `text` to T, the sender left out.
+/// - `others T text`: publishes `text` to T, the sender left out;
+/// - `local T text`: publishes `text` to this process's subscribers of T (all of them here).
 struct Rooms {
     ids: mpsc::Sender<PeerId>,
 }
@@ -46,6 +47,10 @@ impl Handler for Rooms {
             }
             (Some("say"), Some(topic), Some(text)) => {
                 ctx.publish(topic, MessageKind::Text, text.as_bytes());
+                None
+            }
+            (Some("local"), Some(topic), Some(text)) => {
+                ctx.publish_local(topic, MessageKind::Text, text.as_bytes());
                 None
             }
             (Some("others"), Some(topic), Some(text)) => {
@@ -107,6 +112,11 @@ fn publish_reaches_the_subscribers_of_its_topic_only() {
         "/a",
         "a1 got nothing before its own answer"
     );
+
+    // Without a broker, publishing locally is publishing.
+    a2.send_text("local /a only here");
+    assert_eq!(text(&mut a1), "only here");
+    assert_eq!(text(&mut a2), "only here");
 
     // A non-subscriber may publish; it receives nothing.
     b1.send_text("say /a from b");

@@ -14,6 +14,7 @@ use crate::page;
 use crate::subprotocol::Subprotocols;
 use rfc6455::server::{Context, Handler, Opening, PeerId, Upgrade};
 use rfc6455::{Closure, Message, MessageKind, Request, Response};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 /// The longest room name, in bytes (the topic is the path, one byte longer).
@@ -21,11 +22,6 @@ pub const MAX_ROOM_LEN: usize = 64;
 
 /// How presence messages start; a client's message that starts so is not relayed.
 pub const PRESENCE_PREFIX: &str = "{\"presence\":";
-
-/// The topic of presence messages for the room whose topic is `room`.
-fn presence_topic(room: &str) -> String {
-    format!("presence:{room}")
-}
 
 /// The room topic a request path names (`/` or `/NAME`, without the query), or `None` when the
 /// path is no room: a name of 1 to 64 ASCII letters, digits, `-`, `_`, `~` or `.` (not first),
@@ -65,15 +61,21 @@ fn presence(room: &str, count: usize) -> String {
 pub struct Broadcast {
     /// The subprotocols accepted (`--subprotocol`).
     pub subprotocols: Subprotocols,
+    /// The connections that asked for presence messages, by room. Kept here rather than as a
+    /// topic so that, with a broker, no Redis channel is spent on what only concerns this
+    /// process.
+    pub watchers: HashMap<String, Vec<PeerId>>,
 }
 
 impl Broadcast {
-    /// Tells the room's presence subscribers on this server how many it has here now.
-    fn announce(ctx: &mut Context<'_>, room: &str) {
-        let topic = presence_topic(room);
-        if ctx.subscribers(&topic) > 0 {
-            let text = presence(room, ctx.subscribers(room));
-            ctx.publish_local(&topic, MessageKind::Text, text.as_bytes());
+    /// Tells the room's watchers how many connections it has here now.
+    fn announce(&self, ctx: &mut Context<'_>, room: &str) {
+        let Some(watchers) = self.watchers.get(room) else {
+            return;
+        };
+        let text = presence(room, ctx.subscribers(room));
+        for &watcher in watchers {
+            let _ = ctx.send(watcher, MessageKind::Text, text.as_bytes());
         }
     }
 }
@@ -96,9 +98,9 @@ impl Handler for Broadcast {
             return;
         }
         if wants_presence(path) {
-            let _ = ctx.subscribe(peer, &presence_topic(room));
+            self.watchers.entry(room.to_owned()).or_default().push(peer);
         }
-        Self::announce(ctx, room);
+        self.announce(ctx, room);
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_>, peer: PeerId, message: Message<'_>) {
@@ -106,23 +108,24 @@ impl Handler for Broadcast {
             log::debug!("{peer}: a message in the form of a presence message is not relayed");
             return;
         }
-        // A connection is in one room (and maybe its presence topic).
-        let room = ctx
-            .topics(peer)
-            .find(|t| t.starts_with('/'))
-            .map(str::to_owned);
+        // A connection is in one room: its one topic.
+        let room = ctx.topics(peer).next().map(str::to_owned);
         if let Some(room) = room {
             ctx.publish(&room, message.kind(), message.as_bytes());
         }
     }
 
     fn on_close(&mut self, ctx: &mut Context<'_>, peer: PeerId, _closure: &Closure) {
-        let topics: Vec<String> = ctx.topics(peer).map(str::to_owned).collect();
-        for topic in &topics {
-            ctx.unsubscribe(peer, topic);
-        }
-        for room in topics.iter().filter(|t| t.starts_with('/')) {
-            Self::announce(ctx, room);
+        let rooms: Vec<String> = ctx.topics(peer).map(str::to_owned).collect();
+        for room in &rooms {
+            ctx.unsubscribe(peer, room);
+            if let Some(watchers) = self.watchers.get_mut(room) {
+                watchers.retain(|&w| w != peer);
+                if watchers.is_empty() {
+                    self.watchers.remove(room);
+                }
+            }
+            self.announce(ctx, room);
         }
     }
 

@@ -327,7 +327,10 @@ fn main() -> ExitCode {
     );
     let result = match &cli.mode {
         Mode::Echo(_) => server.run(&mut Echo { subprotocols }),
-        Mode::Broadcast(_) => server.run(&mut Broadcast { subprotocols }),
+        Mode::Broadcast(_) => server.run(&mut Broadcast {
+            subprotocols,
+            ..Broadcast::default()
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
