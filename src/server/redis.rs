@@ -62,6 +62,8 @@ pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_HELD: usize = 1024;
 /// The most bytes read from one link per turn of the loop.
 const READ_BUDGET: usize = 256 * 1024;
+/// A link's empty buffer larger than this is given back.
+const SHRINK_ABOVE: usize = 1024 * 1024;
 /// The envelope before a message's payload on a channel: its type, the publishing process and
 /// the connection the publisher left out (`u64::MAX` for none).
 const ENVELOPE_LEN: usize = 1 + 8 + 8 + 4;
@@ -530,10 +532,10 @@ impl Broker {
             retry_at: now + wait,
         };
         link.backoff = (link.backoff * 2).min(RECONNECT_MAX);
-        link.output.clear();
+        link.output = Vec::new();
         link.written = 0;
         link.write_interest = false;
-        link.input.clear();
+        link.input = Vec::new();
         link.handshake_replies = 0;
         link.ping_sent = None;
         link.more = false;
@@ -858,6 +860,9 @@ impl Broker {
             }
         };
         input.drain(..pos);
+        if input.is_empty() && input.capacity() > SHRINK_ABOVE {
+            input = Vec::new(); // a large message passed: do not keep its buffer
+        }
         self.link(role).input = input;
         result
     }
@@ -1008,6 +1013,9 @@ impl Broker {
         if link.written == link.output.len() {
             link.output.clear();
             link.written = 0;
+            if link.output.capacity() > SHRINK_ABOVE {
+                link.output = Vec::new(); // a burst passed: do not keep its buffer
+            }
         } else if link.written > link.output.len() / 2 {
             link.output.drain(..link.written);
             link.written = 0;
