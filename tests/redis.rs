@@ -477,3 +477,48 @@ fn publish_except_leaves_out_the_sender_only_on_its_own_process() {
         );
     }
 }
+
+#[test]
+#[ignore = "needs redis-server: tests/redis/run.sh"]
+fn the_page_counts_the_people_of_its_room_in_every_process() {
+    let redis = Redis::start();
+    let a = broadcast_on(&redis, &[]);
+    let mut b = broadcast_on(&redis, &[]);
+    let presence = |count: usize| format!(r#"{{"presence":{{"room":"team-a","count":{count}}}}}"#);
+    let mut watcher = Client::connect_with_path(a.addr, "/team-a?presence", "").0;
+    assert_eq!(text(watcher.expect_frame()), presence(1));
+    let b1 = join(b.addr, "/team-a");
+    assert_eq!(
+        text(watcher.expect_frame()),
+        presence(2),
+        "B's join counts on A"
+    );
+    let _b2 = join(b.addr, "/team-a");
+    assert_eq!(text(watcher.expect_frame()), presence(3));
+    // A watcher on B counts A's people too: at once, or after A's next full count (2 s).
+    let mut other = Client::connect_with_path(b.addr, "/team-a?presence", "").0;
+    let give_up = Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = text(other.expect_frame());
+        if got == presence(4) {
+            break;
+        }
+        assert!(Instant::now() < give_up, "B's watcher never saw 4: {got}");
+    }
+    assert_eq!(text(watcher.expect_frame()), presence(4));
+    drop(b1);
+    assert_eq!(
+        text(watcher.expect_frame()),
+        presence(3),
+        "a leave on B counts on A"
+    );
+    // B dies without a word: A stops counting its people once it has not heard of B for
+    // COUNTS_EXPIRY (6 s).
+    let killed = Instant::now();
+    let _ = b.child.kill();
+    let _ = b.child.wait();
+    assert_eq!(text(watcher.expect_frame()), presence(1));
+    let took = killed.elapsed();
+    eprintln!("B's people stopped counting {took:?} after it died");
+    assert!(took < Duration::from_secs(9), "{took:?}");
+}

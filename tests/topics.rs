@@ -237,3 +237,45 @@ fn the_handle_subscribes_publishes_and_counts_from_another_thread() {
         "a got nothing from the publish without it"
     );
 }
+
+/// Joins the topic its path names and reports every count the server reports.
+struct Counting {
+    counts: mpsc::Sender<(String, usize)>,
+}
+
+impl Handler for Counting {
+    fn on_open(&mut self, ctx: &mut Context<'_>, peer: PeerId, opening: &Opening<'_>) {
+        ctx.subscribe(peer, opening.request.path).unwrap();
+    }
+    fn on_message(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _message: Message<'_>) {}
+    fn on_subscribers(&mut self, ctx: &mut Context<'_>, topic: &str, count: usize) {
+        assert_eq!(count, ctx.subscribers_everywhere(topic));
+        assert_eq!(
+            count,
+            ctx.subscribers(topic),
+            "no broker: everywhere is here"
+        );
+        let _ = self.counts.send((topic.to_owned(), count));
+    }
+}
+
+#[test]
+fn the_handler_is_told_when_a_topics_count_changes() {
+    let (counts, reported) = mpsc::channel();
+    let server = start_with(Counting { counts }, config());
+    let next = || {
+        reported
+            .recv_timeout(common::READ_TIMEOUT)
+            .expect("a count")
+    };
+    let a = Client::connect_with_path(server.addr, "/a", "").0;
+    assert_eq!(next(), ("/a".to_owned(), 1));
+    let b = Client::connect_with_path(server.addr, "/a", "").0;
+    assert_eq!(next(), ("/a".to_owned(), 2));
+    let _c = Client::connect_with_path(server.addr, "/c", "").0;
+    assert_eq!(next(), ("/c".to_owned(), 1));
+    drop(b);
+    assert_eq!(next(), ("/a".to_owned(), 1), "told of the leave too");
+    drop(a);
+    assert_eq!(next(), ("/a".to_owned(), 0));
+}

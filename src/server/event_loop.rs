@@ -220,6 +220,7 @@ impl Server {
             }
             self.run_timers(handler);
             self.peers.broker_turn();
+            self.report_counts(handler);
             // One write per connection per turn, carrying everything every sender produced for
             // it during the turn (uWebSockets drains its topics once per iteration the same way).
             self.flush_dirty(handler);
@@ -267,7 +268,7 @@ impl Server {
     }
 
     fn poll_timeout(&mut self) -> Option<Duration> {
-        if !self.read_again.is_empty() {
+        if !self.read_again.is_empty() || self.peers.has_count_changes() {
             return Some(Duration::ZERO);
         }
         let now = Instant::now();
@@ -679,6 +680,17 @@ impl Server {
         handler.on_close(&mut ctx, id, closure);
         // Its subscriptions end after `on_close`, which may read them.
         self.peers.topics.remove_peer(id);
+    }
+
+    /// Tells the handler which topics' numbers of subscribers changed during the turn.
+    fn report_counts<H: Handler>(&mut self, handler: &mut H) {
+        for (topic, count) in self.peers.take_count_changes() {
+            let mut ctx = Context {
+                peers: &mut self.peers,
+                handle: &self.handle,
+            };
+            handler.on_subscribers(&mut ctx, &topic, count);
+        }
     }
 
     fn run_timers<H: Handler>(&mut self, handler: &mut H) {

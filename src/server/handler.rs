@@ -101,6 +101,14 @@ pub trait Handler {
     /// returns: [`Context::topics`] still lists them here (nothing published reaches it any
     /// more), so that an application can tell its rooms someone left.
     fn on_close(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _closure: &Closure) {}
+    /// The number of connections subscribed to `topic` changed: `count` is the number in every
+    /// process on the broker (see [`Context::subscribers_everywhere`]), or on this server
+    /// without one. Called once per changed topic at the end of a turn of the loop, for every
+    /// topic whose subscribers changed here, and for topics with subscribers here whose number
+    /// changed in another process (other processes' counts arrive within
+    /// [`COUNTS_PERIOD`](super::COUNTS_PERIOD), and a process not heard of for
+    /// [`COUNTS_EXPIRY`](super::COUNTS_EXPIRY) no longer counts). A room's "N people here".
+    fn on_subscribers(&mut self, _ctx: &mut Context<'_>, _topic: &str, _count: usize) {}
     /// Answers a plain HTTP request (one that asks for no WebSocket upgrade) on the same port.
     /// The connection closes after the response. Answers 404 by default. `GET /metrics` and
     /// `GET /healthz` never reach it: the server answers them itself (see
@@ -188,6 +196,13 @@ impl Context<'_> {
     /// broker (for what only concerns this process's connections, such as a count of them).
     pub fn publish_local(&mut self, topic: &str, kind: MessageKind, payload: &[u8]) -> usize {
         self.peers.publish_here(topic, kind, payload, None)
+    }
+
+    /// How many connections are subscribed to `topic` in every process on the broker, as last
+    /// heard from the others (see [`Handler::on_subscribers`]); without a broker, the same as
+    /// [`subscribers`](Self::subscribers).
+    pub fn subscribers_everywhere(&self, topic: &str) -> usize {
+        self.peers.subscribers_everywhere(topic)
     }
 
     /// How many connections of this server (this process) are subscribed to `topic`.

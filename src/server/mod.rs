@@ -44,8 +44,8 @@ pub use ops::{HEALTH_PATH, METRICS_PATH};
 pub use peers::PeerId;
 #[cfg(feature = "redis")]
 pub use redis::{
-    CONNECT_TIMEOUT, MAX_HELD, PING_AFTER, PING_TIMEOUT, RECONNECT_MAX, RECONNECT_MIN, RedisConfig,
-    RedisStats,
+    CONNECT_TIMEOUT, COUNTS_EXPIRY, COUNTS_PERIOD, MAX_HELD, PING_AFTER, PING_TIMEOUT,
+    RECONNECT_MAX, RECONNECT_MIN, RedisConfig, RedisStats,
 };
 pub use stats::{EXPOSITION_CONTENT_TYPE, Stats};
 pub use topics::{MAX_TOPIC_LEN, TopicError, validate_topic};

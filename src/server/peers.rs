@@ -456,11 +456,51 @@ impl Peers {
                 return;
             };
             broker.sync(&mut self.topics);
+            broker.publish_counts(&self.topics, now);
             self.with_broker(|broker, deliver| {
                 broker.run_timers(now, deliver);
                 broker.flush(now, deliver);
             });
         }
+    }
+
+    /// How many connections are subscribed to `topic` in every process on the broker (this
+    /// process's alone without one).
+    pub fn subscribers_everywhere(&self, topic: &str) -> usize {
+        #[cfg(feature = "redis")]
+        if let Some(broker) = &self.broker {
+            return self.topics.count(topic) + broker.remote_count(topic);
+        }
+        self.topics.count(topic)
+    }
+
+    /// Whether counts changed that the handler has not been told of.
+    pub fn has_count_changes(&self) -> bool {
+        self.topics.has_counted()
+    }
+
+    /// The topics whose number of subscribers changed, here or (with a broker) in another
+    /// process, since the last call, each with its number everywhere. Topics changed elsewhere
+    /// are reported only if they have subscribers here.
+    pub fn take_count_changes(&mut self) -> Vec<(String, usize)> {
+        let local = self.topics.take_counted();
+        let mut changed: Vec<String> = local.iter().map(|t| t.to_string()).collect();
+        #[cfg(feature = "redis")]
+        if let Some(broker) = self.broker.as_mut() {
+            broker.local_counts_changed(&local);
+            for topic in broker.take_remote_changed() {
+                if self.topics.count(&topic) > 0 && !changed.contains(&topic) {
+                    changed.push(topic);
+                }
+            }
+        }
+        changed
+            .into_iter()
+            .map(|topic| {
+                let count = self.subscribers_everywhere(&topic);
+                (topic, count)
+            })
+            .collect()
     }
 
     /// When the broker next needs attention.

@@ -33,7 +33,7 @@ use mio::{Interest as Readiness, Registry, Token};
 use redis_protocol::resp2::decode::decode_range;
 use redis_protocol::resp2::encode::encode_borrowed;
 use redis_protocol::resp2::types::{BorrowedFrame, RangeFrame};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -60,6 +60,15 @@ pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// Messages held for a topic whose subscription Redis has not confirmed yet (they are published
 /// once it has, so that this process receives them back); past it they are delivered locally.
 pub const MAX_HELD: usize = 1024;
+/// How often each process tells the others how many subscribers its topics have (and at once
+/// when a count changes).
+pub const COUNTS_PERIOD: Duration = Duration::from_secs(2);
+/// A process whose counts have not been heard of for this long is taken to be gone, and its
+/// subscribers no longer counted.
+pub const COUNTS_EXPIRY: Duration = Duration::from_secs(6);
+/// The channel (after the prefix) the processes' counts go on; `#` is in no topic name.
+const COUNTS: &str = "#counts";
+
 /// The most bytes read from one link per turn of the loop.
 const READ_BUDGET: usize = 256 * 1024;
 /// A link's empty buffer larger than this is given back.
@@ -67,6 +76,9 @@ const SHRINK_ABOVE: usize = 1024 * 1024;
 /// The envelope before a message's payload on a channel: its type, the publishing process and
 /// the connection the publisher left out (`u64::MAX` for none).
 const ENVELOPE_LEN: usize = 1 + 8 + 8 + 4;
+/// The head of a counts message: `C`, the process, whether it holds every count (1) or only
+/// those that changed (0); then per topic its length (one byte), its name and its count (four).
+const ENVELOPE_COUNTS_HEAD: usize = 1 + 8 + 1;
 
 /// Where Redis is and how to use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -383,6 +395,23 @@ pub(crate) struct Broker {
     stats: RedisStats,
     /// Jitter's state (xorshift).
     jitter: u64,
+    /// The time of the current turn.
+    now: Instant,
+    /// The other processes' subscribers per topic, by process, and when each was last heard of.
+    remote: HashMap<u64, Remote>,
+    /// Topics whose count in another process changed since they were last taken.
+    remote_changed: HashSet<String>,
+    /// Topics whose local count changed and is still to be told to the others.
+    local_changed: HashSet<Arc<str>>,
+    /// When this process next tells the others all its counts.
+    counts_at: Instant,
+}
+
+/// Another process's subscriber counts.
+#[derive(Debug)]
+struct Remote {
+    last_heard: Instant,
+    counts: HashMap<String, u32>,
 }
 
 /// A message as it travels on a channel.
@@ -455,6 +484,11 @@ impl Broker {
             channels: HashMap::new(),
             stats: RedisStats::default(),
             jitter: origin | 1,
+            now,
+            remote: HashMap::new(),
+            remote_changed: HashSet::new(),
+            local_changed: HashSet::new(),
+            counts_at: now,
         };
         broker.connect(Role::Subscriber, now);
         broker.connect(Role::Publisher, now);
@@ -616,7 +650,12 @@ impl Broker {
         link.command(&[b"PING"]);
         link.handshake_replies += 1;
         self.stats.connects += 1;
+        if role == Role::Publisher {
+            self.counts_at = now; // tell the others every count at once
+        }
         if role == Role::Subscriber {
+            let counts = self.channel_name(COUNTS);
+            self.subscriber.command(&[b"SUBSCRIBE", &counts]);
             let topics: Vec<Arc<str>> = self
                 .channels
                 .iter()
@@ -646,16 +685,22 @@ impl Broker {
 
     /// Queues PUBLISH on the publisher link, if it is up and has room. Returns whether it did.
     fn send_publish(&mut self, topic: &str, envelope: &[u8]) -> bool {
+        let sent = self.command_publish(topic, envelope);
+        self.stats.published += u64::from(sent);
+        sent
+    }
+
+    /// Queues PUBLISH on the publisher link, if it is up and has room.
+    fn command_publish(&mut self, topic: &str, payload: &[u8]) -> bool {
         if !self.publisher.is_up() {
             return false;
         }
-        if self.publisher.queued() + envelope.len() > self.config.max_output {
+        if self.publisher.queued() + payload.len() > self.config.max_output {
             return false;
         }
         let name = self.channel_name(topic);
-        self.publisher.command(&[b"PUBLISH", &name, envelope]);
+        self.publisher.command(&[b"PUBLISH", &name, payload]);
         self.publisher.publish_replies += 1;
-        self.stats.published += 1;
         true
     }
 
@@ -762,6 +807,7 @@ impl Broker {
     /// Handles readiness of a link's socket: completes a connection, reads and decodes what
     /// came (delivering messages through `deliver`), writes what is queued.
     pub fn ready(&mut self, token: Token, now: Instant, deliver: &mut dyn FnMut(Delivery<'_>)) {
+        self.now = now;
         let role = if token == SUBSCRIBER {
             Role::Subscriber
         } else {
@@ -936,6 +982,11 @@ impl Broker {
             .strip_prefix(self.config.prefix.as_bytes())
             .and_then(|t| std::str::from_utf8(t).ok());
         match (kind, topic) {
+            (b"message", Some(COUNTS)) => {
+                if !bulk(2).is_some_and(|payload| self.on_counts(payload)) {
+                    self.stats.errors += 1;
+                }
+            }
             (b"message", Some(topic)) => {
                 let Some(envelope) = bulk(2).and_then(open_envelope) else {
                     self.stats.errors += 1;
@@ -1043,16 +1094,163 @@ impl Broker {
         self.flush_link(Role::Publisher, now, deliver);
     }
 
-    /// The next time a link needs attention.
+    /// The next time a link needs attention, or counts are due.
     pub fn deadline(&self) -> Option<Instant> {
-        [self.subscriber.deadline(), self.publisher.deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        let due = if self.local_changed.is_empty() {
+            self.counts_at
+        } else {
+            self.now // changes to tell: at once
+        };
+        let counts = self.publisher.is_up().then_some(due);
+        let expiry = self
+            .remote
+            .values()
+            .map(|remote| remote.last_heard + COUNTS_EXPIRY)
+            .min();
+        [
+            self.subscriber.deadline(),
+            self.publisher.deadline(),
+            counts,
+            expiry,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// How many subscribers `topic` has in the other processes (as last heard).
+    pub fn remote_count(&self, topic: &str) -> usize {
+        self.remote
+            .values()
+            .filter_map(|remote| remote.counts.get(topic))
+            .map(|&n| n as usize)
+            .sum()
+    }
+
+    /// Notes topics whose local count changed: the others are told at the end of the turn.
+    pub fn local_counts_changed(&mut self, topics: &[Arc<str>]) {
+        self.local_changed.extend(topics.iter().cloned());
+    }
+
+    /// The topics whose count in another process changed since the last call.
+    pub fn take_remote_changed(&mut self) -> Vec<String> {
+        self.remote_changed.drain().collect()
+    }
+
+    /// Tells the others the counts that changed, or every count when that is due; forgets the
+    /// processes not heard of for [`COUNTS_EXPIRY`].
+    pub fn publish_counts(&mut self, topics: &Topics, now: Instant) {
+        self.now = now;
+        let gone: Vec<u64> = self
+            .remote
+            .iter()
+            .filter(|(_, remote)| remote.last_heard + COUNTS_EXPIRY <= now)
+            .map(|(&origin, _)| origin)
+            .collect();
+        for origin in gone {
+            if let Some(remote) = self.remote.remove(&origin) {
+                log::debug!(
+                    "redis: no counts from process {origin:x} for {COUNTS_EXPIRY:?}: forgotten"
+                );
+                self.remote_changed.extend(remote.counts.into_keys());
+            }
+        }
+        if !self.publisher.is_up() {
+            return;
+        }
+        let full = self.counts_at <= now;
+        if !full && self.local_changed.is_empty() {
+            return;
+        }
+        let mut payload = Vec::with_capacity(64);
+        payload.push(b'C');
+        payload.extend_from_slice(&self.origin.to_be_bytes());
+        payload.push(u8::from(full));
+        let mut add = |topic: &str, count: usize| {
+            payload.push(topic.len() as u8); // at most MAX_TOPIC_LEN (128)
+            payload.extend_from_slice(topic.as_bytes());
+            payload.extend_from_slice(&(count.min(u32::MAX as usize) as u32).to_be_bytes());
+        };
+        if full {
+            for topic in topics.names() {
+                add(topic, topics.count(topic));
+            }
+            self.counts_at = now + COUNTS_PERIOD;
+        } else {
+            for topic in &self.local_changed {
+                add(topic, topics.count(topic));
+            }
+        }
+        self.local_changed.clear();
+        // Nothing to say: no topics here, and the others forget this process in time.
+        if full && payload.len() == ENVELOPE_COUNTS_HEAD && self.remote.is_empty() {
+            return;
+        }
+        self.command_publish(COUNTS, &payload);
+    }
+
+    /// Takes another process's counts. Returns whether they were understood.
+    fn on_counts(&mut self, payload: &[u8]) -> bool {
+        if payload.len() < ENVELOPE_COUNTS_HEAD || payload[0] != b'C' {
+            return false;
+        }
+        let origin = u64::from_be_bytes(payload[1..9].try_into().expect("8 bytes"));
+        if origin == self.origin {
+            return true;
+        }
+        let full = payload[9] == 1;
+        let mut entries = Vec::new();
+        let mut rest = &payload[ENVELOPE_COUNTS_HEAD..];
+        while let Some((&len, after)) = rest.split_first() {
+            let len = usize::from(len);
+            if after.len() < len + 4 {
+                return false;
+            }
+            let Ok(topic) = std::str::from_utf8(&after[..len]) else {
+                return false;
+            };
+            let count = u32::from_be_bytes(after[len..len + 4].try_into().expect("4 bytes"));
+            entries.push((topic.to_owned(), count));
+            rest = &after[len + 4..];
+        }
+        let remote = self.remote.entry(origin).or_insert_with(|| Remote {
+            last_heard: self.now,
+            counts: HashMap::new(),
+        });
+        remote.last_heard = self.now;
+        if full {
+            let old = std::mem::take(&mut remote.counts);
+            for (topic, count) in &old {
+                if !entries.iter().any(|(t, c)| t == topic && c == count) {
+                    self.remote_changed.insert(topic.clone());
+                }
+            }
+            for (topic, count) in entries {
+                if old.get(&topic) != Some(&count) {
+                    self.remote_changed.insert(topic.clone());
+                }
+                if count > 0 {
+                    remote.counts.insert(topic, count);
+                }
+            }
+        } else {
+            for (topic, count) in entries {
+                let before = if count > 0 {
+                    remote.counts.insert(topic.clone(), count)
+                } else {
+                    remote.counts.remove(&topic)
+                };
+                if before != Some(count) {
+                    self.remote_changed.insert(topic);
+                }
+            }
+        }
+        true
     }
 
     /// Does what is due: reconnects, connection timeouts, pings and their timeouts.
     pub fn run_timers(&mut self, now: Instant, deliver: &mut dyn FnMut(Delivery<'_>)) {
+        self.now = now;
         for role in [Role::Subscriber, Role::Publisher] {
             let link = self.link(role);
             if std::mem::take(&mut link.more)

@@ -131,6 +131,8 @@ pub(crate) struct Topics {
     /// Changes of interest since the broker last took them (recorded only when there is one).
     changes: Vec<Interest>,
     tracking: bool,
+    /// Topics whose number of subscribers changed since it was last taken.
+    counted: HashSet<Arc<str>>,
 }
 
 impl Topics {
@@ -164,6 +166,7 @@ impl Topics {
             }
         };
         mine.push(name.clone());
+        self.counted.insert(name.clone());
         self.subscribers
             .get_mut(&name)
             .expect("inserted above")
@@ -190,6 +193,12 @@ impl Topics {
     /// Takes `peer` out of `topic`'s subscribers, and the topic out of the table if it was the
     /// last.
     fn leave(&mut self, peer: PeerId, topic: &str) {
+        if let Some((name, set)) = self.subscribers.get_key_value(topic)
+            && set.contains(&peer)
+            && !self.counted.contains(topic)
+        {
+            self.counted.insert(name.clone());
+        }
         if let Some(set) = self.subscribers.get_mut(topic) {
             set.remove(&peer);
             if set.is_empty()
@@ -232,6 +241,21 @@ impl Topics {
     /// The subscribers of `topic`.
     pub fn subscribers(&self, topic: &str) -> Option<&HashSet<PeerId>> {
         self.subscribers.get(topic)
+    }
+
+    /// Every topic that has subscribers here.
+    pub fn names(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.subscribers.keys()
+    }
+
+    /// The topics whose number of subscribers changed since the last call.
+    pub fn take_counted(&mut self) -> Vec<Arc<str>> {
+        self.counted.drain().collect()
+    }
+
+    /// Whether a topic's number of subscribers changed since it was last taken.
+    pub fn has_counted(&self) -> bool {
+        !self.counted.is_empty()
     }
 
     /// Starts recording changes of interest, for a broker.
@@ -328,6 +352,24 @@ mod tests {
             topics.take_changes(),
             [Interest::Added("/a".into()), Interest::Added("/b".into())]
         );
+    }
+
+    #[test]
+    fn records_which_counts_changed() {
+        let mut topics = Topics::default();
+        topics.subscribe(peer(1), "/a", 8).unwrap();
+        topics.subscribe(peer(2), "/a", 8).unwrap();
+        topics.subscribe(peer(2), "/b", 8).unwrap();
+        let mut changed = topics.take_counted();
+        changed.sort_unstable();
+        assert_eq!(changed, [Arc::from("/a"), Arc::from("/b")]);
+        assert!(topics.take_counted().is_empty());
+        topics.subscribe(peer(1), "/a", 8).unwrap(); // already in: no change
+        assert!(!topics.has_counted());
+        topics.remove_peer(peer(2));
+        let mut changed = topics.take_counted();
+        changed.sort_unstable();
+        assert_eq!(changed, [Arc::from("/a"), Arc::from("/b")]);
     }
 
     #[test]

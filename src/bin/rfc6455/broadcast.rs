@@ -4,9 +4,9 @@
 //! only with room `NAME`. With a broker (`--redis`), a room spans every process on it.
 //!
 //! A client that asks for it (`?presence` in its URL, as the chat page does) is also told how
-//! many connections its room has on this server, as a text message of its own form,
-//! `{"presence":{"room":"NAME","count":N}}`, sent whenever someone joins or leaves (`room` is
-//! `""` for `/`). So that no one can forge one, a client's message that starts with
+//! many connections its room has (in every process on the broker, with `--redis`), as a text
+//! message of its own form, `{"presence":{"room":"NAME","count":N}}`, sent whenever someone
+//! joins or leaves (`room` is `""` for `/`). So that no one can forge one, a client's message that starts with
 //! `{"presence":` is not relayed. Other clients never see one: what they send and receive is
 //! unchanged.
 
@@ -67,19 +67,6 @@ pub struct Broadcast {
     pub watchers: HashMap<String, Vec<PeerId>>,
 }
 
-impl Broadcast {
-    /// Tells the room's watchers how many connections it has here now.
-    fn announce(&self, ctx: &mut Context<'_>, room: &str) {
-        let Some(watchers) = self.watchers.get(room) else {
-            return;
-        };
-        let text = presence(room, ctx.subscribers(room));
-        for &watcher in watchers {
-            let _ = ctx.send(watcher, MessageKind::Text, text.as_bytes());
-        }
-    }
-}
-
 impl Handler for Broadcast {
     fn on_upgrade(&mut self, request: &Request<'_>, _remote_addr: SocketAddr) -> Upgrade {
         if room_of(request.path).is_none() {
@@ -98,9 +85,9 @@ impl Handler for Broadcast {
             return;
         }
         if wants_presence(path) {
+            // Told the count at the end of this turn, when on_subscribers reports the join.
             self.watchers.entry(room.to_owned()).or_default().push(peer);
         }
-        self.announce(ctx, room);
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_>, peer: PeerId, message: Message<'_>) {
@@ -125,7 +112,17 @@ impl Handler for Broadcast {
                     self.watchers.remove(room);
                 }
             }
-            self.announce(ctx, room);
+        }
+    }
+
+    /// Tells the room's watchers how many people it has now, in every process.
+    fn on_subscribers(&mut self, ctx: &mut Context<'_>, room: &str, count: usize) {
+        let Some(watchers) = self.watchers.get(room) else {
+            return;
+        };
+        let text = presence(room, count);
+        for &watcher in watchers {
+            let _ = ctx.send(watcher, MessageKind::Text, text.as_bytes());
         }
     }
 
