@@ -5,6 +5,7 @@
 //! These tests need `redis-server` and are ignored by a plain `cargo test`; `tests/redis/run.sh`
 //! installs Redis when it is missing and runs them with `--ignored`. `REDIS_SERVER` names the
 //! binary (default: `redis-server` on `PATH`); a test fails, never passes, without it.
+#![cfg(feature = "redis")]
 
 mod common;
 

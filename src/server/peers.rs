@@ -484,6 +484,7 @@ impl Peers {
     /// are reported only if they have subscribers here.
     pub fn take_count_changes(&mut self) -> Vec<(String, usize)> {
         let local = self.topics.take_counted();
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let mut changed: Vec<String> = local.iter().map(|t| t.to_string()).collect();
         #[cfg(feature = "redis")]
         if let Some(broker) = self.broker.as_mut() {
