@@ -58,7 +58,8 @@ pub const PING_AFTER: Duration = Duration::from_secs(5);
 /// A link whose `PING` is not answered within this long is reconnected.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// Messages held for a topic whose subscription Redis has not confirmed yet (they are published
-/// once it has, so that this process receives them back); past it they are delivered locally.
+/// once it has, so that this process receives them back); past it, or past
+/// [`RedisConfig::max_output`] bytes held for all topics, they are delivered locally.
 pub const MAX_HELD: usize = 1024;
 /// How often each process tells the others how many subscribers its topics have (and at once
 /// when a count changes).
@@ -224,8 +225,8 @@ pub struct RedisStats {
     /// Messages not sent to Redis because its output was full (Redis reads too slowly), or held
     /// too long for a subscription; delivered locally.
     pub dropped: u64,
-    /// Messages published whose reply had not come when the publisher link failed: they may or
-    /// may not have reached the other processes.
+    /// `PUBLISH` commands (messages, and this process's counts) whose reply had not come when
+    /// the publisher link failed: they may or may not have reached the other processes.
     pub unconfirmed: u64,
     /// Replies or messages from Redis that were errors or not understood.
     pub errors: u64,
@@ -405,6 +406,8 @@ pub(crate) struct Broker {
     local_changed: HashSet<Arc<str>>,
     /// When this process next tells the others all its counts.
     counts_at: Instant,
+    /// Bytes of the messages held for every topic.
+    held_bytes: usize,
 }
 
 /// Another process's subscriber counts.
@@ -489,6 +492,7 @@ impl Broker {
             remote_changed: HashSet::new(),
             local_changed: HashSet::new(),
             counts_at: now,
+            held_bytes: 0,
         };
         broker.connect(Role::Subscriber, now);
         broker.connect(Role::Publisher, now);
@@ -600,7 +604,9 @@ impl Broker {
                 .map(|(topic, channel)| {
                     channel.active = false;
                     channel.in_flight = 0;
-                    (topic.clone(), std::mem::take(&mut channel.held))
+                    let held = std::mem::take(&mut channel.held);
+                    self.held_bytes -= held.iter().map(|h| h.envelope.len()).sum::<usize>();
+                    (topic.clone(), held)
                 })
                 .collect();
             self.channels.retain(|_, channel| channel.interest);
@@ -727,7 +733,9 @@ impl Broker {
                     };
                     channel.interest = false;
                     // Held messages were for the other processes too: publish them now.
-                    for message in std::mem::take(&mut channel.held) {
+                    let held = std::mem::take(&mut channel.held);
+                    self.held_bytes -= held.iter().map(|h| h.envelope.len()).sum::<usize>();
+                    for message in held {
                         if !self.send_publish(&topic, &message.envelope) {
                             self.stats.dropped += 1;
                         }
@@ -770,7 +778,10 @@ impl Broker {
             // Subscribed, not yet confirmed: publishing now might not come back here.
             Some(false) if publisher_up && self.subscriber.is_up() => {
                 let channel = self.channels.get_mut(topic).expect("found above");
-                if channel.held.len() < MAX_HELD {
+                if channel.held.len() < MAX_HELD
+                    && self.held_bytes + envelope.len() <= self.config.max_output
+                {
+                    self.held_bytes += envelope.len();
                     channel.held.push(Held { envelope });
                     Routed::Broker
                 } else {
@@ -1010,6 +1021,8 @@ impl Broker {
                         if channel.interest && subscribed {
                             channel.active = true;
                             release = std::mem::take(&mut channel.held);
+                            self.held_bytes -=
+                                release.iter().map(|h| h.envelope.len()).sum::<usize>();
                         } else if !channel.interest {
                             self.channels.remove(topic);
                         }
@@ -1343,7 +1356,7 @@ pub(crate) fn families(stats: &RedisStats) -> [(&'static str, &'static str, bool
         ),
         (
             "redis_unconfirmed_total",
-            "Messages published whose reply had not come when the publisher link failed.",
+            "PUBLISH commands (messages, counts) unanswered when the publisher link failed.",
             false,
             stats.unconfirmed,
         ),
@@ -1480,6 +1493,70 @@ mod tests {
             (2, 0, 0)
         );
         assert_eq!(broker.held("/a"), 0);
+    }
+
+    #[test]
+    fn messages_wait_for_a_subscription_within_bounds() {
+        let mut broker = broker();
+        broker.config.max_output = 1000;
+        // Both links up, as far as the broker knows (their output is only queued here).
+        broker.subscriber.state = State::Up;
+        broker.publisher.state = State::Up;
+        let mut topics = Topics::default();
+        topics.track_interest();
+        topics
+            .subscribe(
+                PeerId {
+                    key: 1,
+                    generation: 0,
+                },
+                "/a",
+                4,
+            )
+            .unwrap();
+        broker.sync(&mut topics);
+        assert!(
+            broker
+                .subscriber
+                .output
+                .ends_with(b"$9\r\nSUBSCRIBE\r\n$10\r\nrfc6455:/a\r\n")
+        );
+        // Not confirmed yet: held, up to max_output bytes in all, then delivered here.
+        let payload = [b'x'; 300 - ENVELOPE_LEN];
+        for _ in 0..3 {
+            assert_eq!(
+                broker.publish("/a", MessageKind::Text, &payload, None, true),
+                Routed::Broker
+            );
+        }
+        assert_eq!(
+            broker.publish("/a", MessageKind::Text, &payload, None, true),
+            Routed::Local
+        );
+        assert_eq!((broker.held("/a"), broker.held_bytes), (3, 900));
+        assert_eq!(broker.stats().dropped, 1);
+        // The confirmation releases them to Redis, in order.
+        let mut confirmation = Vec::new();
+        let frames = [
+            BorrowedFrame::BulkString(b"subscribe"),
+            BorrowedFrame::BulkString(b"rfc6455:/a"),
+            BorrowedFrame::Integer(1),
+        ];
+        let frame = BorrowedFrame::Array(&frames);
+        confirmation.resize(frame.encode_len(false), 0);
+        encode_borrowed(&mut confirmation, &frame, false).unwrap();
+        broker.subscriber.input = confirmation;
+        broker
+            .decode(Role::Subscriber, &mut |_| panic!("nothing to deliver"))
+            .unwrap();
+        assert_eq!((broker.held("/a"), broker.held_bytes), (0, 0));
+        assert_eq!(broker.stats().published, 3);
+        broker.publisher.output.clear(); // as if written
+        assert_eq!(
+            broker.publish("/a", MessageKind::Text, b"now", None, true),
+            Routed::Broker,
+            "confirmed: straight to Redis"
+        );
     }
 
     #[test]
