@@ -97,3 +97,52 @@ fn a_client_that_asks_is_told_how_many_are_in_its_room() {
     assert_eq!(text(&mut watcher), "hi");
     assert_eq!(text(&mut plain), "hi");
 }
+
+#[test]
+fn the_redis_flags_are_checked_before_listening() {
+    for (args, why) in [
+        (
+            &["echo", "--redis", "redis://127.0.0.1"][..],
+            "--redis is for broadcast mode",
+        ),
+        (
+            &["broadcast", "--redis", "http://127.0.0.1"][..],
+            "--redis:",
+        ),
+        (
+            &["broadcast", "--redis", "redis://127.0.0.1:port"][..],
+            "--redis:",
+        ),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_rfc6455"))
+            .args(args)
+            .args(["--port", "0"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn without_redis_at_startup_the_rooms_still_work_here() {
+    // Nothing listens on the discard port: the links cannot connect, and the server serves its
+    // own clients, saying once that Redis is out of reach.
+    let server = Binary::start("broadcast", &["--redis", "redis://127.0.0.1:9"]);
+    let mut a = join(&server, "/r");
+    let mut b = join(&server, "/r");
+    a.send_text("local");
+    assert_eq!(text(&mut a), "local");
+    assert_eq!(text(&mut b), "local");
+    server
+        .wait_for_log(&["redis publisher link: cannot connect to 127.0.0.1:9"])
+        .expect("logged");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let warnings = server
+        .log_lines()
+        .iter()
+        .filter(|l| l.contains("cannot connect"))
+        .count();
+    assert_eq!(warnings, 2, "once per link, not once per attempt");
+}
