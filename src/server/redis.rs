@@ -24,6 +24,12 @@
 //!
 //! Pub/Sub is at-most-once: a message published while a link is down or full, or in flight when
 //! it fails, may reach some processes and not others; none is delivered twice.
+//!
+//! Counts: on the channel `prefix + "#counts"` (`#` is in no topic name) each process tells the
+//! others how many subscribers its topics have, those that changed at the end of the turn they
+//! changed in and all of them every [`COUNTS_PERIOD`]; a process not heard of for
+//! [`COUNTS_EXPIRY`] is forgotten. That gives every process the number of subscribers a topic
+//! has everywhere (a chat room's "N people here").
 
 use super::peers::PeerId;
 use super::topics::{Interest, Topics};
@@ -1294,8 +1300,7 @@ impl Broker {
         }
     }
 
-    /// Held messages older than a subscription's confirmation are not kept: nothing to do
-    /// here, but the count of channels waiting shows in the log at shutdown.
+    /// How many messages wait for `topic`'s subscription to be confirmed.
     #[cfg(test)]
     fn held(&self, topic: &str) -> usize {
         self.channels.get(topic).map_or(0, |c| c.held.len())
