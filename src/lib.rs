@@ -28,6 +28,11 @@
 //! Server::bind(config).unwrap().run(&mut Relay).unwrap();
 //! ```
 //!
+//! Connections can also join topics (rooms) and messages be published to them:
+//! [`server::Context::subscribe`], [`server::Context::publish`] and the rest, after uWebSockets'
+//! calls; with [`server::Config`]'s `redis` (feature `redis`), a topic spans every process on that
+//! Redis.
+//!
 //! [`server::Handler`] shows the other callbacks: refusing an upgrade or choosing a subprotocol
 //! ([`on_upgrade`](server::Handler::on_upgrade)), the request a connection opened with
 //! ([`on_open`](server::Handler::on_open)), plain HTTP routes

@@ -51,6 +51,17 @@ pub struct Config {
     /// Commands (send, broadcast, close) that other threads may have waiting for the loop at
     /// once through a [`Handle`](super::Handle); past it, a command is refused.
     pub command_queue: usize,
+    /// Topics one connection may be subscribed to at once (see
+    /// [`Context::subscribe`](super::Context::subscribe)); with the topic name's length limit it
+    /// bounds what clients can make the topic table hold.
+    pub max_topics_per_connection: usize,
+    /// Set `SO_REUSEPORT` on the listening socket, so that several processes can listen on the
+    /// same address and port and the kernel spreads connections among them.
+    pub reuse_port: bool,
+    /// A Redis server through which topics span processes and machines (see
+    /// [`RedisConfig`](super::RedisConfig)); `None`: topics are this process's alone.
+    #[cfg(feature = "redis")]
+    pub redis: Option<super::RedisConfig>,
 }
 
 impl Default for Config {
@@ -68,6 +79,10 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(5),
             command_queue: 1024,
             max_memory: 1024 * 1024 * 1024,
+            max_topics_per_connection: 64,
+            reuse_port: false,
+            #[cfg(feature = "redis")]
+            redis: None,
         }
     }
 }

@@ -85,7 +85,7 @@ impl Server {
     pub fn bind(mut config: Config) -> io::Result<Server> {
         let fd_limit = descriptors::raise_limit();
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.addr)?;
+        let mut listener = super::listen::bind(config.addr, config.reuse_port)?;
         let local_addr = listener.local_addr()?;
         let mut metrics_connection = config.connection.clone();
         let metrics_listener = match config.metrics_addr {
@@ -116,12 +116,19 @@ impl Server {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (handle, commands) = Handle::new(waker, config.command_queue.max(1));
         let read_buffer = vec![0; READ_BUFFER_SIZE.max(config.connection.limits.max_head_size * 2)];
-        let peers = Peers::new(
+        #[cfg(feature = "redis")]
+        let redis = config.redis.clone();
+        #[allow(unused_mut)] // without the broker
+        let mut peers = Peers::new(
             Arc::new(config),
             metrics_connection,
             poll.registry().try_clone()?,
             Instant::now(),
         );
+        #[cfg(feature = "redis")]
+        if let Some(redis) = redis {
+            peers.attach_broker(redis)?;
+        }
         Ok(Server {
             poll,
             listener,
@@ -169,6 +176,7 @@ impl Server {
     /// Runs the event loop until a graceful shutdown completes. Only a failure of the poll itself
     /// ends it with an error; IO errors on a connection end that connection.
     pub fn run<H: Handler>(&mut self, handler: &mut H) -> io::Result<()> {
+        self.handle.set_loop_thread();
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = self.poll_timeout();
@@ -194,6 +202,7 @@ impl Server {
                     LISTENER => self.accept(false),
                     METRICS_LISTENER => self.accept(true),
                     WAKER => self.on_wake(handler),
+                    token if self.peers.is_broker_token(token) => self.peers.broker_ready(token),
                     token => {
                         let (key, generation) = split_token(token);
                         if self
@@ -214,6 +223,8 @@ impl Server {
                 }
             }
             self.run_timers(handler);
+            self.peers.broker_turn();
+            self.report_counts(handler);
             // One write per connection per turn, carrying everything every sender produced for
             // it during the turn (uWebSockets drains its topics once per iteration the same way).
             self.flush_dirty(handler);
@@ -262,7 +273,7 @@ impl Server {
     }
 
     fn poll_timeout(&mut self) -> Option<Duration> {
-        if !self.read_again.is_empty() {
+        if !self.read_again.is_empty() || self.peers.has_count_changes() {
             return Some(Duration::ZERO);
         }
         // Output buffers kept from the last turns are released by the turns that follow: come
@@ -274,6 +285,7 @@ impl Server {
         let now = Instant::now();
         let next = [
             self.peers.next_timer(),
+            self.peers.broker_deadline(),
             self.accept_paused_until,
             self.shutdown_deadline,
             spare_release,
@@ -690,6 +702,19 @@ impl Server {
             handle: &self.handle,
         };
         handler.on_close(&mut ctx, id, closure);
+        // Its subscriptions end after `on_close`, which may read them.
+        self.peers.topics.remove_peer(id);
+    }
+
+    /// Tells the handler which topics' numbers of subscribers changed during the turn.
+    fn report_counts<H: Handler>(&mut self, handler: &mut H) {
+        for (topic, count) in self.peers.take_count_changes() {
+            let mut ctx = Context {
+                peers: &mut self.peers,
+                handle: &self.handle,
+            };
+            handler.on_subscribers(&mut ctx, &topic, count);
+        }
     }
 
     fn run_timers<H: Handler>(&mut self, handler: &mut H) {
@@ -705,13 +730,41 @@ impl Server {
     fn on_wake<H: Handler>(&mut self, handler: &mut H) {
         while let Ok(command) = self.commands.try_recv() {
             let result = match command {
-                Command::Send { to, kind, payload } => self.peers.send(to, kind, &payload),
+                Command::Send { to, kind, payload } => self
+                    .peers
+                    .send(to, kind, &payload)
+                    .map_err(|e| e.to_string()),
                 Command::Broadcast { kind, payload } => {
                     self.peers
                         .broadcast(&mut PreparedFrame::new(kind, &payload));
                     Ok(())
                 }
-                Command::Close { to, code, reason } => self.peers.close(to, code, &reason),
+                Command::Close { to, code, reason } => self
+                    .peers
+                    .close(to, code, &reason)
+                    .map_err(|e| e.to_string()),
+                Command::Subscribe { peer, topic } => self
+                    .peers
+                    .subscribe(peer, &topic)
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+                Command::Unsubscribe { peer, topic } => {
+                    self.peers.topics.unsubscribe(peer, &topic);
+                    Ok(())
+                }
+                Command::Publish {
+                    topic,
+                    except,
+                    kind,
+                    payload,
+                } => {
+                    self.peers.publish(&topic, kind, &payload, except);
+                    Ok(())
+                }
+                Command::Subscribers { topic, reply } => {
+                    let _ = reply.try_send(self.peers.topics.count(&topic));
+                    Ok(())
+                }
             };
             if let Err(error) = result {
                 log::debug!("command from a handle: {error}");

@@ -7,9 +7,11 @@ use crate::message::MessageKind;
 use bytes::Bytes;
 use mio::Waker;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, OnceLock};
+use std::thread::ThreadId;
+use std::time::Duration;
 
 /// Something another thread asked the loop to do.
 #[derive(Debug)]
@@ -28,6 +30,24 @@ pub(crate) enum Command {
         code: CloseCode,
         reason: String,
     },
+    Subscribe {
+        peer: PeerId,
+        topic: String,
+    },
+    Unsubscribe {
+        peer: PeerId,
+        topic: String,
+    },
+    Publish {
+        topic: String,
+        except: Option<PeerId>,
+        kind: MessageKind,
+        payload: Bytes,
+    },
+    Subscribers {
+        topic: String,
+        reply: SyncSender<usize>,
+    },
 }
 
 /// Why a command could not be queued.
@@ -38,6 +58,9 @@ pub enum HandleError {
     QueueFull,
     /// The server has stopped.
     ServerGone,
+    /// A call that waits for the loop's answer was made on the loop's own thread (use
+    /// [`Context`](super::Context) there).
+    OnLoopThread,
 }
 
 impl fmt::Display for HandleError {
@@ -45,18 +68,25 @@ impl fmt::Display for HandleError {
         f.write_str(match self {
             HandleError::QueueFull => "the server's command queue is full",
             HandleError::ServerGone => "the server has stopped",
+            HandleError::OnLoopThread => "a blocking handle call on the server's own thread",
         })
     }
 }
 
 impl std::error::Error for HandleError {}
 
-/// Sends, broadcasts, closes and shuts down through a running server, from any thread.
+/// How long [`Handle::subscribers`] waits for the loop's answer.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sends, broadcasts, publishes, manages subscriptions, closes and shuts down through a running
+/// server, from any thread.
 #[derive(Debug, Clone)]
 pub struct Handle {
     commands: SyncSender<Command>,
     waker: Arc<Waker>,
     shutdown: Arc<AtomicBool>,
+    /// The thread that runs the loop, once it runs.
+    loop_thread: Arc<OnceLock<ThreadId>>,
 }
 
 impl Handle {
@@ -67,6 +97,7 @@ impl Handle {
             commands,
             waker,
             shutdown: Arc::new(AtomicBool::new(false)),
+            loop_thread: Arc::new(OnceLock::new()),
         };
         (handle, receiver)
     }
@@ -114,6 +145,78 @@ impl Handle {
             code,
             reason: reason.to_owned(),
         })
+    }
+
+    /// Subscribes a connection to `topic` (see
+    /// [`Context::subscribe`](super::Context::subscribe)); a refusal is logged at debug level.
+    pub fn subscribe(&self, peer: PeerId, topic: &str) -> Result<(), HandleError> {
+        self.submit(Command::Subscribe {
+            peer,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// Unsubscribes a connection from `topic`.
+    pub fn unsubscribe(&self, peer: PeerId, topic: &str) -> Result<(), HandleError> {
+        self.submit(Command::Unsubscribe {
+            peer,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// Publishes a message to every subscriber of `topic` (see
+    /// [`Context::publish`](super::Context::publish)).
+    pub fn publish(
+        &self,
+        topic: &str,
+        kind: MessageKind,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), HandleError> {
+        self.submit(Command::Publish {
+            topic: topic.to_owned(),
+            except: None,
+            kind,
+            payload: payload.into(),
+        })
+    }
+
+    /// Publishes a message to every subscriber of `topic` but `sender` (see
+    /// [`Context::publish_except`](super::Context::publish_except)).
+    pub fn publish_except(
+        &self,
+        topic: &str,
+        sender: PeerId,
+        kind: MessageKind,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), HandleError> {
+        self.submit(Command::Publish {
+            topic: topic.to_owned(),
+            except: Some(sender),
+            kind,
+            payload: payload.into(),
+        })
+    }
+
+    /// How many connections of the server are subscribed to `topic`, asked of the loop and
+    /// waited for (at most [`ANSWER_TIMEOUT`]). Refused on the loop's own thread, where it could
+    /// only wait for itself: use [`Context::subscribers`](super::Context::subscribers) there.
+    pub fn subscribers(&self, topic: &str) -> Result<usize, HandleError> {
+        if self.loop_thread.get() == Some(&std::thread::current().id()) {
+            return Err(HandleError::OnLoopThread);
+        }
+        let (reply, answer) = sync_channel(1);
+        self.submit(Command::Subscribers {
+            topic: topic.to_owned(),
+            reply,
+        })?;
+        answer
+            .recv_timeout(ANSWER_TIMEOUT)
+            .map_err(|_| HandleError::ServerGone)
+    }
+
+    /// Records the thread that runs the loop.
+    pub(crate) fn set_loop_thread(&self) {
+        let _ = self.loop_thread.set(std::thread::current().id());
     }
 
     /// Starts a graceful shutdown: new upgrades are refused with 503 and `/healthz` answers 503,

@@ -3,6 +3,7 @@
 
 use super::handle::Handle;
 use super::peers::{PeerId, Peers};
+use super::topics::TopicError;
 use crate::close::CloseCode;
 use crate::closure::Closure;
 use crate::error::SendError;
@@ -96,8 +97,18 @@ pub trait Handler {
     fn on_open(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _opening: &Opening<'_>) {}
     /// A complete text or binary message arrived.
     fn on_message(&mut self, ctx: &mut Context<'_>, peer: PeerId, message: Message<'_>);
-    /// A connection that was open is gone, and how it ended.
+    /// A connection that was open is gone, and how it ended. Its subscriptions end when this
+    /// returns: [`Context::topics`] still lists them here (nothing published reaches it any
+    /// more), so that an application can tell its rooms someone left.
     fn on_close(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _closure: &Closure) {}
+    /// The number of connections subscribed to `topic` changed: `count` is the number in every
+    /// process on the broker (see [`Context::subscribers_everywhere`]), or on this server
+    /// without one. Called once per changed topic at the end of a turn of the loop, for every
+    /// topic whose subscribers changed here, and for topics with subscribers here whose number
+    /// changed in another process (other processes' counts arrive within
+    /// [`COUNTS_PERIOD`](super::COUNTS_PERIOD), and a process not heard of for
+    /// [`COUNTS_EXPIRY`](super::COUNTS_EXPIRY) no longer counts). A room's "N people here".
+    fn on_subscribers(&mut self, _ctx: &mut Context<'_>, _topic: &str, _count: usize) {}
     /// Answers a plain HTTP request (one that asks for no WebSocket upgrade) on the same port.
     /// The connection closes after the response. Answers 404 by default. `GET /metrics` and
     /// `GET /healthz` never reach it: the server answers them itself (see
@@ -107,7 +118,8 @@ pub trait Handler {
     }
 }
 
-/// What a [`Handler`] can do during a call: send to connections, broadcast, close them.
+/// What a [`Handler`] can do during a call: send to connections, broadcast, publish to topics
+/// and manage subscriptions, close connections.
 pub struct Context<'s> {
     pub(crate) peers: &'s mut Peers,
     pub(crate) handle: &'s Handle,
@@ -132,6 +144,70 @@ impl Context<'_> {
     /// as a slow consumer. Returns the number of recipients.
     pub fn broadcast(&mut self, kind: MessageKind, payload: &[u8]) -> usize {
         self.peers.broadcast(&mut PreparedFrame::new(kind, payload))
+    }
+
+    /// Subscribes an open connection to `topic` (a room): it receives every message published
+    /// to the topic from now on, until it unsubscribes or closes. Returns whether it was not
+    /// subscribed already. The name must pass [`validate_topic`](super::validate_topic), and a
+    /// connection may be in at most
+    /// [`Config::max_topics_per_connection`](super::Config::max_topics_per_connection) topics.
+    pub fn subscribe(&mut self, peer: PeerId, topic: &str) -> Result<bool, TopicError> {
+        self.peers.subscribe(peer, topic)
+    }
+
+    /// Unsubscribes a connection from `topic`. Returns whether it was subscribed.
+    pub fn unsubscribe(&mut self, peer: PeerId, topic: &str) -> bool {
+        self.peers.topics.unsubscribe(peer, topic)
+    }
+
+    /// Whether a connection is subscribed to `topic`.
+    pub fn is_subscribed(&self, peer: PeerId, topic: &str) -> bool {
+        self.peers.topics.is_subscribed(peer, topic)
+    }
+
+    /// The topics a connection is subscribed to, in no particular order.
+    pub fn topics(&self, peer: PeerId) -> impl Iterator<Item = &str> {
+        self.peers.topics.topics_of(peer)
+    }
+
+    /// Sends a message to every subscriber of `topic`, encoded (and compressed) once and shared
+    /// by all of them, with the same output limits as [`broadcast`](Self::broadcast). Returns
+    /// the number of recipients queued on this server now: with a broker
+    /// ([`Config::redis`](super::Config)) that is 0, as the message goes through Redis and is
+    /// delivered here, to every process's subscribers in the same order, when it comes back
+    /// (or at once to the local ones, and counted, when Redis cannot take it).
+    pub fn publish(&mut self, topic: &str, kind: MessageKind, payload: &[u8]) -> usize {
+        self.peers.publish(topic, kind, payload, None)
+    }
+
+    /// Like [`publish`](Self::publish), but skips `sender` (which may or may not be
+    /// subscribed): a chat message goes to everyone in the room but the one who wrote it.
+    pub fn publish_except(
+        &mut self,
+        topic: &str,
+        sender: PeerId,
+        kind: MessageKind,
+        payload: &[u8],
+    ) -> usize {
+        self.peers.publish(topic, kind, payload, Some(sender))
+    }
+
+    /// Like [`publish`](Self::publish), but only to this server's subscribers, never through a
+    /// broker (for what only concerns this process's connections, such as a count of them).
+    pub fn publish_local(&mut self, topic: &str, kind: MessageKind, payload: &[u8]) -> usize {
+        self.peers.publish_here(topic, kind, payload, None)
+    }
+
+    /// How many connections are subscribed to `topic` in every process on the broker, as last
+    /// heard from the others (see [`Handler::on_subscribers`]); without a broker, the same as
+    /// [`subscribers`](Self::subscribers).
+    pub fn subscribers_everywhere(&self, topic: &str) -> usize {
+        self.peers.subscribers_everywhere(topic)
+    }
+
+    /// How many connections of this server (this process) are subscribed to `topic`.
+    pub fn subscribers(&self, topic: &str) -> usize {
+        self.peers.topics.count(topic)
     }
 
     /// Starts the closing handshake with one connection (RFC 6455 §7.1.2). If the peer does not

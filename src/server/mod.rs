@@ -8,8 +8,11 @@
 //! | `stats.rs` | [`Stats`]: the counters, written for `/metrics` and as `name value` lines |
 //! | `timers.rs` | the deadline heap (one live entry per connection) |
 //! | `descriptors.rs` | the open-file limit, the connection cap under it, the spare descriptor |
+//! | `listen.rs` | the listening socket, with `SO_REUSEPORT` when asked |
 //! | `peer.rs` | one socket: its connection, its unconsumed input, reads |
 //! | `peers.rs` | the `Slab` of peers and the output policy: send, broadcast, backpressure, flush |
+//! | `topics.rs` | the topic (room) table: subscriptions, topic name rules |
+//! | `redis.rs` | the Redis Pub/Sub broker (feature `redis`): two links on the loop, interest, faults |
 //! | `handler.rs` | [`Handler`] (what the application implements) and [`Context`] (what it calls) |
 //! | `ops.rs` | the operators' routes: `GET /metrics` and `GET /healthz` |
 //! | `handle.rs` | [`Handle`]: a `Send` handle for other threads, through mio's `Waker` |
@@ -22,17 +25,27 @@ mod descriptors;
 mod event_loop;
 mod handle;
 mod handler;
+mod listen;
 mod ops;
 mod peer;
 mod peers;
+#[cfg(feature = "redis")]
+mod redis;
 mod stats;
 mod timers;
+mod topics;
 
 pub use config::Config;
 pub use descriptors::RESERVED_DESCRIPTORS;
 pub use event_loop::{ACCEPT_PAUSE, READ_BUFFER_SIZE, Server};
-pub use handle::{Handle, HandleError};
+pub use handle::{ANSWER_TIMEOUT, Handle, HandleError};
 pub use handler::{Context, Handler, Opening, Upgrade};
 pub use ops::{HEALTH_PATH, METRICS_PATH};
 pub use peers::PeerId;
+#[cfg(feature = "redis")]
+pub use redis::{
+    CONNECT_TIMEOUT, COUNTS_EXPIRY, COUNTS_PERIOD, MAX_HELD, PING_AFTER, PING_TIMEOUT,
+    RECONNECT_MAX, RECONNECT_MIN, RedisConfig, RedisStats,
+};
 pub use stats::{EXPOSITION_CONTENT_TYPE, Stats};
+pub use topics::{MAX_TOPIC_LEN, TopicError, validate_topic};

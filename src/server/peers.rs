@@ -7,6 +7,7 @@ use super::config::Config;
 use super::peer::Peer;
 use super::stats::{Stats, bump};
 use super::timers::Timers;
+use super::topics::{TopicError, Topics};
 use crate::close::CloseCode;
 use crate::deflate::SharedDeflate;
 use crate::error::SendError;
@@ -127,6 +128,11 @@ pub(crate) struct Peers {
     /// The same, from the turn before: released at the end of this turn unless used again.
     drained_before: Vec<usize>,
     next_generation: u32,
+    /// Every topic with subscribers, and every connection's subscriptions.
+    pub topics: Topics,
+    /// The broker that carries topics to other processes, if there is one.
+    #[cfg(feature = "redis")]
+    broker: Option<super::redis::Broker>,
 }
 
 impl Peers {
@@ -153,6 +159,9 @@ impl Peers {
             drained: Vec::new(),
             drained_before: Vec::new(),
             next_generation: 0,
+            topics: Topics::default(),
+            #[cfg(feature = "redis")]
+            broker: None,
         }
     }
 
@@ -305,21 +314,219 @@ impl Peers {
         let level = self.config.connection.deflate.level;
         let mut recipients = 0;
         for (key, peer) in self.slab.iter_mut() {
-            if let Some(bits) = peer.conn.compression_window(frame.payload_len()) {
-                frame.compress_for(bits, level, &mut self.shared);
-            }
-            if peer.conn.send_prepared(frame).is_err() {
-                continue;
-            }
-            recipients += 1;
-            apply_output_limits(key, peer, &self.config, &mut self.stats);
-            if !peer.dirty {
-                peer.dirty = true;
-                self.dirty.push(key);
-            }
+            let mut out = Outlet {
+                config: &self.config,
+                shared: &mut self.shared,
+                stats: &mut self.stats,
+                dirty: &mut self.dirty,
+            };
+            recipients += usize::from(out.queue(key, peer, frame, level));
         }
         self.stats.messages_out += recipients as u64;
         recipients
+    }
+
+    /// Queues a frame encoded once for every subscriber of `topic` on this server but `except`,
+    /// with the same output limits as [`broadcast`](Self::broadcast). Returns the number of
+    /// recipients.
+    pub fn deliver(
+        &mut self,
+        topic: &str,
+        frame: &mut PreparedFrame,
+        except: Option<PeerId>,
+    ) -> usize {
+        let Some(subscribers) = self.topics.subscribers(topic) else {
+            return 0;
+        };
+        let level = self.config.connection.deflate.level;
+        let mut recipients = 0;
+        for &id in subscribers {
+            if Some(id) == except {
+                continue;
+            }
+            let Some(peer) = self
+                .slab
+                .get_mut(id.key)
+                .filter(|peer| peer.generation == id.generation)
+            else {
+                continue;
+            };
+            let mut out = Outlet {
+                config: &self.config,
+                shared: &mut self.shared,
+                stats: &mut self.stats,
+                dirty: &mut self.dirty,
+            };
+            recipients += usize::from(out.queue(id.key, peer, frame, level));
+        }
+        self.stats.messages_out += recipients as u64;
+        recipients
+    }
+
+    /// Publishes a message to `topic`: through the broker if there is one (which delivers it
+    /// here when it comes back), otherwise encoded once and queued for every local subscriber
+    /// but `except`. Returns the number of recipients queued now.
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        kind: MessageKind,
+        payload: &[u8],
+        except: Option<PeerId>,
+    ) -> usize {
+        #[cfg(feature = "redis")]
+        if let Some(broker) = self.broker.as_mut() {
+            if super::topics::validate_topic(topic).is_err() {
+                return 0; // no one can be subscribed to it, here or elsewhere
+            }
+            // A topic joined during this turn is subscribed to (or held for) before routing.
+            broker.sync(&mut self.topics);
+            let local = self.topics.count(topic) > 0;
+            if broker.publish(topic, kind, payload, except, local) == super::redis::Routed::Broker {
+                return 0;
+            }
+        }
+        self.publish_here(topic, kind, payload, except)
+    }
+
+    /// Publishes a message to this process's subscribers of `topic` only.
+    pub fn publish_here(
+        &mut self,
+        topic: &str,
+        kind: MessageKind,
+        payload: &[u8],
+        except: Option<PeerId>,
+    ) -> usize {
+        let except_subscribed = except.is_some_and(|id| self.topics.is_subscribed(id, topic));
+        if self.topics.count(topic) <= usize::from(except_subscribed) {
+            return 0;
+        }
+        self.deliver(topic, &mut PreparedFrame::new(kind, payload), except)
+    }
+
+    /// Attaches a Redis broker: topics then span every process on it.
+    #[cfg(feature = "redis")]
+    pub fn attach_broker(&mut self, config: super::RedisConfig) -> io::Result<()> {
+        let registry = self.registry.try_clone()?;
+        self.topics.track_interest();
+        self.broker = Some(super::redis::Broker::new(config, registry, self.now));
+        Ok(())
+    }
+
+    /// Runs `work` on the broker with a way to deliver what it hands back to local subscribers.
+    #[cfg(feature = "redis")]
+    fn with_broker(
+        &mut self,
+        work: impl FnOnce(&mut super::redis::Broker, &mut dyn FnMut(super::redis::Delivery<'_>)),
+    ) {
+        let Some(mut broker) = self.broker.take() else {
+            return;
+        };
+        work(&mut broker, &mut |d| {
+            self.deliver(
+                d.topic,
+                &mut PreparedFrame::new(d.kind, d.payload),
+                d.except,
+            );
+        });
+        self.stats.redis = Some(broker.stats());
+        self.broker = Some(broker);
+    }
+
+    /// Whether `token` is one of the broker's sockets.
+    pub fn is_broker_token(&self, token: Token) -> bool {
+        #[cfg(feature = "redis")]
+        if self.broker.is_some() {
+            return token == super::redis::SUBSCRIBER || token == super::redis::PUBLISHER;
+        }
+        let _ = token;
+        false
+    }
+
+    /// Handles readiness of one of the broker's sockets.
+    pub fn broker_ready(&mut self, token: Token) {
+        #[cfg(feature = "redis")]
+        {
+            let now = self.now;
+            self.with_broker(|broker, deliver| broker.ready(token, now, deliver));
+        }
+        let _ = token;
+    }
+
+    /// The broker's work at the end of a turn: its deadlines, the turn's changes of interest,
+    /// its output.
+    pub fn broker_turn(&mut self) {
+        #[cfg(feature = "redis")]
+        {
+            let now = self.now;
+            let Some(broker) = self.broker.as_mut() else {
+                return;
+            };
+            broker.sync(&mut self.topics);
+            broker.publish_counts(&self.topics, now);
+            self.with_broker(|broker, deliver| {
+                broker.run_timers(now, deliver);
+                broker.flush(now, deliver);
+            });
+        }
+    }
+
+    /// How many connections are subscribed to `topic` in every process on the broker (this
+    /// process's alone without one).
+    pub fn subscribers_everywhere(&self, topic: &str) -> usize {
+        #[cfg(feature = "redis")]
+        if let Some(broker) = &self.broker {
+            return self.topics.count(topic) + broker.remote_count(topic);
+        }
+        self.topics.count(topic)
+    }
+
+    /// Whether counts changed that the handler has not been told of.
+    pub fn has_count_changes(&self) -> bool {
+        self.topics.has_counted()
+    }
+
+    /// The topics whose number of subscribers changed, here or (with a broker) in another
+    /// process, since the last call, each with its number everywhere. Topics changed elsewhere
+    /// are reported only if they have subscribers here.
+    pub fn take_count_changes(&mut self) -> Vec<(String, usize)> {
+        let local = self.topics.take_counted();
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+        let mut changed: Vec<String> = local.iter().map(|t| t.to_string()).collect();
+        #[cfg(feature = "redis")]
+        if let Some(broker) = self.broker.as_mut() {
+            broker.local_counts_changed(&local);
+            for topic in broker.take_remote_changed() {
+                if self.topics.count(&topic) > 0 && !changed.contains(&topic) {
+                    changed.push(topic);
+                }
+            }
+        }
+        changed
+            .into_iter()
+            .map(|topic| {
+                let count = self.subscribers_everywhere(&topic);
+                (topic, count)
+            })
+            .collect()
+    }
+
+    /// When the broker next needs attention.
+    pub fn broker_deadline(&self) -> Option<Instant> {
+        #[cfg(feature = "redis")]
+        if let Some(broker) = &self.broker {
+            return broker.deadline();
+        }
+        None
+    }
+
+    /// Subscribes an open connection to `topic`.
+    pub fn subscribe(&mut self, peer: PeerId, topic: &str) -> Result<bool, TopicError> {
+        match live(&mut self.slab, peer) {
+            Ok(p) if p.conn.is_open() => {}
+            _ => return Err(TopicError::NotOpen),
+        }
+        let limit = self.config.max_topics_per_connection;
+        self.topics.subscribe(peer, topic, limit)
     }
 
     /// Starts the closing handshake with one connection.
@@ -549,7 +756,8 @@ impl Peers {
         closed
     }
 
-    /// Removes the peer in slot `key`.
+    /// Removes the peer in slot `key`. Its subscriptions stay until the caller ends them
+    /// (after the handler's `on_close`, which may read them).
     pub fn remove(&mut self, key: usize) -> Option<(PeerId, Peer)> {
         let mut peer = self.slab.try_remove(key)?;
         self.held_total -= u64::from(peer.held);
@@ -561,5 +769,38 @@ impl Peers {
         }
         let id = peer_id(key, &peer);
         Some((id, peer))
+    }
+}
+
+/// What queuing a shared frame for a recipient needs besides the recipient.
+struct Outlet<'a> {
+    config: &'a Config,
+    shared: &'a mut SharedDeflate,
+    stats: &'a mut Stats,
+    dirty: &'a mut Vec<usize>,
+}
+
+impl Outlet<'_> {
+    /// Queues `frame` (compressed once per window, on demand) for the peer in slot `key` and
+    /// applies the output limits to it. Returns whether it was queued (the peer is open).
+    fn queue(
+        &mut self,
+        key: usize,
+        peer: &mut Peer,
+        frame: &mut PreparedFrame,
+        level: u32,
+    ) -> bool {
+        if let Some(bits) = peer.conn.compression_window(frame.payload_len()) {
+            frame.compress_for(bits, level, self.shared);
+        }
+        if peer.conn.send_prepared(frame).is_err() {
+            return false;
+        }
+        apply_output_limits(key, peer, self.config, self.stats);
+        if !peer.dirty {
+            peer.dirty = true;
+            self.dirty.push(key);
+        }
+        true
     }
 }

@@ -49,6 +49,9 @@ pub struct Stats {
     /// Bytes held for clients, counted against the memory budget (a gauge, as of the end of the
     /// last turn of the loop).
     pub memory_held: u64,
+    /// The Redis broker's counters, when there is one.
+    #[cfg(feature = "redis")]
+    pub redis: Option<super::RedisStats>,
 }
 
 /// Adds one to the count for `key`.
@@ -218,7 +221,21 @@ impl Stats {
     /// The one writer: every sample as a `name value` line (labels sorted by value), each
     /// family preceded by its `# HELP` and `# TYPE` lines when `metadata` is set.
     fn write(&self, out: &mut impl Write, metadata: bool) -> fmt::Result {
-        for family in self.families() {
+        #[cfg(feature = "redis")]
+        let redis = self.redis.as_ref().map(super::redis::families);
+        #[cfg(feature = "redis")]
+        let redis = redis.iter().flatten().map(|&(name, help, gauge, value)| {
+            let kind = if gauge { Kind::Gauge } else { Kind::Counter };
+            Family {
+                name,
+                help,
+                kind,
+                samples: Samples::One(value),
+            }
+        });
+        #[cfg(not(feature = "redis"))]
+        let redis = std::iter::empty();
+        for family in self.families().into_iter().chain(redis) {
             let name = family.name;
             if metadata {
                 let kind = match family.kind {

@@ -1,7 +1,9 @@
 // The browser path, tested in Debian's Chromium driven by playwright-core: two pages open the chat
 // page served by `rfc6455 broadcast`, one sends a message and the other shows it; the server is
 // stopped and both pages say they are disconnected; it comes back on the same port and both pages
-// reconnect by themselves and chat again. Screenshots go to tests/browser/screenshots/.
+// reconnect by themselves and chat again. A third page in room team-a (/team-a) sees none of the
+// first room's messages and they none of its, and each page shows how many people its room has.
+// Screenshots go to tests/browser/screenshots/.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -88,6 +90,14 @@ async function expectMessage(page, text) {
   await page.locator("#log li.message span", { hasText: text }).first().waitFor({ timeout: 10000 });
 }
 
+async function expectPeople(page, count) {
+  await page.waitForSelector(`#people[data-count="${count}"]`, { timeout: 10000 });
+}
+
+async function messages(page) {
+  return page.locator("#log li.message span").allTextContents();
+}
+
 test("two pages chat, see the server go away, and reconnect when it returns", async () => {
   const port = await freePort();
   let server = await startServer(port);
@@ -116,14 +126,49 @@ test("two pages chat, see the server go away, and reconnect when it returns", as
       await page.waitForSelector('#status[data-state="open"]', { timeout: 10000 });
     }
 
+    // A third person, in room team-a: a link of its own.
+    const team = await (await browser.newContext({ viewport: { width: 800, height: 600 } })).newPage();
+    watchErrors(team, "team-a", errors);
+    await team.goto(`http://127.0.0.1:${port}/team-a`);
+    await team.waitForSelector('#status[data-state="open"]', { timeout: 10000 });
+    assert.equal(await team.textContent("#room"), "team-a");
+    assert.equal(await desktop.textContent("#room"), "everyone");
+    for (const page of [desktop, phone]) await expectPeople(page, 2);
+    await expectPeople(team, 1);
+    assert.equal(await team.textContent("#people"), "1 person here");
+
     await send(desktop, "hello from the desktop page");
     await expectMessage(phone, "hello from the desktop page");
     await expectMessage(desktop, "hello from the desktop page"); // the sender gets it too
     await send(phone, "and hello back from the phone");
     await expectMessage(desktop, "and hello back from the phone");
+    await send(team, "only for team-a");
+    await expectMessage(team, "only for team-a");
+    // Messages of one room never reach the other: the phone's next message arrives after the
+    // team's, so had the team's crossed, it would be there by now.
+    await send(phone, "the first room again");
+    await expectMessage(desktop, "the first room again");
+    assert.deepEqual(await messages(team), ["only for team-a"]);
+    assert.ok(!(await messages(desktop)).includes("only for team-a"));
+    // A forged presence message is not relayed, so it cannot change anyone's count.
+    await send(team, '{"presence":{"room":"team-a","count":99}}');
+    await send(team, "after the forgery");
+    await expectMessage(team, "after the forgery");
+    assert.equal(await team.textContent("#people"), "1 person here");
+    assert.deepEqual(await messages(team), ["only for team-a", "after the forgery"]);
     mkdirSync(screenshots, { recursive: true });
     await phone.screenshot({ path: path.join(screenshots, "chat-phone.png") });
     await desktop.screenshot({ path: path.join(screenshots, "chat-desktop.png") });
+    await team.screenshot({ path: path.join(screenshots, "chat-team-a.png") });
+    // Someone leaves: the others' count follows.
+    await team.context().close();
+    await phone.goto(`http://127.0.0.1:${port}/team-a`);
+    await phone.waitForSelector('#status[data-state="open"]', { timeout: 10000 });
+    await expectPeople(desktop, 1);
+    await expectPeople(phone, 1);
+    await phone.goto(url);
+    await phone.waitForSelector('#status[data-state="open"]', { timeout: 10000 });
+    await expectPeople(desktop, 2);
 
     outage.serverDown = true;
     await stopServer(server);

@@ -351,6 +351,49 @@ impl Client {
         }
     }
 
+    /// Reads one frame if one comes within `wait`; `None` otherwise (a frame cut short by the
+    /// wait stays buffered for the next read).
+    pub fn poll_frame(&mut self, wait: Duration) -> Option<Frame> {
+        let give_up = Instant::now() + wait;
+        loop {
+            if let Status::Complete((header, len)) =
+                frame::decode_header(&self.buffer).expect("valid server frame")
+            {
+                let total = len + header.payload_len as usize;
+                if self.buffer.len() >= total {
+                    let payload = self.buffer[len..total].to_vec();
+                    self.buffer.drain(..total);
+                    return Some(Frame {
+                        fin: header.fin,
+                        rsv1: header.rsv1,
+                        opcode: header.opcode,
+                        payload,
+                    });
+                }
+            }
+            let left = give_up.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = vec![0u8; 256 * 1024];
+            let result = self.stream.read(&mut chunk);
+            self.stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+            match result {
+                Ok(0) => panic!("EOF while polling for a frame"),
+                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
     pub fn expect_frame(&mut self) -> Frame {
         self.read_frame().expect("a frame, not EOF")
     }
@@ -412,9 +455,15 @@ impl Binary {
             }
             None => Command::new(binary),
         };
+        // A free port unless the test names one.
+        let port: &[&str] = if args.contains(&"--port") {
+            &[]
+        } else {
+            &["--port", "0"]
+        };
         let mut child = command
             .arg(mode)
-            .args(["--port", "0"])
+            .args(port)
             .args(args)
             .env(
                 "RUST_LOG",

@@ -6,7 +6,8 @@
 //! - `broadcast`: R receivers and S senders (one by default), every connection receiving every
 //!   message; measures deliveries per second and delivery lag, and checks that every connection
 //!   gets every sender's messages in that sender's order (payloads carry the sender's number
-//!   after the sequence number).
+//!   after the sequence number). With `--also-addr`, the connections are spread over several
+//!   servers (processes sharing a room through a broker), and `--also-pid` adds their CPU time.
 //! - `idle`: holds C open connections and reports the server's resident memory per connection.
 //! - `fairness`: one innocent client does round trips of small messages through an echo server,
 //!   one at a time, while a flooding connection sends plain 64 KiB messages, an endless message
@@ -116,6 +117,17 @@ struct BroadcastArgs {
     /// Unmeasured seconds before measuring.
     #[arg(long, default_value_t = 0.5)]
     warmup: f64,
+    /// More servers of the same room (repeatable): connection i goes to the i-th address of
+    /// --addr and these, in turn; the first sender is on --addr.
+    #[arg(long = "also-addr", value_name = "ADDR")]
+    also_addrs: Vec<SocketAddr>,
+    /// More server processes whose CPU time counts as the server's (repeatable): the other
+    /// servers, a broker.
+    #[arg(long = "also-pid", value_name = "PID")]
+    also_pids: Vec<u32>,
+    /// The request path (the room).
+    #[arg(long, default_value = "/")]
+    path: String,
 }
 
 #[derive(Args)]
@@ -214,9 +226,13 @@ const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
 /// The opening handshake's request, with `extensions` offered in `Sec-WebSocket-Extensions`.
 fn upgrade_request(addr: SocketAddr, extensions: Option<&str>) -> Vec<u8> {
+    upgrade_request_to(addr, "/", extensions)
+}
+
+fn upgrade_request_to(addr: SocketAddr, path: &str, extensions: Option<&str>) -> Vec<u8> {
     let request = ClientRequest {
         host: addr.to_string(),
-        resource: "/".to_string(),
+        resource: path.to_string(),
         ..ClientRequest::default()
     };
     let mut out = Vec::new();
@@ -258,10 +274,14 @@ fn check_response(head: &[u8], extension: Option<&str>) -> io::Result<()> {
 /// Opens a connection and completes the opening handshake with blocking IO, then hands back a
 /// non-blocking mio stream and any bytes that followed the response.
 fn open(addr: SocketAddr) -> io::Result<(TcpStream, Vec<u8>)> {
+    open_path(addr, "/")
+}
+
+fn open_path(addr: SocketAddr, path: &str) -> io::Result<(TcpStream, Vec<u8>)> {
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.write_all(&upgrade_request(addr, None))?;
+    stream.write_all(&upgrade_request_to(addr, path, None))?;
     let mut received = Vec::new();
     let mut chunk = [0u8; 1024];
     let head_end = loop {
@@ -586,6 +606,14 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / clock_ticks())
 }
 
+/// CPU seconds the processes have used together; `None` if there are none or one is gone.
+fn cpu_total(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| cpu_seconds(pid)).sum()
+}
+
 fn clock_ticks() -> f64 {
     // sysconf(_SC_CLK_TCK) is 100 on every Linux the benchmark runs on; `getconf` confirms it.
     std::process::Command::new("getconf")
@@ -636,23 +664,23 @@ impl Window {
     }
 
     /// Whether `now` is inside the window; starts the CPU readings on first entry.
-    fn measuring(&mut self, now: Instant, pid: Option<u32>) -> bool {
+    fn measuring(&mut self, now: Instant, pids: &[u32]) -> bool {
         if now < self.start {
             return false;
         }
         if !self.started {
             self.started = true;
             self.start = now;
-            self.server_cpu_start = pid.and_then(cpu_seconds);
+            self.server_cpu_start = cpu_total(pids);
             self.self_cpu_start = self_cpu_seconds();
         }
         now < self.end
     }
 
     /// (elapsed seconds, server CPU seconds, load generator CPU seconds)
-    fn finish(&self, pid: Option<u32>) -> (f64, Option<f64>, f64) {
+    fn finish(&self, pids: &[u32]) -> (f64, Option<f64>, f64) {
         let elapsed = self.end.duration_since(self.start).as_secs_f64();
-        let server = match (self.server_cpu_start, pid.and_then(cpu_seconds)) {
+        let server = match (self.server_cpu_start, cpu_total(pids)) {
             (Some(a), Some(b)) => Some(b - a),
             _ => None,
         };
@@ -707,7 +735,7 @@ fn echo(args: EchoArgs) -> io::Result<()> {
     loop {
         poll.poll(&mut events, Some(Duration::from_millis(10)))?;
         let now = Instant::now();
-        let measuring = window.measuring(now, pid);
+        let measuring = window.measuring(now, pid.as_slice());
         if now >= window.end {
             break;
         }
@@ -733,7 +761,7 @@ fn echo(args: EchoArgs) -> io::Result<()> {
             conn.update_interest(&poll, Token(i), pending)?;
         }
     }
-    let (elapsed, server_cpu, self_cpu) = window.finish(pid);
+    let (elapsed, server_cpu, self_cpu) = window.finish(pid.as_slice());
     rtts_us.sort_unstable();
     let rate = messages as f64 / elapsed;
     let mut fields = vec![
@@ -775,7 +803,17 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
     let template =
         Template::new(args.size, true, [0x9a, 0xbc, 0xde, 0xf0]).with_senders(senders)?;
     let mut conns = Vec::with_capacity(total);
-    for (i, (stream, leftover)) in open_many(args.common.addr, total)?.into_iter().enumerate() {
+    let addrs: Vec<SocketAddr> = std::iter::once(args.common.addr)
+        .chain(args.also_addrs.iter().copied())
+        .collect();
+    let opened: Vec<(TcpStream, Vec<u8>)> = (0..total)
+        .map(|i| open_path(addrs[i % addrs.len()], &args.path))
+        .collect::<io::Result<_>>()?;
+    let pids: Vec<u32> = pid
+        .into_iter()
+        .chain(args.also_pids.iter().copied())
+        .collect();
+    for (i, (stream, leftover)) in opened.into_iter().enumerate() {
         let mut conn = Conn::new(stream, leftover);
         poll.registry()
             .register(&mut conn.stream, Token(i), Interest::READABLE)?;
@@ -818,7 +856,7 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
 
         poll.poll(&mut events, Some(Duration::from_millis(10)))?;
         let now = Instant::now();
-        let measuring = window.measuring(now, pid);
+        let measuring = window.measuring(now, &pids);
         if now >= window.end {
             break;
         }
@@ -874,7 +912,7 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
             }
         }
     }
-    let (elapsed, server_cpu, self_cpu) = window.finish(pid);
+    let (elapsed, server_cpu, self_cpu) = window.finish(&pids);
     lags_us.sort_unstable();
     let mut fields = vec![
         ("receivers", total.to_string()),
@@ -1010,7 +1048,7 @@ fn fairness(args: FairnessArgs) -> io::Result<()> {
         };
         poll.poll(&mut events, Some(timeout))?;
         let now = Instant::now();
-        let measuring = window.measuring(now, pid);
+        let measuring = window.measuring(now, pid.as_slice());
         if now >= window.end {
             break now;
         }
@@ -1045,7 +1083,7 @@ fn fairness(args: FairnessArgs) -> io::Result<()> {
         }
         flooder.turn(&poll, measuring)?;
     };
-    let (elapsed, server_cpu, self_cpu) = window.finish(pid);
+    let (elapsed, server_cpu, self_cpu) = window.finish(pid.as_slice());
     let round_trips = rtts_us.len();
     // The message still unanswered counts with what it has waited so far, a lower bound: a
     // server that starves the innocent for the whole window must not show as fast.

@@ -25,6 +25,6 @@ impl Handler for Echo {
     }
 
     fn on_http(&mut self, request: &Request<'_>) -> Response {
-        page::respond(request)
+        page::respond(request, false)
     }
 }

@@ -14,7 +14,7 @@ use rfc6455::ServerConfig;
 use rfc6455::deflate::DeflateConfig;
 use rfc6455::handshake::OriginPolicy;
 use rfc6455::limits::Limits;
-use rfc6455::server::{Config, Server};
+use rfc6455::server::{Config, RedisConfig, Server};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -134,6 +134,19 @@ struct ServerArgs {
     /// messages; costs an inflater of about 40 KiB per such connection once it sends one).
     #[arg(long)]
     client_context_takeover: bool,
+    /// Set SO_REUSEPORT on the listening socket: several processes (one per core) may then
+    /// listen on the same address and port, and the kernel spreads connections among them.
+    #[arg(long)]
+    reuse_port: bool,
+    /// Broadcast mode: carry every room through this Redis (redis://HOST[:PORT][/DB], with
+    /// USER:PASSWORD@ or :PASSWORD@ before the host if Redis needs them), so that rooms span
+    /// every process on it. Without it, rooms are this process's alone.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// Put before every room's Redis channel name, so that several deployments can share one
+    /// Redis.
+    #[arg(long, default_value = "rfc6455:", value_name = "PREFIX")]
+    redis_prefix: String,
 }
 
 /// Resolves a host (an IP address, an IPv6 address in brackets, or a name) with a port. A name
@@ -211,8 +224,18 @@ impl ServerArgs {
             }
             None => None,
         };
+        let redis = match &self.redis {
+            Some(url) => Some(RedisConfig {
+                prefix: self.redis_prefix.clone(),
+                max_input: to_usize(self.max_message_size.saturating_add(64 * 1024)),
+                ..RedisConfig::from_url(url).map_err(|e| format!("--redis: {e}"))?
+            }),
+            None => None,
+        };
         Ok(Config {
             addr: resolve(&self.bind, self.port).map_err(|e| format!("--bind: {e}"))?,
+            reuse_port: self.reuse_port,
+            redis,
             metrics_addr,
             connection,
             allowed_hosts: self.allowed_hosts.clone(),
@@ -236,6 +259,10 @@ fn main() -> ExitCode {
         Mode::Broadcast(args) => ("broadcast", args),
     };
     let config = match args.config() {
+        Ok(config) if config.redis.is_some() && mode == "echo" => {
+            eprintln!("error: --redis is for broadcast mode (echo has no rooms)");
+            return ExitCode::from(2);
+        }
         Ok(config) => config,
         Err(message) => {
             eprintln!("error: {message}");
@@ -288,15 +315,22 @@ fn main() -> ExitCode {
     }
     // Printed whatever RUST_LOG says: it is how a user (and the tests) learn the port.
     let addr = server.local_addr();
+    let broker = match &config.redis {
+        Some(redis) => format!(", rooms through Redis at {}", redis.addr),
+        None => String::new(),
+    };
     eprintln!(
         "listening on ws://{addr} in {mode} mode (chat page at http://{addr}/, metrics at \
-         http://{metrics}/metrics), at most {cap} connections",
+         http://{metrics}/metrics), at most {cap} connections{broker}",
         metrics = server.metrics_addr().unwrap_or(addr),
         cap = server.max_connections()
     );
     let result = match &cli.mode {
         Mode::Echo(_) => server.run(&mut Echo { subprotocols }),
-        Mode::Broadcast(_) => server.run(&mut Broadcast { subprotocols }),
+        Mode::Broadcast(_) => server.run(&mut Broadcast {
+            subprotocols,
+            ..Broadcast::default()
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

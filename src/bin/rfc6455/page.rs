@@ -1,5 +1,5 @@
-//! The chat page, served as plain HTTP/1.1 on the WebSocket port: `GET /` (and `HEAD /`), 404 for other
-//! paths, 405 for other methods. Every response closes the connection; a browser opens a new one
+//! The chat page, served as plain HTTP/1.1 on the WebSocket port: `GET /` (and `HEAD /`), and in
+//! broadcast mode `GET /NAME` for a room, 404 for other paths, 405 for other methods. Every response closes the connection; a browser opens a new one
 //! for the WebSocket anyway.
 //!
 //! The page, its stylesheet and its script are embedded in the binary and served with a strict
@@ -67,10 +67,26 @@ fn is_plain_host(host: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
 }
 
-/// Answers a plain (non-WebSocket) request.
-pub fn respond(request: &Request<'_>) -> Response {
+/// Paths the server answers itself, besides the page's own files: never room names.
+const OPERATOR_PATHS: &[&str] = &[rfc6455::server::METRICS_PATH, rfc6455::server::HEALTH_PATH];
+
+/// Whether the server answers `path` itself (a file of the page, `/index.html`, `/metrics`,
+/// `/healthz`), so that it can be no room.
+pub fn is_reserved(path: &str) -> bool {
+    path == "/index.html"
+        || ASSETS.iter().any(|asset| asset.path == path)
+        || OPERATOR_PATHS.contains(&path)
+}
+
+/// Answers a plain (non-WebSocket) request. With `rooms`, every room's path (`/NAME`, see
+/// [`room_of`](crate::broadcast::room_of)) serves the page too, which then joins that room.
+pub fn respond(request: &Request<'_>, rooms: bool) -> Response {
     let path = request.path.split(['?', '#']).next().unwrap_or("/");
-    let path = if path == "/index.html" { "/" } else { path };
+    let path = if path == "/index.html" || rooms && crate::broadcast::room_of(path).is_some() {
+        "/"
+    } else {
+        path
+    };
     let head_only = request.method == "HEAD";
     if request.method != "GET" && !head_only {
         return Response::text(405, "method not allowed\n").header("Allow", "GET, HEAD");
@@ -126,7 +142,7 @@ mod tests {
     fn get(method: &str, path: &str, extra: &str) -> (u16, String) {
         let head = format!("{method} {path} HTTP/1.1\r\nHost: localhost:3000\r\n{extra}\r\n");
         let request = parse_request(head.as_bytes(), &Limits::default()).unwrap();
-        let response = respond(&request);
+        let response = respond(&request, true);
         let mut out = Vec::new();
         response.write_to(&mut out);
         (response.status(), String::from_utf8(out).unwrap())
@@ -156,8 +172,28 @@ mod tests {
     }
 
     #[test]
+    fn a_room_serves_the_page_in_broadcast_mode_only() {
+        let (status, response) = get("GET", "/team-a?x", "");
+        assert_eq!(status, 200);
+        assert!(response.contains("<script src=\"/chat.js\""));
+        let head = "GET /team-a HTTP/1.1\r\nHost: localhost:3000\r\n\r\n";
+        let request = parse_request(head.as_bytes(), &Limits::default()).unwrap();
+        assert_eq!(
+            respond(&request, false).status(),
+            404,
+            "echo mode has no rooms"
+        );
+        assert_eq!(get("GET", "/a/b", "").0, 404);
+        assert_eq!(
+            get("GET", "/metrics", "").0,
+            404,
+            "the shell answers it, or no one"
+        );
+    }
+
+    #[test]
     fn unknown_paths_and_methods() {
-        assert_eq!(get("GET", "/nope", "").0, 404);
+        assert_eq!(get("GET", "/no/such/file", "").0, 404);
         let (status, response) = get("POST", "/", "");
         assert_eq!(status, 405);
         assert!(response.contains("Allow: GET, HEAD\r\n"));
@@ -181,7 +217,7 @@ mod tests {
         let head = "GET / HTTP/1.1\r\nHost: a b;c\r\n\r\n";
         let request = parse_request(head.as_bytes(), &Limits::default()).unwrap();
         let mut out = Vec::new();
-        respond(&request).write_to(&mut out);
+        respond(&request, true).write_to(&mut out);
         assert!(
             String::from_utf8(out)
                 .unwrap()
