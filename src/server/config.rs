@@ -51,6 +51,10 @@ pub struct Config {
     /// Commands (send, broadcast, close) that other threads may have waiting for the loop at
     /// once through a [`Handle`](super::Handle); past it, a command is refused.
     pub command_queue: usize,
+    /// TLS on the WebSocket listener ([`addr`](Self::addr)): when set, that port serves
+    /// `https://` and `wss://` only. The metrics listener stays plain.
+    #[cfg(feature = "tls")]
+    pub tls: Option<super::TlsConfig>,
 }
 
 impl Default for Config {
@@ -68,6 +72,8 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(5),
             command_queue: 1024,
             max_memory: 1024 * 1024 * 1024,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }

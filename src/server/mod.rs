@@ -8,7 +8,8 @@
 //! | `stats.rs` | [`Stats`]: the counters, written for `/metrics` and as `name value` lines |
 //! | `timers.rs` | the deadline heap (one live entry per connection) |
 //! | `descriptors.rs` | the open-file limit, the connection cap under it, the spare descriptor |
-//! | `peer.rs` | one socket: its connection, its unconsumed input, reads |
+//! | `peer.rs` | one socket: its connection, its unconsumed input, its TLS session, reads and writes |
+//! | `tls.rs` | [`TlsConfig`] (feature `tls`) and one client's TLS session: records in, plaintext out, and back |
 //! | `peers.rs` | the `Slab` of peers and the output policy: send, broadcast, backpressure, flush |
 //! | `handler.rs` | [`Handler`] (what the application implements) and [`Context`] (what it calls) |
 //! | `ops.rs` | the operators' routes: `GET /metrics` and `GET /healthz` |
@@ -27,6 +28,11 @@ mod peer;
 mod peers;
 mod stats;
 mod timers;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "no_tls.rs"]
+mod tls;
 
 pub use config::Config;
 pub use descriptors::RESERVED_DESCRIPTORS;
@@ -36,3 +42,5 @@ pub use handler::{Context, Handler, Opening, Upgrade};
 pub use ops::{HEALTH_PATH, METRICS_PATH};
 pub use peers::PeerId;
 pub use stats::{EXPOSITION_CONTENT_TYPE, Stats};
+#[cfg(feature = "tls")]
+pub use tls::{TLS_BUFFER_LIMIT, TlsConfig, TlsSetupError};
