@@ -2,6 +2,10 @@
 // page served by `rfc6455 broadcast`, one sends a message and the other shows it; the server is
 // stopped and both pages say they are disconnected; it comes back on the same port and both pages
 // reconnect by themselves and chat again. Screenshots go to tests/browser/screenshots/.
+//
+// The same again over TLS when run.sh made certificates (CERTS): the page over https:// chats
+// over wss://, Chromium trusting the run's certificate by its public key
+// (--ignore-certificate-errors-spki-list, SPKI from run.sh), not ignoring certificate errors.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -44,8 +48,13 @@ async function waitForPort(port, deadlineMs) {
   }
 }
 
-async function startServer(port) {
-  const child = spawn(binary, ["broadcast", "--port", String(port)], { stdio: ["ignore", "ignore", "inherit"] });
+const certs = process.env.CERTS;
+const spki = process.env.SPKI;
+
+async function startServer(port, tls) {
+  const args = ["broadcast", "--port", String(port)];
+  if (tls) args.push("--tls-cert", path.join(certs, "cert.pem"), "--tls-key", path.join(certs, "key.pem"));
+  const child = spawn(binary, args, { stdio: ["ignore", "ignore", "inherit"] });
   await waitForPort(port, 10000);
   return child;
 }
@@ -88,9 +97,12 @@ async function expectMessage(page, text) {
   await page.locator("#log li.message span", { hasText: text }).first().waitFor({ timeout: 10000 });
 }
 
-test("two pages chat, see the server go away, and reconnect when it returns", async () => {
+for (const tls of [false, true]) {
+const name = tls ? "over https:// and wss://" : "over http:// and ws://";
+test(`two pages chat, see the server go away, and reconnect when it returns, ${name}`, { skip: tls && !certs && "no CERTS" }, async () => {
   const port = await freePort();
-  let server = await startServer(port);
+  let server = await startServer(port, tls);
+  const suffix = tls ? "-tls" : "";
   const browser = await chromium.launch({
     executablePath,
     headless: true,
@@ -101,6 +113,7 @@ test("two pages chat, see the server go away, and reconnect when it returns", as
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      ...(tls ? [`--ignore-certificate-errors-spki-list=${spki}`] : []),
     ],
   });
   const errors = [];
@@ -110,8 +123,13 @@ test("two pages chat, see the server go away, and reconnect when it returns", as
     const phone = await (await browser.newContext({ viewport: { width: 390, height: 740 }, isMobile: true })).newPage();
     watchErrors(desktop, "desktop", errors);
     watchErrors(phone, "phone", errors);
-    const url = `http://127.0.0.1:${port}/`;
+    const url = tls ? `https://localhost:${port}/` : `http://127.0.0.1:${port}/`;
     await Promise.all([desktop.goto(url), phone.goto(url)]);
+    if (tls) {
+      // The page chose wss:// itself, from its own https:// origin.
+      const socketUrl = await desktop.evaluate(() => socket.url);
+      assert.equal(socketUrl, `wss://localhost:${port}/`);
+    }
     for (const page of [desktop, phone]) {
       await page.waitForSelector('#status[data-state="open"]', { timeout: 10000 });
     }
@@ -122,8 +140,8 @@ test("two pages chat, see the server go away, and reconnect when it returns", as
     await send(phone, "and hello back from the phone");
     await expectMessage(desktop, "and hello back from the phone");
     mkdirSync(screenshots, { recursive: true });
-    await phone.screenshot({ path: path.join(screenshots, "chat-phone.png") });
-    await desktop.screenshot({ path: path.join(screenshots, "chat-desktop.png") });
+    await phone.screenshot({ path: path.join(screenshots, `chat-phone${suffix}.png`) });
+    await desktop.screenshot({ path: path.join(screenshots, `chat-desktop${suffix}.png`) });
 
     outage.serverDown = true;
     await stopServer(server);
@@ -134,7 +152,7 @@ test("two pages chat, see the server go away, and reconnect when it returns", as
       assert.equal(await page.isDisabled("#message"), true, "input disabled while disconnected");
     }
 
-    server = await startServer(port);
+    server = await startServer(port, tls);
     await drainConsole([desktop, phone]); // refusals from before the restart are still expected
     outage.serverDown = false;
     for (const page of [desktop, phone]) {
@@ -142,10 +160,11 @@ test("two pages chat, see the server go away, and reconnect when it returns", as
     }
     await send(phone, "we are back");
     await expectMessage(desktop, "we are back");
-    await desktop.screenshot({ path: path.join(screenshots, "chat-reconnected.png") });
+    await desktop.screenshot({ path: path.join(screenshots, `chat-reconnected${suffix}.png`) });
     assert.deepEqual(errors, [], "no script errors, CSP violations or failed connections");
   } finally {
     await browser.close();
     if (server) await stopServer(server);
   }
 });
+}
