@@ -240,8 +240,9 @@ impl TlsSession {
 
     /// Reads records from `stream` and puts their plaintext in `buf`, like `Read::read`:
     /// `Ok(0)` at the end of the stream, `WouldBlock` when nothing can be read now. The second
-    /// half of `buf` holds ciphertext meanwhile. When it returns less than half of `buf`
-    /// without [`has_more_input`](Self::has_more_input), the socket said it would block.
+    /// half of `buf` holds ciphertext meanwhile. When it returns without
+    /// [`has_more_input`](Self::has_more_input), the socket is drained: it said it would block,
+    /// or a read returned less than it asked for.
     pub fn read(&mut self, stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         self.more = false;
         let half = buf.len() / 2;
@@ -278,6 +279,13 @@ impl TlsSession {
                         }
                         self.process()?;
                         filled += self.drain(&mut out[filled..])?;
+                    }
+                    if n < want {
+                        // A short read drained the socket (as for a plain peer, the read that
+                        // would only say WouldBlock is saved; bytes arriving later raise a new
+                        // edge, and the loop reads on to the end of the stream when the FIN
+                        // was reported).
+                        break;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
