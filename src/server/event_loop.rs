@@ -404,7 +404,8 @@ impl Server {
                     len,
                     len < self.read_buffer.len() && !to_eof && !peer.has_more_input(),
                 ),
-                Ok(ReadOutcome::Leftover(len)) => (len, true),
+                // Over TLS, the leftover may have left too little room to read the socket.
+                Ok(ReadOutcome::Leftover(len)) => (len, !peer.has_more_input()),
                 Ok(ReadOutcome::WouldBlock) => {
                     // A TLS handshake read no plaintext but may have records to answer with.
                     if peer.wants_write() {

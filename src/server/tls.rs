@@ -430,3 +430,186 @@ impl Write for TlsWriter<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// A socket's receiving side: gives what was put in (at most `chunk` bytes a read), then
+    /// says it would block.
+    struct Pipe {
+        data: VecDeque<u8>,
+        chunk: usize,
+    }
+
+    impl Read for Pipe {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.data.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.chunk).min(self.data.len());
+            for (slot, byte) in buf.iter_mut().zip(self.data.drain(..n)) {
+                *slot = byte;
+            }
+            Ok(n)
+        }
+    }
+
+    /// A server configuration for a self-signed `localhost`, and a client's that trusts it.
+    fn configs() -> (TlsConfig, Arc<rustls::ClientConfig>) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server_config = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+            )
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.der().clone()).unwrap();
+        let client_config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (
+            TlsConfig::new(Arc::new(server_config)),
+            Arc::new(client_config),
+        )
+    }
+
+    /// A rustls client and our session, handshaken in memory, and the pipe into the session.
+    fn pair() -> (rustls::ClientConnection, TlsSession, Pipe) {
+        let (server_config, client_config) = configs();
+        let mut client =
+            rustls::ClientConnection::new(client_config, "localhost".try_into().unwrap()).unwrap();
+        client.set_buffer_limit(None);
+        let mut server = TlsSession::new(&server_config).unwrap();
+        let mut pipe = Pipe {
+            data: VecDeque::new(),
+            chunk: usize::MAX,
+        };
+        let mut buf = vec![0u8; 256 * 1024];
+        while client.is_handshaking() || server.is_handshaking() {
+            send(&mut client, &mut pipe);
+            assert_eq!(
+                server.read(&mut pipe, &mut buf).unwrap_err().kind(),
+                io::ErrorKind::WouldBlock
+            );
+            let mut back = Vec::new();
+            while server.conn.wants_write() {
+                server.conn.write_tls(&mut back).unwrap();
+            }
+            let mut back = &back[..];
+            while !back.is_empty() {
+                client.read_tls(&mut back).unwrap();
+                client.process_new_packets().unwrap();
+            }
+        }
+        assert!(server.take_handshake_done());
+        assert!(!server.take_handshake_done(), "counted once");
+        (client, server, pipe)
+    }
+
+    /// Moves the client's records into the pipe.
+    fn send(client: &mut rustls::ClientConnection, pipe: &mut Pipe) {
+        let mut out = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut out).unwrap();
+        }
+        pipe.data.extend(out);
+    }
+
+    /// Records arriving in pieces of any size (a piece per readiness event), read until the
+    /// socket would block after each piece, as the loop does.
+    #[test]
+    fn hands_over_every_byte_whatever_the_pieces() {
+        for piece in [1, 1000, 17_000, 1 << 20] {
+            let (mut client, mut server, mut pipe) = pair();
+            let message: Vec<u8> = (0..300_000).map(|i| (i % 251) as u8).collect();
+            client.writer().write_all(&message).unwrap();
+            let mut records = Pipe {
+                data: VecDeque::new(),
+                chunk: piece,
+            };
+            send(&mut client, &mut records);
+            let mut received = Vec::new();
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut arrived = vec![0u8; piece.min(1 << 20)];
+            while let Ok(n) = records.read(&mut arrived) {
+                pipe.data.extend(&arrived[..n]);
+                loop {
+                    match server.read(&mut pipe, &mut buf) {
+                        Ok(n) => {
+                            assert!(n > 0 && n <= buf.len() / 2);
+                            received.extend_from_slice(&buf[..n]);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => panic!("{e}"),
+                    }
+                    if !server.has_more_input() && pipe.data.is_empty() {
+                        break;
+                    }
+                }
+            }
+            assert!(received == message, "pieces of {piece}");
+            assert!(!server.has_more_input());
+        }
+    }
+
+    #[test]
+    fn says_so_when_it_stopped_for_lack_of_room() {
+        let (mut client, mut server, mut pipe) = pair();
+        client.writer().write_all(b"hello").unwrap();
+        send(&mut client, &mut pipe);
+        // Half of this buffer is less than a record's worth of room: the socket is not read.
+        let mut small = vec![0u8; 2 * RECORD_SLACK];
+        let error = server.read(&mut pipe, &mut small).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
+        assert!(server.has_more_input(), "the socket was not drained");
+        let mut buf = vec![0u8; 256 * 1024];
+        assert_eq!(server.read(&mut pipe, &mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"hello");
+        assert!(!server.has_more_input());
+    }
+
+    #[test]
+    fn close_notify_is_the_end_of_the_stream() {
+        let (mut client, mut server, mut pipe) = pair();
+        client.writer().write_all(b"last").unwrap();
+        client.send_close_notify();
+        send(&mut client, &mut pipe);
+        let mut buf = vec![0u8; 256 * 1024];
+        assert_eq!(server.read(&mut pipe, &mut buf).unwrap(), 4);
+        assert!(
+            server.has_more_input(),
+            "the end is reported by the next read"
+        );
+        assert_eq!(server.read(&mut pipe, &mut buf).unwrap(), 0);
+    }
+
+    #[test]
+    fn plain_text_fails_the_handshake_with_an_alert() {
+        let mut server = TlsSession::new(&configs().0).unwrap();
+        let mut pipe = Pipe {
+            data: b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                .iter()
+                .copied()
+                .collect(),
+            chunk: 1 << 20,
+        };
+        let mut buf = vec![0u8; 256 * 1024];
+        let error = server.read(&mut pipe, &mut buf).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(server.failed() && server.is_handshaking());
+        assert!(server.wants_write(), "an alert to send");
+    }
+}
