@@ -171,9 +171,10 @@ pub enum Error {
         /// What went wrong.
         error: rustls::pki_types::pem::Error,
     },
-    /// The platform's trust store has no usable certificate (the reason `rustls-native-certs`
-    /// gave, if any): give a CA file instead.
-    NoPlatformRoots(String),
+    /// The platform's trust store has no usable certificate (with the first error
+    /// `rustls-native-certs` met reading it, if any): give a CA file instead.
+    #[cfg(feature = "tls")]
+    NoPlatformRoots(Option<Arc<rustls_native_certs::Error>>),
     /// The URL's host is neither a DNS name nor an IP address, so TLS cannot verify it.
     InvalidServerName(String),
     /// The transport failed, or a read timed out (`WouldBlock` or `TimedOut`: call again).
@@ -203,10 +204,15 @@ impl fmt::Display for Error {
                     path.display()
                 )
             }
-            Error::NoPlatformRoots(why) => {
+            #[cfg(feature = "tls")]
+            Error::NoPlatformRoots(None) => {
+                f.write_str("no trusted certificate authorities on this system")
+            }
+            #[cfg(feature = "tls")]
+            Error::NoPlatformRoots(Some(error)) => {
                 write!(
                     f,
-                    "no trusted certificate authorities on this system: {why}"
+                    "no trusted certificate authorities on this system: {error}"
                 )
             }
             Error::InvalidServerName(name) => write!(f, "{name:?} is not a valid TLS server name"),

@@ -137,20 +137,18 @@ pub fn client_config(options: &ClientOptions) -> Result<Arc<rustls::ClientConfig
     if let Some(path) = &options.ca_file {
         return with_roots(roots_from_file(path)?);
     }
-    static PLATFORM: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
-    PLATFORM
-        .get_or_init(|| {
-            let loaded = rustls_native_certs::load_native_certs();
-            let mut roots = RootCertStore::empty();
-            roots.add_parsable_certificates(loaded.certs);
-            if roots.is_empty() {
-                let why = loaded.errors.first().map(ToString::to_string);
-                return Err(why.unwrap_or_else(|| "no certificate found".into()));
-            }
-            with_roots(roots).map_err(|e| e.to_string())
-        })
-        .clone()
-        .map_err(Error::NoPlatformRoots)
+    type Platform = Result<Arc<rustls::ClientConfig>, Option<Arc<rustls_native_certs::Error>>>;
+    static PLATFORM: OnceLock<Platform> = OnceLock::new();
+    let platform = PLATFORM.get_or_init(|| {
+        let loaded = rustls_native_certs::load_native_certs();
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(loaded.certs);
+        if roots.is_empty() {
+            return Err(loaded.errors.into_iter().next().map(Arc::new));
+        }
+        Ok(with_roots(roots).expect("the ring provider supports the safe default versions"))
+    });
+    platform.clone().map_err(Error::NoPlatformRoots)
 }
 
 /// The certificates of a PEM file, as trust anchors.
