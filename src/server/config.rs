@@ -79,6 +79,14 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Whether the WebSocket listener serves TLS.
+    pub(crate) fn serves_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        return false;
+    }
+
     /// The `Host` policy for a server listening on `local`: the loopback names and the bound
     /// address with its port, and [`allowed_hosts`](Self::allowed_hosts).
     pub fn host_policy(&self, local: SocketAddr) -> HostPolicy {

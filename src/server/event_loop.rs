@@ -319,13 +319,7 @@ impl Server {
     /// plain-text 503 would only break the client's handshake, and a TLS one would cost the
     /// state the refusal is there to save).
     fn serves_tls(&self, metrics: bool) -> bool {
-        #[cfg(feature = "tls")]
-        return !metrics && self.peers.config.tls.is_some();
-        #[cfg(not(feature = "tls"))]
-        return {
-            let _ = metrics;
-            false
-        };
+        !metrics && self.peers.config.serves_tls()
     }
 
     /// Accepts one client only to answer it 503 and close. Returns whether one was answered.
@@ -408,7 +402,7 @@ impl Server {
                 Ok(ReadOutcome::Leftover(len)) => (len, !peer.has_more_input()),
                 Ok(ReadOutcome::WouldBlock) => {
                     // A TLS handshake read no plaintext but may have records to answer with.
-                    if peer.wants_write() {
+                    if peer.tls_wants_write() {
                         self.peers.mark_dirty(key);
                     }
                     return;

@@ -176,7 +176,12 @@ impl Peer {
     /// Whether bytes wait for the socket to take them: the connection's queued output, or TLS
     /// records.
     pub fn wants_write(&self) -> bool {
-        self.conn.queued() > 0 || self.tls().is_some_and(TlsSession::wants_write)
+        self.conn.queued() > 0 || self.tls_wants_write()
+    }
+
+    /// Whether TLS records (handshake messages, alerts, encrypted output) wait to be written.
+    pub fn tls_wants_write(&self) -> bool {
+        self.tls().is_some_and(TlsSession::wants_write)
     }
 
     /// Writes the connection's queued output (encrypted, for a TLS client), as much as the
