@@ -26,6 +26,12 @@
 #   broadcast_100to1000  100 senders among 1000 connections, each sender its own sequence; every
 #                        connection checks each sender's order
 #   idle_10000           server memory per open connection
+#   echo_100x1_tls, broadcast_1x1000_tls, idle_10000_tls
+#                        the same cells over TLS (wss://, a certificate made for the run, the
+#                        load generator's rustls client verifying nothing): rfc6455 with
+#                        --tls-cert/--tls-key against tokio-tungstenite over tokio-rustls, both
+#                        with rustls' ring provider. Each recipient of a broadcast encrypts its
+#                        own copy.
 #   fairness_FLOOD       rfc6455 echo only (and rfc6455-old with BASELINE): one innocent client's
 #                        round trips of 20-byte messages, one at a time, while another
 #                        connection floods the server; the table shows the innocent's p50, p99
@@ -50,7 +56,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 rounds="${ROUNDS:-3}"
 duration="${DURATION:-3}"
-cells="${CELLS:-echo_1x1 echo_100x1 echo_100x16 echo_1000x1 echo_100x16KiB echo_10x1MiB broadcast_1x10 broadcast_1x100 broadcast_1x1000 broadcast_1x10000 broadcast_100to1000 idle_10000 fairness_plain fairness_fragments fairness_compressed}"
+cells="${CELLS:-echo_1x1 echo_100x1 echo_100x16 echo_1000x1 echo_100x16KiB echo_10x1MiB broadcast_1x10 broadcast_1x100 broadcast_1x1000 broadcast_1x10000 broadcast_100to1000 idle_10000 fairness_plain fairness_fragments fairness_compressed echo_100x1_tls broadcast_1x1000_tls idle_10000_tls}"
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 10100 ]; then
@@ -62,6 +68,11 @@ wsload=$(cargo_bin "$here/Cargo.toml" wsload)
 tt_echo=$(cargo_bin "$here/Cargo.toml" tokio_tungstenite_echo)
 tt_broadcast=$(cargo_bin "$here/Cargo.toml" tokio_tungstenite_broadcast)
 fws_echo=$(cargo_bin "$here/Cargo.toml" fastwebsockets_echo)
+tt_echo_tls=$(cargo_bin "$here/Cargo.toml" tokio_tungstenite_echo_tls)
+tt_broadcast_tls=$(cargo_bin "$here/Cargo.toml" tokio_tungstenite_broadcast_tls)
+certs=$(mktemp -d)
+"$root/tests/tls/make-certs.sh" "$certs"
+tls_files="$certs/cert.pem $certs/key.pem"
 have_node=false
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
     (cd "$here/node" && npm install --no-audit --no-fund --silent >/dev/null) && have_node=true
@@ -76,6 +87,16 @@ echo_servers=(
 broadcast_servers=(
     "rfc6455|$ours broadcast --port PORT --idle-timeout 0 --max-connections 20000"
     "tokio-tungstenite|$tt_broadcast PORT"
+)
+# The TLS cells: the same server flags with a certificate, against tokio-tungstenite over
+# tokio-rustls (the peer with a TLS stack of the same family).
+tls_echo_servers=(
+    "rfc6455|$ours echo --port PORT --idle-timeout 0 --max-connections 20000 --tls-cert $certs/cert.pem --tls-key $certs/key.pem"
+    "tokio-tungstenite|$tt_echo_tls PORT $tls_files"
+)
+tls_broadcast_servers=(
+    "rfc6455|$ours broadcast --port PORT --idle-timeout 0 --max-connections 20000 --tls-cert $certs/cert.pem --tls-key $certs/key.pem"
+    "tokio-tungstenite|$tt_broadcast_tls PORT $tls_files"
 )
 # The fairness cells measure rfc6455 alone (issue 14): the floods lean on its fragment limit and
 # on permessage-deflate, which the peers here do not offer.
@@ -112,6 +133,7 @@ cell_args() {
         fairness_plain) echo "fairness --flood plain" ;;
         fairness_fragments) echo "fairness --flood fragments" ;;
         fairness_compressed) echo "fairness --flood compressed" ;;
+        *_tls) echo "$(cell_args "${1%_tls}") --tls" ;;
         *) echo "unknown cell $1" >&2; exit 2 ;;
     esac
 }
@@ -122,7 +144,7 @@ free_port() {
 
 server_pid=""
 cleanup() { if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi; }
-trap cleanup EXIT
+trap 'cleanup; rm -rf "$certs"' EXIT
 
 mkdir -p "$here/results"
 results="$here/results/$(date -u +%Y%m%dT%H%M%SZ).tsv"
@@ -162,6 +184,8 @@ echo "Benchmark: $rounds rounds, ${duration}s per measurement; server on core 0,
 for round in $(seq 1 "$rounds"); do
     for cell in $cells; do
         case "$cell" in
+            broadcast_*_tls) list=("${tls_broadcast_servers[@]}") ;;
+            *_tls) list=("${tls_echo_servers[@]}") ;;
             broadcast_*) list=("${broadcast_servers[@]}") ;;
             fairness_*) list=("${fairness_servers[@]}") ;;
             *) list=("${echo_servers[@]}") ;;

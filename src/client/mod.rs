@@ -1,6 +1,6 @@
 //! A blocking WebSocket client: [`Client`] drives a
-//! [`ClientConnection`](crate::ClientConnection) over a stream (std's `TcpStream`, or any
-//! [`Transport`], such as a TLS stream), for scripts, tests and command-line tools.
+//! [`ClientConnection`](crate::ClientConnection) over a stream (a [`Stream`]: TCP, or TLS for
+//! `wss://`; or any [`Transport`]), for scripts, tests and command-line tools.
 //!
 //! ```no_run
 //! use rfc6455::client::Client;
@@ -18,6 +18,16 @@
 //!
 //! Masking keys and the request's key come from the operating system's random source
 //! ([`OsEntropy`], through the `getrandom` crate).
+//!
+//! With the `tls` feature (on by default), `wss://` URLs are served by rustls: the server's
+//! certificate is verified against the platform's trust store, or against the CA certificates
+//! in [`ClientOptions::ca_file`]; [`ClientOptions::danger_accept_invalid_certs`] skips
+//! verification, for tests only.
+
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(feature = "tls")]
+pub use tls::{TlsStream, client_config};
 
 use crate::client_connection::{ClientConfig, ClientConnection, ClientError, ClientEvent};
 use crate::client_handshake::{ClientRequest, ResponseError, UrlError, WsUrl};
@@ -30,6 +40,7 @@ use crate::message::{Message, MessageKind};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,14 +75,108 @@ impl Transport for TcpStream {
     }
 }
 
+/// What a client runs over when it connects by URL: TCP for `ws://`, TLS over TCP for `wss://`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Stream {
+    /// `ws://`.
+    Plain(TcpStream),
+    /// `wss://` (boxed: the TLS state is large).
+    #[cfg(feature = "tls")]
+    Tls(Box<TlsStream>),
+}
+
+impl Stream {
+    /// The TCP stream.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(stream) => stream,
+            #[cfg(feature = "tls")]
+            Stream::Tls(stream) => stream.tcp(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(stream) => stream.read(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(stream) => stream.write(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(stream) => stream.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(stream) => stream.write_vectored(bufs),
+            #[cfg(feature = "tls")]
+            Stream::Tls(stream) => stream.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(stream) => stream.flush(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
+impl Transport for Stream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Plain(stream) => Transport::set_read_timeout(stream, timeout),
+            #[cfg(feature = "tls")]
+            Stream::Tls(stream) => stream.set_read_timeout(timeout),
+        }
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(stream) => stream.shutdown_write(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(stream) => stream.shutdown_write(),
+        }
+    }
+}
+
 /// Why a client call failed.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// The URL is not a WebSocket URL.
     Url(UrlError),
-    /// `wss://` needs TLS, which this client does not do over a plain stream.
+    /// `wss://` needs TLS, and this build has no `tls` feature.
     TlsNotSupported,
+    /// TLS failed: the server's certificate is not valid for its name or not issued by a
+    /// trusted authority, no protocol version or cipher suite in common, an alert.
+    #[cfg(feature = "tls")]
+    Tls(rustls::Error),
+    /// The CA file ([`ClientOptions::ca_file`]) could not be read, or holds no certificate.
+    #[cfg(feature = "tls")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        error: rustls::pki_types::pem::Error,
+    },
+    /// The platform's trust store has no usable certificate (with the first error
+    /// `rustls-native-certs` met reading it, if any): give a CA file instead.
+    #[cfg(feature = "tls")]
+    NoPlatformRoots(Option<Arc<rustls_native_certs::Error>>),
+    /// The URL's host is neither a DNS name nor an IP address, so TLS cannot verify it.
+    InvalidServerName(String),
     /// The transport failed, or a read timed out (`WouldBlock` or `TimedOut`: call again).
     Io(io::Error),
     /// The server's response broke a rule of RFC 6455 §4.1, or refused the upgrade.
@@ -86,7 +191,31 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Url(error) => write!(f, "invalid URL: {error}"),
-            Error::TlsNotSupported => f.write_str("wss:// needs a TLS transport"),
+            Error::TlsNotSupported => {
+                f.write_str("wss:// needs TLS: this build has no `tls` feature")
+            }
+            #[cfg(feature = "tls")]
+            Error::Tls(error) => write!(f, "TLS: {error}"),
+            #[cfg(feature = "tls")]
+            Error::CaFile { path, error } => {
+                write!(
+                    f,
+                    "cannot read CA certificates from {}: {error}",
+                    path.display()
+                )
+            }
+            #[cfg(feature = "tls")]
+            Error::NoPlatformRoots(None) => {
+                f.write_str("no trusted certificate authorities on this system")
+            }
+            #[cfg(feature = "tls")]
+            Error::NoPlatformRoots(Some(error)) => {
+                write!(
+                    f,
+                    "no trusted certificate authorities on this system: {error}"
+                )
+            }
+            Error::InvalidServerName(name) => write!(f, "{name:?} is not a valid TLS server name"),
             Error::Io(error) => write!(f, "{error}"),
             Error::Handshake(error) => write!(f, "handshake failed: {error}"),
             Error::Protocol(error) => write!(f, "connection failed: {error}"),
@@ -129,13 +258,25 @@ pub struct ClientOptions {
     pub protocols: Vec<String>,
     /// More request header fields.
     pub headers: Vec<(String, String)>,
+    /// For `wss://`: verify the server against the CA certificates in this PEM file instead of
+    /// the platform's trust store (a private CA, or a self-signed server certificate).
+    pub ca_file: Option<PathBuf>,
+    /// For `wss://`: accept any certificate, for any name, from any issuer. **Dangerous**: anyone
+    /// on the path can then read and change the traffic. For tests against a self-signed
+    /// server only; prefer [`ca_file`](Self::ca_file).
+    pub danger_accept_invalid_certs: bool,
+    /// For `wss://`: a rustls configuration of your own (client certificates, other roots or
+    /// protocol versions); when set, [`ca_file`](Self::ca_file) and
+    /// [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs) are not used.
+    #[cfg(feature = "tls")]
+    pub tls_config: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// How much is read from the stream at a time.
 const READ_CHUNK: usize = 64 * 1024;
 
 /// A blocking WebSocket client.
-pub struct Client<S: Transport = TcpStream> {
+pub struct Client<S: Transport = Stream> {
     stream: S,
     conn: ClientConnection,
     shared: SharedDeflate,
@@ -154,32 +295,44 @@ impl<S: Transport> fmt::Debug for Client<S> {
     }
 }
 
-impl Client<TcpStream> {
-    /// Connects to `url` (`ws://host[:port]/path`) and completes the opening handshake.
+impl Client<Stream> {
+    /// Connects to `url` (`ws://host[:port]/path`, or `wss://` for TLS) and completes the
+    /// opening handshake.
     pub fn connect(url: &str) -> Result<Self, Error> {
         Self::connect_with(url, ClientOptions::default())
     }
 
-    /// Connects with options: subprotocols, `Origin`, more header fields, limits.
+    /// Connects with options: subprotocols, `Origin`, more header fields, limits, and for
+    /// `wss://` how to verify the server.
     pub fn connect_with(url: &str, options: ClientOptions) -> Result<Self, Error> {
         let url = WsUrl::parse(url).map_err(Error::Url)?;
+        // The TLS settings first: a bad CA file is reported before any connection is made.
+        #[cfg(feature = "tls")]
+        let tls = match url.secure {
+            true => Some(client_config(&options)?),
+            false => None,
+        };
+        #[cfg(not(feature = "tls"))]
         if url.secure {
             return Err(Error::TlsNotSupported);
         }
         let host = url.host.trim_start_matches('[').trim_end_matches(']');
+        let timeout = options
+            .config
+            .handshake_timeout
+            .max(Duration::from_millis(1));
         let addrs = (host, url.port).to_socket_addrs()?;
         let mut last_error = io::Error::new(io::ErrorKind::NotFound, "no address");
         for addr in addrs {
-            match TcpStream::connect_timeout(
-                &addr,
-                options
-                    .config
-                    .handshake_timeout
-                    .max(Duration::from_millis(1)),
-            ) {
+            match TcpStream::connect_timeout(&addr, timeout) {
                 Ok(stream) => {
                     stream.set_nodelay(true)?;
-                    return Self::handshake(stream, &url, options);
+                    #[cfg(feature = "tls")]
+                    if let Some(config) = tls {
+                        let stream = TlsStream::connect(stream, host, config, timeout)?;
+                        return Self::handshake(Stream::Tls(Box::new(stream)), &url, options);
+                    }
+                    return Self::handshake(Stream::Plain(stream), &url, options);
                 }
                 Err(error) => last_error = error,
             }

@@ -62,6 +62,10 @@ pub struct Config {
     /// [`RedisConfig`](super::RedisConfig)); `None`: topics are this process's alone.
     #[cfg(feature = "redis")]
     pub redis: Option<super::RedisConfig>,
+    /// TLS on the WebSocket listener ([`addr`](Self::addr)): when set, that port serves
+    /// `https://` and `wss://` only. The metrics listener stays plain.
+    #[cfg(feature = "tls")]
+    pub tls: Option<super::TlsConfig>,
 }
 
 impl Default for Config {
@@ -83,11 +87,21 @@ impl Default for Config {
             reuse_port: false,
             #[cfg(feature = "redis")]
             redis: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
 
 impl Config {
+    /// Whether the WebSocket listener serves TLS.
+    pub(crate) fn serves_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        return false;
+    }
+
     /// The `Host` policy for a server listening on `local`: the loopback names and the bound
     /// address with its port, and [`allowed_hosts`](Self::allowed_hosts).
     pub fn host_policy(&self, local: SocketAddr) -> HostPolicy {

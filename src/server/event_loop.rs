@@ -339,6 +339,13 @@ impl Server {
         }
     }
 
+    /// Whether a listener serves TLS: a refusal at accept is then the closed socket alone (a
+    /// plain-text 503 would only break the client's handshake, and a TLS one would cost the
+    /// state the refusal is there to save).
+    fn serves_tls(&self, metrics: bool) -> bool {
+        !metrics && self.peers.config.serves_tls()
+    }
+
     /// Accepts one client only to answer it 503 and close. Returns whether one was answered.
     fn refuse_one(&mut self, metrics: bool, why: &'static str) -> bool {
         match self.listener_accept(metrics) {
@@ -346,9 +353,11 @@ impl Server {
                 log::debug!("{addr}: refused: {}", why.trim_end());
                 self.peers.stats.accepted += 1;
                 self.peers.stats.refused_over_capacity += 1;
-                let mut response = Vec::new();
-                Response::text(503, why).write_to(&mut response);
-                let _ = stream.write(&response); // best effort; the socket is dropped either way
+                if !self.serves_tls(metrics) {
+                    let mut response = Vec::new();
+                    Response::text(503, why).write_to(&mut response);
+                    let _ = stream.write(&response); // best effort; the socket is dropped anyway
+                }
                 true
             }
             Err(_) => false,
@@ -360,9 +369,11 @@ impl Server {
         if self.peers.len() >= self.peers.config.max_connections {
             self.peers.stats.refused_over_capacity += 1;
             log::debug!("{addr}: refused, {} connections open", self.peers.len());
-            let mut response = Vec::new();
-            Response::text(503, "too many connections\n").write_to(&mut response);
-            let _ = stream.write(&response); // best effort; the socket is dropped either way
+            if !self.serves_tls(metrics) {
+                let mut response = Vec::new();
+                Response::text(503, "too many connections\n").write_to(&mut response);
+                let _ = stream.write(&response); // best effort; the socket is dropped anyway
+            }
             return;
         }
         if let Err(e) = stream.set_nodelay(true) {
@@ -407,11 +418,21 @@ impl Server {
             let (len, socket_drained) = match outcome {
                 // A read that did not fill the buffer drained the socket, unless the FIN is
                 // still to come.
-                Ok(ReadOutcome::Data(len)) => (len, len < self.read_buffer.len() && !to_eof),
-                Ok(ReadOutcome::Leftover(len)) => (len, true),
+                Ok(ReadOutcome::Data(len)) => (
+                    len,
+                    len < self.read_buffer.len() && !to_eof && !peer.has_more_input(),
+                ),
+                // Over TLS, the leftover may have left too little room to read the socket.
+                Ok(ReadOutcome::Leftover(len)) => (len, !peer.has_more_input()),
                 // Nothing to read, but a message is still being inflated: go on with it.
                 Ok(ReadOutcome::WouldBlock) if peer.conn.has_pending_work() => (0, true),
-                Ok(ReadOutcome::WouldBlock) => return,
+                Ok(ReadOutcome::WouldBlock) => {
+                    // A TLS handshake read no plaintext but may have records to answer with.
+                    if peer.tls_wants_write() {
+                        self.peers.mark_dirty(key);
+                    }
+                    return;
+                }
                 Ok(ReadOutcome::Eof) => {
                     peer.conn.handle_eof(now);
                     self.peers.mark_dirty(key);
@@ -463,12 +484,7 @@ impl Server {
         let room_for_upgrades = self.peers.has_room_for_upgrades();
         let has_metrics_listener = self.metrics_listener.is_some();
         let parts = self.peers.parts(key)?;
-        let mut head = parts
-            .peer
-            .pending
-            .take()
-            .map(|head| *head)
-            .unwrap_or_default();
+        let mut head = parts.peer.take_pending();
         let received = match parts.peer.conn.handle_input(&mut head, now, parts.shared) {
             Ok(received) => received,
             Err(error) => {
@@ -481,7 +497,7 @@ impl Server {
             }
         };
         if received.needs_more() {
-            parts.peer.pending = Some(Box::new(head));
+            parts.peer.set_pending(head);
             return None;
         }
         let consumed = received.consumed;
@@ -667,7 +683,7 @@ impl Server {
             && pos < len
             && !peer.conn.is_closed()
         {
-            peer.pending = Some(Box::new(self.read_buffer[pos..len].to_vec()));
+            peer.set_pending(self.read_buffer[pos..len].to_vec());
         }
         self.peers.mark_dirty(key);
         yielded

@@ -10,6 +10,8 @@
 //! | `descriptors.rs` | the open-file limit, the connection cap under it, the spare descriptor |
 //! | `listen.rs` | the listening socket, with `SO_REUSEPORT` when asked |
 //! | `peer.rs` | one socket: its connection, its unconsumed input, reads |
+//! | `peer.rs` | one socket: its connection, its unconsumed input, its TLS session, reads and writes |
+//! | `tls.rs` | [`TlsConfig`] (feature `tls`) and one client's TLS session: records in, plaintext out, and back |
 //! | `peers.rs` | the `Slab` of peers and the output policy: send, broadcast, backpressure, flush |
 //! | `topics.rs` | the topic (room) table: subscriptions, topic name rules |
 //! | `redis.rs` | the Redis Pub/Sub broker (feature `redis`): two links on the loop, interest, faults |
@@ -33,6 +35,11 @@ mod peers;
 mod redis;
 mod stats;
 mod timers;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "no_tls.rs"]
+mod tls;
 mod topics;
 
 pub use config::Config;
@@ -48,4 +55,6 @@ pub use redis::{
     RECONNECT_MAX, RECONNECT_MIN, RedisConfig, RedisStats,
 };
 pub use stats::{EXPOSITION_CONTENT_TYPE, Stats};
+#[cfg(feature = "tls")]
+pub use tls::{TLS_BUFFER_LIMIT, TlsConfig, TlsSetupError};
 pub use topics::{MAX_TOPIC_LEN, TopicError, validate_topic};

@@ -1,10 +1,22 @@
-//! One client socket: its connection (the sans-IO core), the input it left unconsumed, and the
-//! few facts the loop keeps about the socket itself.
+//! One client socket: its connection (the sans-IO core), the input it left unconsumed, its TLS
+//! session if it has one, and the few facts the loop keeps about the socket itself.
 
 use super::timers::Millis;
+use super::tls::{TlsSession, TlsWriter};
 use crate::server_connection::ServerConnection;
 use mio::net::TcpStream;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+
+/// What a peer holds besides its fixed fields, boxed so that it costs one pointer while a plain
+/// peer is idle.
+#[derive(Debug, Default)]
+pub(crate) struct Extras {
+    /// Input not consumed yet (see `Peer::extras`).
+    input: Vec<u8>,
+    /// The TLS session, for a client of a TLS listener (kept for the connection's life).
+    tls: Option<TlsSession>,
+}
 
 /// One client socket.
 #[derive(Debug)]
@@ -17,10 +29,9 @@ pub(crate) struct Peer {
     /// Input not consumed yet: the request head so far while handshaking (at most
     /// `Limits::max_head_size`), afterwards a partial frame header or control frame (at most
     /// 139 bytes), or the rest of a read when the connection used up its work budget for the
-    /// turn (at most the read buffer). `None` most of the time; boxed, so that it costs one
-    /// pointer when idle.
-    #[allow(clippy::box_collection)] // one pointer while idle instead of a 24-byte Vec
-    pub pending: Option<Box<Vec<u8>>>,
+    /// turn (at most the read buffer); and the TLS session of a TLS client. `None` most of the
+    /// time for a plain client; boxed, so that it costs one pointer when idle.
+    extras: Option<Box<Extras>>,
     /// Since when (server clock) the output queue has stayed over the high-water mark after
     /// writing; 0 when it is not over it.
     pub over_high_water_since: Millis,
@@ -57,13 +68,19 @@ impl Peer {
         stream: TcpStream,
         generation: u32,
         conn: ServerConnection,
+        tls: Option<TlsSession>,
         on_metrics_listener: bool,
     ) -> Self {
         Peer {
             stream,
             generation,
             conn,
-            pending: None,
+            extras: tls.map(|tls| {
+                Box::new(Extras {
+                    input: Vec::new(),
+                    tls: Some(tls),
+                })
+            }),
             over_high_water_since: 0,
             held: 0,
             timer_at: 0,
@@ -81,26 +98,20 @@ impl Peer {
         if carried == buf.len() {
             // A whole buffer left over from the last turn: process it before reading more (a
             // read into no room would look like the end of the stream).
-            if let Some(pending) = self.pending.take() {
-                buf.copy_from_slice(&pending);
-            }
+            buf.copy_from_slice(&self.take_pending());
             return Ok(ReadOutcome::Data(carried));
         }
         loop {
-            return match self.stream.read(&mut buf[carried..]) {
+            return match self.read_transport(carried, buf) {
                 Ok(0) => Ok(ReadOutcome::Eof),
                 Ok(n) => {
-                    if let Some(pending) = self.pending.take() {
-                        buf[..carried].copy_from_slice(&pending);
-                    }
+                    buf[..carried].copy_from_slice(&self.take_pending());
                     Ok(ReadOutcome::Data(carried + n))
                 }
                 // Input left over from a turn that used up its budget is processed even when
                 // nothing new has arrived.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && carried > 0 => {
-                    if let Some(pending) = self.pending.take() {
-                        buf[..carried].copy_from_slice(&pending);
-                    }
+                    buf[..carried].copy_from_slice(&self.take_pending());
                     Ok(ReadOutcome::Leftover(carried))
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
@@ -110,20 +121,116 @@ impl Peer {
         }
     }
 
+    /// Reads once from the socket (through TLS for a TLS peer) into `buf[from..]`.
+    fn read_transport(&mut self, from: usize, buf: &mut [u8]) -> io::Result<usize> {
+        match self.extras.as_mut().and_then(|extras| extras.tls.as_mut()) {
+            Some(tls) => tls.read(&mut self.stream, &mut buf[from..]),
+            None => self.stream.read(&mut buf[from..]),
+        }
+    }
+
+    /// Whether input waits that no readiness event will announce (TLS plaintext or the end of
+    /// the stream already taken from the socket): a short read did not drain the socket.
+    pub fn has_more_input(&self) -> bool {
+        self.tls().is_some_and(TlsSession::has_more_input)
+    }
+
     /// How many input bytes are waiting to be consumed.
     pub fn pending_len(&self) -> usize {
-        self.pending.as_ref().map_or(0, |pending| pending.len())
+        self.extras.as_ref().map_or(0, |extras| extras.input.len())
+    }
+
+    /// Takes the input waiting to be consumed.
+    pub fn take_pending(&mut self) -> Vec<u8> {
+        let Some(extras) = self.extras.as_mut() else {
+            return Vec::new();
+        };
+        let input = std::mem::take(&mut extras.input);
+        if extras.tls.is_none() {
+            self.extras = None;
+        }
+        input
+    }
+
+    /// Keeps `input` to be consumed with the next read.
+    pub fn set_pending(&mut self, input: Vec<u8>) {
+        match self.extras.as_mut() {
+            Some(extras) => extras.input = input,
+            None if input.is_empty() => {}
+            None => {
+                self.extras = Some(Box::new(Extras { input, tls: None }));
+            }
+        }
+    }
+
+    /// The TLS session, for a TLS client.
+    pub fn tls(&self) -> Option<&TlsSession> {
+        self.extras.as_ref().and_then(|extras| extras.tls.as_ref())
+    }
+
+    /// The TLS session, for a TLS client.
+    pub fn tls_mut(&mut self) -> Option<&mut TlsSession> {
+        self.extras.as_mut().and_then(|extras| extras.tls.as_mut())
+    }
+
+    /// Whether bytes wait for the socket to take them: the connection's queued output, or TLS
+    /// records.
+    pub fn wants_write(&self) -> bool {
+        self.conn.queued() > 0 || self.tls_wants_write()
+    }
+
+    /// Whether TLS records (handshake messages, alerts, encrypted output) wait to be written.
+    pub fn tls_wants_write(&self) -> bool {
+        self.tls().is_some_and(TlsSession::wants_write)
+    }
+
+    /// Writes the connection's queued output (encrypted, for a TLS client), as much as the
+    /// socket takes. Returns the bytes of output taken.
+    pub fn write_queued(&mut self) -> io::Result<usize> {
+        match self.extras.as_mut().and_then(|extras| extras.tls.as_mut()) {
+            None => self.conn.outbox().write_to(&mut self.stream),
+            Some(tls) => {
+                tls.write_records(&mut self.stream)?;
+                let taken = self
+                    .conn
+                    .outbox()
+                    .write_to(&mut tls.writer(&mut self.stream))?;
+                tls.write_records(&mut self.stream)?;
+                Ok(taken)
+            }
+        }
+    }
+
+    /// Ends the sending side: the TCP half-close, after TLS `close_notify` for a TLS client.
+    pub fn shutdown_write(&mut self) -> io::Result<()> {
+        match self.extras.as_mut().and_then(|extras| extras.tls.as_mut()) {
+            Some(tls) => tls.shutdown_write(&mut self.stream),
+            None => match self.stream.shutdown(Shutdown::Write) {
+                Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// Where a frame can be written straight out: the socket, or the TLS session over it.
+    pub fn transport(&mut self) -> (&mut ServerConnection, Transport<'_>) {
+        let transport = match self.extras.as_mut().and_then(|extras| extras.tls.as_mut()) {
+            Some(tls) => Transport::Tls(tls.writer(&mut self.stream)),
+            None => Transport::Plain(&mut self.stream),
+        };
+        (&mut self.conn, transport)
     }
 
     /// Reads once into `buf` and appends what came to `pending` (used while the request head
     /// accumulates, so that each byte of it is copied once). `Data(n)` counts only new bytes.
     pub fn read_appending(&mut self, buf: &mut [u8]) -> io::Result<ReadOutcome> {
         loop {
-            return match self.stream.read(buf) {
+            return match self.read_transport(0, buf) {
                 Ok(0) => Ok(ReadOutcome::Eof),
                 Ok(n) => {
-                    self.pending
+                    self.extras
                         .get_or_insert_with(Box::default)
+                        .input
                         .extend_from_slice(&buf[..n]);
                     Ok(ReadOutcome::Data(n))
                 }
@@ -132,6 +239,32 @@ impl Peer {
                 Err(e) => Err(e),
             };
         }
+    }
+}
+
+/// The socket, or the TLS session over it: where a peer's bytes go.
+pub(crate) enum Transport<'a> {
+    Plain(&'a mut TcpStream),
+    Tls(TlsWriter<'a>),
+}
+
+impl Write for Transport<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(stream) => stream.write(buf),
+            Transport::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(stream) => stream.write_vectored(bufs),
+            Transport::Tls(tls) => tls.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

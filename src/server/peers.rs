@@ -7,6 +7,7 @@ use super::config::Config;
 use super::peer::Peer;
 use super::stats::{Stats, bump};
 use super::timers::Timers;
+use super::tls::TlsSession;
 use super::topics::{TopicError, Topics};
 use crate::close::CloseCode;
 use crate::deflate::SharedDeflate;
@@ -19,7 +20,6 @@ use mio::{Interest, Registry, Token};
 use slab::Slab;
 use std::borrow::Cow;
 use std::io;
-use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -189,6 +189,7 @@ impl Peers {
         mut stream: TcpStream,
         on_metrics_listener: bool,
     ) -> io::Result<PeerId> {
+        let tls = self.tls_session(on_metrics_listener)?;
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let entry = self.slab.vacant_entry();
@@ -201,9 +202,30 @@ impl Peers {
             &self.connection_config
         };
         let conn = ServerConnection::new(config.clone(), self.now);
-        entry.insert(Peer::new(stream, generation, conn, on_metrics_listener));
+        entry.insert(Peer::new(
+            stream,
+            generation,
+            conn,
+            tls,
+            on_metrics_listener,
+        ));
         self.arm_timer(key);
         Ok(PeerId { key, generation })
+    }
+
+    /// A TLS session for a new client of the WebSocket listener, if it serves TLS.
+    #[cfg(feature = "tls")]
+    fn tls_session(&self, on_metrics_listener: bool) -> io::Result<Option<TlsSession>> {
+        match &self.config.tls {
+            Some(tls) if !on_metrics_listener => TlsSession::new(tls).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Without the `tls` feature, no client has a TLS session.
+    #[cfg(not(feature = "tls"))]
+    fn tls_session(&self, _on_metrics_listener: bool) -> io::Result<Option<TlsSession>> {
+        Ok(None)
     }
 
     /// The peer in slot `key`, if any.
@@ -295,9 +317,8 @@ impl Peers {
             }
             Cow::Borrowed(payload) if payload.len() >= ZERO_COPY_MIN => {
                 let peer = live(&mut self.slab, to)?;
-                let written =
-                    peer.conn
-                        .send_through(kind, payload, &mut peer.stream, &mut self.shared)?;
+                let (conn, mut transport) = peer.transport();
+                let written = conn.send_through(kind, payload, &mut transport, &mut self.shared)?;
                 self.stats.bytes_out += written as u64;
                 self.queued(to.key);
                 Ok(())
@@ -546,7 +567,7 @@ impl Peers {
             return Flushed::Done;
         };
         let id = peer_id(key, peer);
-        match peer.conn.outbox().write_to(&mut peer.stream) {
+        match peer.write_queued() {
             Ok(written) => self.stats.bytes_out += written as u64,
             Err(e) => {
                 log::debug!("{id}: write: {e}");
@@ -557,13 +578,16 @@ impl Peers {
             self.drained.push(key);
         }
         if peer.conn.outbox().take_eof() {
-            // Half-close: the peer reads our last bytes, then EOF. Reading goes on until it
-            // closes too, so that unread input does not turn our close into a reset.
-            if let Err(e) = peer.stream.shutdown(Shutdown::Write)
-                && e.kind() != io::ErrorKind::NotConnected
-            {
+            // Half-close (after TLS close_notify): the peer reads our last bytes, then EOF.
+            // Reading goes on until it closes too, so that unread input does not turn our close
+            // into a reset.
+            if let Err(e) = peer.shutdown_write() {
                 log::debug!("{id}: shutdown: {e}");
             }
+        }
+        if peer.tls_mut().is_some_and(TlsSession::take_handshake_done) {
+            log::debug!("{id}: TLS handshake complete");
+            self.stats.tls_handshakes += 1;
         }
         self.judge_slow_consumer(key);
         let peer = &mut self.slab[key];
@@ -572,7 +596,7 @@ impl Peers {
         if peer.conn.is_closed() {
             return Flushed::Closed;
         }
-        let wants_write = peer.conn.queued() > 0;
+        let wants_write = peer.wants_write();
         if wants_write != peer.write_interest {
             let interest = if wants_write {
                 Interest::READABLE | Interest::WRITABLE
@@ -698,6 +722,10 @@ impl Peers {
             peer.conn.handle_timeout(self.now);
             if peer.conn.is_closed() {
                 self.stats.timeouts += 1;
+                if peer.tls().is_some_and(TlsSession::is_handshaking) {
+                    // A plain client on the TLS port, or a TLS handshake that stalled.
+                    self.stats.tls_handshake_timeouts += 1;
+                }
             }
             return Some(key);
         }
@@ -761,6 +789,13 @@ impl Peers {
     pub fn remove(&mut self, key: usize) -> Option<(PeerId, Peer)> {
         let mut peer = self.slab.try_remove(key)?;
         self.held_total -= u64::from(peer.held);
+        if let Some(tls) = peer.tls() {
+            if tls.failed() && tls.is_handshaking() {
+                self.stats.tls_handshake_failures += 1;
+            }
+            // Best effort: the alert rustls queued when it failed, the last records.
+            let _ = peer.write_queued();
+        }
         let _ = self.registry.deregister(&mut peer.stream);
         self.stats.closed += 1;
         if peer.conn.closure().is_some() {

@@ -52,6 +52,14 @@ pub struct Stats {
     /// The Redis broker's counters, when there is one.
     #[cfg(feature = "redis")]
     pub redis: Option<super::RedisStats>,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// TLS handshakes that failed: rustls refused what the client sent (a plain-text request
+    /// on the TLS port, no common version or cipher suite, a broken record).
+    pub tls_handshake_failures: u64,
+    /// TLS handshakes not complete at the handshake deadline (also counted in `timeouts`): a
+    /// client that stalled, or a plain client that sent nothing.
+    pub tls_handshake_timeouts: u64,
 }
 
 /// Adds one to the count for `key`.
@@ -94,7 +102,7 @@ pub const EXPOSITION_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=ut
 
 impl Stats {
     /// Every counter, once: the table both writers print.
-    fn families(&self) -> [Family<'_>; 17] {
+    fn families(&self) -> [Family<'_>; 20] {
         use Kind::{Counter, Gauge};
         use Samples::{By, One};
         let family = |name, help, kind, samples| Family {
@@ -214,6 +222,24 @@ impl Stats {
                 "Connections closed because the server's memory budget was passed.",
                 Counter,
                 One(self.memory_budget_closes),
+            ),
+            family(
+                "tls_handshakes_total",
+                "TLS handshakes completed.",
+                Counter,
+                One(self.tls_handshakes),
+            ),
+            family(
+                "tls_handshake_failures_total",
+                "TLS handshakes that failed (what the client sent was not an acceptable TLS handshake).",
+                Counter,
+                One(self.tls_handshake_failures),
+            ),
+            family(
+                "tls_handshake_timeouts_total",
+                "TLS handshakes not complete at the handshake deadline (also in timeouts_total).",
+                Counter,
+                One(self.tls_handshake_timeouts),
             ),
         ]
     }

@@ -4,6 +4,10 @@
 // reconnect by themselves and chat again. A third page in room team-a (/team-a) sees none of the
 // first room's messages and they none of its, and each page shows how many people its room has.
 // Screenshots go to tests/browser/screenshots/.
+//
+// The same again over TLS when run.sh made certificates (CERTS): the page over https:// chats
+// over wss://, Chromium trusting the run's certificate by its public key
+// (--ignore-certificate-errors-spki-list, SPKI from run.sh), not ignoring certificate errors.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -46,8 +50,13 @@ async function waitForPort(port, deadlineMs) {
   }
 }
 
-async function startServer(port) {
-  const child = spawn(binary, ["broadcast", "--port", String(port)], { stdio: ["ignore", "ignore", "inherit"] });
+const certs = process.env.CERTS;
+const spki = process.env.SPKI;
+
+async function startServer(port, tls) {
+  const args = ["broadcast", "--port", String(port)];
+  if (tls) args.push("--tls-cert", path.join(certs, "cert.pem"), "--tls-key", path.join(certs, "key.pem"));
+  const child = spawn(binary, args, { stdio: ["ignore", "ignore", "inherit"] });
   await waitForPort(port, 10000);
   return child;
 }
@@ -98,9 +107,12 @@ async function messages(page) {
   return page.locator("#log li.message span").allTextContents();
 }
 
-test("two pages chat, see the server go away, and reconnect when it returns", async () => {
+for (const tls of [false, true]) {
+const name = tls ? "over https:// and wss://" : "over http:// and ws://";
+test(`two pages chat, see the server go away, and reconnect when it returns, ${name}`, { skip: tls && !certs && "no CERTS" }, async () => {
   const port = await freePort();
-  let server = await startServer(port);
+  let server = await startServer(port, tls);
+  const suffix = tls ? "-tls" : "";
   const browser = await chromium.launch({
     executablePath,
     headless: true,
@@ -111,6 +123,7 @@ test("two pages chat, see the server go away, and reconnect when it returns", as
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      ...(tls ? [`--ignore-certificate-errors-spki-list=${spki}`] : []),
     ],
   });
   const errors = [];
@@ -120,8 +133,14 @@ test("two pages chat, see the server go away, and reconnect when it returns", as
     const phone = await (await browser.newContext({ viewport: { width: 390, height: 740 }, isMobile: true })).newPage();
     watchErrors(desktop, "desktop", errors);
     watchErrors(phone, "phone", errors);
-    const url = `http://127.0.0.1:${port}/`;
+    const origin = tls ? `https://localhost:${port}` : `http://127.0.0.1:${port}`;
+    const url = `${origin}/`;
     await Promise.all([desktop.goto(url), phone.goto(url)]);
+    if (tls) {
+      // The page chose wss:// itself, from its own https:// origin.
+      const socketUrl = await desktop.evaluate(() => socket.url);
+      assert.equal(socketUrl, `wss://localhost:${port}/?presence`);
+    }
     for (const page of [desktop, phone]) {
       await page.waitForSelector('#status[data-state="open"]', { timeout: 10000 });
     }
@@ -129,7 +148,7 @@ test("two pages chat, see the server go away, and reconnect when it returns", as
     // A third person, in room team-a: a link of its own.
     const team = await (await browser.newContext({ viewport: { width: 800, height: 600 } })).newPage();
     watchErrors(team, "team-a", errors);
-    await team.goto(`http://127.0.0.1:${port}/team-a`);
+    await team.goto(`${origin}/team-a`);
     await team.waitForSelector('#status[data-state="open"]', { timeout: 10000 });
     assert.equal(await team.textContent("#room"), "team-a");
     assert.equal(await desktop.textContent("#room"), "everyone");
@@ -157,12 +176,12 @@ test("two pages chat, see the server go away, and reconnect when it returns", as
     assert.equal(await team.textContent("#people"), "1 person here");
     assert.deepEqual(await messages(team), ["only for team-a", "after the forgery"]);
     mkdirSync(screenshots, { recursive: true });
-    await phone.screenshot({ path: path.join(screenshots, "chat-phone.png") });
-    await desktop.screenshot({ path: path.join(screenshots, "chat-desktop.png") });
-    await team.screenshot({ path: path.join(screenshots, "chat-team-a.png") });
+    await phone.screenshot({ path: path.join(screenshots, `chat-phone${suffix}.png`) });
+    await desktop.screenshot({ path: path.join(screenshots, `chat-desktop${suffix}.png`) });
+    await team.screenshot({ path: path.join(screenshots, `chat-team-a${suffix}.png`) });
     // Someone leaves: the others' count follows.
     await team.context().close();
-    await phone.goto(`http://127.0.0.1:${port}/team-a`);
+    await phone.goto(`${origin}/team-a`);
     await phone.waitForSelector('#status[data-state="open"]', { timeout: 10000 });
     await expectPeople(desktop, 1);
     await expectPeople(phone, 1);
@@ -179,7 +198,7 @@ test("two pages chat, see the server go away, and reconnect when it returns", as
       assert.equal(await page.isDisabled("#message"), true, "input disabled while disconnected");
     }
 
-    server = await startServer(port);
+    server = await startServer(port, tls);
     await drainConsole([desktop, phone]); // refusals from before the restart are still expected
     outage.serverDown = false;
     for (const page of [desktop, phone]) {
@@ -187,10 +206,11 @@ test("two pages chat, see the server go away, and reconnect when it returns", as
     }
     await send(phone, "we are back");
     await expectMessage(desktop, "we are back");
-    await desktop.screenshot({ path: path.join(screenshots, "chat-reconnected.png") });
+    await desktop.screenshot({ path: path.join(screenshots, `chat-reconnected${suffix}.png`) });
     assert.deepEqual(errors, [], "no script errors, CSP violations or failed connections");
   } finally {
     await browser.close();
     if (server) await stopServer(server);
   }
 });
+}

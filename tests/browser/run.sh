@@ -21,5 +21,12 @@ command -v node >/dev/null || { echo "tests/browser/run.sh: Node.js is required"
 (cd "$here" && npm ci --no-audit --no-fund --silent)
 source "$root/.ci/lib/cargo-bin.sh"
 server=$(cargo_bin "$root/Cargo.toml" rfc6455)
+# A certificate for the run over https:// and wss://; Chromium trusts its public key alone.
+certs=$(mktemp -d)
+trap 'rm -rf "$certs"' EXIT
+"$root/tests/tls/make-certs.sh" "$certs"
+spki=$(openssl x509 -in "$certs/cert.pem" -pubkey -noout | openssl pkey -pubin -outform der |
+    openssl dgst -sha256 -binary | base64)
 cd "$here"
-RFC6455_BIN="$server" CHROMIUM="$chromium" node --test --test-reporter=spec chat.test.mjs
+RFC6455_BIN="$server" CHROMIUM="$chromium" CERTS="$certs" SPKI="$spki" \
+    node --test --test-reporter=spec chat.test.mjs

@@ -480,7 +480,11 @@ impl Binary {
         let (addr, max_connections, metrics_addr) = loop {
             let line = lines.next().expect("startup line").unwrap();
             log.push(line.clone());
-            if let Some(rest) = line.split("listening on ws://").nth(1) {
+            let listening = line
+                .split("listening on ")
+                .nth(1)
+                .and_then(|rest| rest.strip_prefix("ws://").or(rest.strip_prefix("wss://")));
+            if let Some(rest) = listening {
                 let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
                 let cap = line
                     .split("at most ")
@@ -489,8 +493,9 @@ impl Binary {
                     .and_then(|cap| cap.parse().ok())
                     .expect("the startup line gives the connection cap");
                 let metrics = line
-                    .split("metrics at http://")
+                    .split("metrics at ")
                     .nth(1)
+                    .and_then(|rest| rest.split("://").nth(1))
                     .and_then(|rest| rest.split('/').next())
                     .and_then(|addr| addr.parse().ok());
                 break (addr, cap, metrics);

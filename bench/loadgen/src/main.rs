@@ -21,6 +21,10 @@
 //! bottleneck. With `--pid`, the server's CPU time is read from `/proc/PID/stat` and reported as
 //! microseconds per message: the figure that still compares servers when the generator saturates.
 //!
+//! With `--tls`, the echo, broadcast and idle modes connect with `wss://` (rustls, the `ring`
+//! provider, no certificate verification: the benchmark measures the servers' work, not trust),
+//! each connection encrypting its own frames and decrypting the server's.
+//!
 //! The last line printed is `RESULT key=value ...`, read by `bench/run.sh`. When the server's
 //! replies are wrong (an echo that differs in bytes, length or type, a message out of order, bytes
 //! that do not parse as a frame), the last line is `MISMATCH <what>` and the exit status is 3, so
@@ -40,6 +44,7 @@ use rfc6455::mask::apply_mask;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -69,6 +74,25 @@ struct Common {
     /// Server process id, to read its CPU time and memory from /proc.
     #[arg(long)]
     pid: Option<u32>,
+    /// Connect over TLS (wss://), without verifying the server's certificate.
+    #[arg(long)]
+    tls: bool,
+}
+
+impl Common {
+    /// The TLS client settings, with `--tls`: the rfc6455 client's, with verification off.
+    fn tls(&self) -> io::Result<Option<Arc<rustls::ClientConfig>>> {
+        if !self.tls {
+            return Ok(None);
+        }
+        let options = rfc6455::client::ClientOptions {
+            danger_accept_invalid_certs: true,
+            ..Default::default()
+        };
+        rfc6455::client::client_config(&options)
+            .map(Some)
+            .map_err(io::Error::other)
+    }
 }
 
 #[derive(Args)]
@@ -271,21 +295,50 @@ fn check_response(head: &[u8], extension: Option<&str>) -> io::Result<()> {
     Ok(())
 }
 
-/// Opens a connection and completes the opening handshake with blocking IO, then hands back a
-/// non-blocking mio stream and any bytes that followed the response.
-fn open(addr: SocketAddr) -> io::Result<(TcpStream, Vec<u8>)> {
-    open_path(addr, "/")
+/// An open connection: its non-blocking stream, the bytes that followed the response, and its
+/// TLS state (with `--tls`).
+struct Opened {
+    stream: TcpStream,
+    leftover: Vec<u8>,
+    tls: Option<Box<rustls::ClientConnection>>,
 }
 
-fn open_path(addr: SocketAddr, path: &str) -> io::Result<(TcpStream, Vec<u8>)> {
+/// Opens a connection and completes the opening handshake (and the TLS one, with `tls`) with
+/// blocking IO, then hands back a non-blocking mio stream and any bytes that followed the
+/// response.
+fn open(addr: SocketAddr, tls: Option<&Arc<rustls::ClientConfig>>) -> io::Result<Opened> {
+    open_path(addr, "/", tls)
+}
+
+/// [`open`], asking for `path`.
+fn open_path(
+    addr: SocketAddr,
+    path: &str,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> io::Result<Opened> {
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.write_all(&upgrade_request_to(addr, path, None))?;
+    let mut tls = match tls {
+        Some(config) => {
+            let name = "localhost".try_into().expect("a valid name");
+            let mut conn =
+                rustls::ClientConnection::new(config.clone(), name).map_err(io::Error::other)?;
+            // Take every frame the generator queues: it writes what rustls holds.
+            conn.set_buffer_limit(None);
+            Some(Box::new(conn))
+        }
+        None => None,
+    };
+    let mut transport: Box<dyn ReadWrite> = match &mut tls {
+        Some(conn) => Box::new(rustls::Stream::new(&mut **conn, &mut stream)),
+        None => Box::new(&mut stream),
+    };
+    transport.write_all(&upgrade_request_to(addr, path, None))?;
     let mut received = Vec::new();
     let mut chunk = [0u8; 1024];
     let head_end = loop {
-        let n = stream.read(&mut chunk)?;
+        let n = transport.read(&mut chunk)?;
         if n == 0 {
             return Err(io::Error::other("server closed during the handshake"));
         }
@@ -294,20 +347,36 @@ fn open_path(addr: SocketAddr, path: &str) -> io::Result<(TcpStream, Vec<u8>)> {
             break len;
         }
     };
+    drop(transport);
     check_response(&received[..head_end], None)?;
     stream.set_nonblocking(true)?;
-    Ok((TcpStream::from_std(stream), received[head_end..].to_vec()))
+    Ok(Opened {
+        stream: TcpStream::from_std(stream),
+        leftover: received[head_end..].to_vec(),
+        tls,
+    })
 }
+
+/// A blocking stream, plain or TLS, for the opening handshake.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 /// Opens `n` connections one after the other, so that the server's accept queue never overflows
 /// (10 000 take under 2 s against the Rust servers and about 3 s against Node's `ws`).
-fn open_many(addr: SocketAddr, n: usize) -> io::Result<Vec<(TcpStream, Vec<u8>)>> {
-    (0..n).map(|_| open(addr)).collect()
+fn open_many(
+    addr: SocketAddr,
+    n: usize,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> io::Result<Vec<Opened>> {
+    (0..n).map(|_| open(addr, tls)).collect()
 }
 
 /// One client connection in the event loop.
 struct Conn {
     stream: TcpStream,
+    /// The TLS state, with `--tls`: frames are encrypted into it and written from it, and
+    /// records read into it and decrypted into `input`.
+    tls: Option<Box<rustls::ClientConnection>>,
     /// Received bytes: `input[parsed..filled]` is not yet parsed. Allocated once and reused, so
     /// that a read costs no memset and no allocation.
     input: Vec<u8>,
@@ -322,11 +391,17 @@ struct Conn {
 const READ_CHUNK: usize = 64 * 1024;
 
 impl Conn {
-    fn new(stream: TcpStream, leftover: Vec<u8>) -> Conn {
+    fn new(opened: Opened) -> Conn {
+        let Opened {
+            stream,
+            leftover,
+            tls,
+        } = opened;
         let mut input = vec![0u8; (2 * READ_CHUNK).max(leftover.len() * 2)];
         input[..leftover.len()].copy_from_slice(&leftover);
         Conn {
             stream,
+            tls,
             filled: leftover.len(),
             input,
             parsed: 0,
@@ -367,12 +442,45 @@ impl Conn {
             }
         }
         let end = self.input.len().min(self.filled.saturating_add(limit));
+        if self.tls.is_some() {
+            return self.read_tls_once(end);
+        }
         loop {
             match self.stream.read(&mut self.input[self.filled..end]) {
                 Ok(0) => return Ok(None),
                 Ok(n) => {
                     self.filled += n;
                     return Ok(Some(self.filled == end));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Some(false)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// `read_once` over TLS: decrypted bytes into `input[filled..end]`, reading records until
+    /// the socket would block or that room is full (`Some(true)`: there may be more).
+    fn read_tls_once(&mut self, end: usize) -> io::Result<Option<bool>> {
+        let tls = self.tls.as_mut().expect("a TLS connection");
+        loop {
+            if self.filled < end {
+                match tls.reader().read(&mut self.input[self.filled..end]) {
+                    Ok(0) => return Ok(None), // close_notify
+                    Ok(n) => {
+                        self.filled += n;
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+                    Err(e) => return Err(e),
+                }
+            } else {
+                return Ok(Some(true));
+            }
+            match tls.read_tls(&mut self.stream) {
+                Ok(_) => {
+                    tls.process_new_packets().map_err(io::Error::other)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Some(false)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -413,6 +521,21 @@ impl Conn {
 
     /// Writes queued output. Returns whether bytes remain.
     fn flush(&mut self) -> io::Result<bool> {
+        if let Some(tls) = &mut self.tls {
+            // Encrypt everything queued (the buffer has no limit), then write records.
+            tls.writer().write_all(&self.output[self.written..])?;
+            self.output.clear();
+            self.written = 0;
+            while tls.wants_write() {
+                match tls.write_tls(&mut self.stream) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(false);
+        }
         while self.written < self.output.len() {
             match self.stream.write(&self.output[self.written..]) {
                 Ok(n) => self.written += n,
@@ -703,11 +826,12 @@ fn echo(args: EchoArgs) -> io::Result<()> {
     let pid = args.common.pid;
     let mut poll = Poll::new()?;
     let mut conns = Vec::with_capacity(args.connections);
-    for (i, (stream, leftover)) in open_many(args.common.addr, args.connections)?
+    let tls = args.common.tls()?;
+    for (i, opened) in open_many(args.common.addr, args.connections, tls.as_ref())?
         .into_iter()
         .enumerate()
     {
-        let mut conn = Conn::new(stream, leftover);
+        let mut conn = Conn::new(opened);
         poll.registry()
             .register(&mut conn.stream, Token(i), Interest::READABLE)?;
         conns.push(conn);
@@ -806,15 +930,16 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
     let addrs: Vec<SocketAddr> = std::iter::once(args.common.addr)
         .chain(args.also_addrs.iter().copied())
         .collect();
-    let opened: Vec<(TcpStream, Vec<u8>)> = (0..total)
-        .map(|i| open_path(addrs[i % addrs.len()], &args.path))
+    let tls = args.common.tls()?;
+    let opened: Vec<Opened> = (0..total)
+        .map(|i| open_path(addrs[i % addrs.len()], &args.path, tls.as_ref()))
         .collect::<io::Result<_>>()?;
     let pids: Vec<u32> = pid
         .into_iter()
         .chain(args.also_pids.iter().copied())
         .collect();
-    for (i, (stream, leftover)) in opened.into_iter().enumerate() {
-        let mut conn = Conn::new(stream, leftover);
+    for (i, opened) in opened.into_iter().enumerate() {
+        let mut conn = Conn::new(opened);
         poll.registry()
             .register(&mut conn.stream, Token(i), Interest::READABLE)?;
         conns.push(conn);
@@ -995,7 +1120,8 @@ fn idle(args: IdleArgs) -> io::Result<()> {
         .ok_or_else(|| io::Error::other("idle mode needs --pid"))?;
     let before =
         rss_bytes(pid).ok_or_else(|| io::Error::other("cannot read the server's memory"))?;
-    let conns = open_many(args.common.addr, args.connections)?;
+    let tls = args.common.tls()?;
+    let conns = open_many(args.common.addr, args.connections, tls.as_ref())?;
     std::thread::sleep(Duration::from_secs_f64(args.settle));
     let after =
         rss_bytes(pid).ok_or_else(|| io::Error::other("cannot read the server's memory"))?;
@@ -1025,8 +1151,10 @@ const FLOOD_CHUNK: usize = 64 * 1024;
 fn fairness(args: FairnessArgs) -> io::Result<()> {
     let pid = args.common.pid;
     let mut poll = Poll::new()?;
-    let (stream, leftover) = open(args.common.addr)?;
-    let mut innocent = Conn::new(stream, leftover);
+    if args.common.tls {
+        return Err(io::Error::other("the fairness mode has no --tls"));
+    }
+    let mut innocent = Conn::new(open(args.common.addr, None)?);
     poll.registry()
         .register(&mut innocent.stream, INNOCENT, Interest::READABLE)?;
     let template = Template::new(args.size, false, [0x21, 0x43, 0x65, 0x87]);
@@ -1218,7 +1346,11 @@ impl Flooder {
         stream.set_nodelay(true)?;
         poll.registry()
             .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
-        let mut conn = Conn::new(stream, Vec::new());
+        let mut conn = Conn::new(Opened {
+            stream,
+            leftover: Vec::new(),
+            tls: None,
+        });
         // Offer client_no_context_takeover: every flood message is compressed on its own.
         let offer = extension.map(|e| format!("{e}; client_no_context_takeover"));
         conn.output

@@ -16,6 +16,7 @@ use rfc6455::handshake::OriginPolicy;
 use rfc6455::limits::Limits;
 use rfc6455::server::{Config, RedisConfig, Server};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use subprotocol::Subprotocols;
@@ -147,6 +148,13 @@ struct ServerArgs {
     /// Redis.
     #[arg(long, default_value = "rfc6455:", value_name = "PREFIX")]
     redis_prefix: String,
+    /// Serve https:// and wss:// on the port (TLS 1.3 and 1.2) with this certificate chain:
+    /// PEM, the server's certificate first, then its intermediates. Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// Resolves a host (an IP address, an IPv6 address in brackets, or a name) with a port. A name
@@ -246,6 +254,13 @@ impl ServerArgs {
             max_outbound: to_usize(self.max_outbound.max(self.outbound_high_water)),
             max_memory: to_usize(self.max_memory),
             shutdown_timeout: self.shutdown_timeout,
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(
+                    rfc6455::server::TlsConfig::from_pem_files(cert, key)
+                        .map_err(|e| format!("--tls-cert/--tls-key: {e}"))?,
+                ),
+                _ => None,
+            },
             ..Config::default()
         })
     }
@@ -315,14 +330,21 @@ fn main() -> ExitCode {
     }
     // Printed whatever RUST_LOG says: it is how a user (and the tests) learn the port.
     let addr = server.local_addr();
+    let (ws, http) = match config.tls {
+        Some(_) => ("wss", "https"),
+        None => ("ws", "http"),
+    };
+    let metrics = match server.metrics_addr() {
+        Some(metrics) => format!("http://{metrics}"),
+        None => format!("{http}://{addr}"),
+    };
     let broker = match &config.redis {
         Some(redis) => format!(", rooms through Redis at {}", redis.addr),
         None => String::new(),
     };
     eprintln!(
-        "listening on ws://{addr} in {mode} mode (chat page at http://{addr}/, metrics at \
-         http://{metrics}/metrics), at most {cap} connections{broker}",
-        metrics = server.metrics_addr().unwrap_or(addr),
+        "listening on {ws}://{addr} in {mode} mode (chat page at {http}://{addr}/, metrics at \
+         {metrics}/metrics), at most {cap} connections{broker}",
         cap = server.max_connections()
     );
     let result = match &cli.mode {
