@@ -485,7 +485,9 @@ impl<P: Endpoint> Connection<P> {
         progress.received += take as u64;
         progress.remaining -= take as u64;
         let (frame_done, fin) = (progress.remaining == 0, progress.fin);
-        incoming.message.push(piece, progress.remaining)?;
+        incoming
+            .message
+            .push(piece, fin.then_some(progress.remaining))?;
         if frame_done {
             incoming.frame = None;
             if fin {

@@ -152,13 +152,19 @@ impl Assembler {
     /// Appends unmasked payload bytes, validating text as it arrives (§8.1: fail fast). The
     /// bytes of a compressed message wait for [`inflate`](Self::inflate).
     ///
-    /// `frame_rest` is how many bytes of the current frame are still to come after these: the
-    /// buffer grows at most twofold, as a `Vec` does, but straight to the frame's end once that
-    /// is within half as much again. A large frame then ends in a buffer of exactly its size,
-    /// without a last doubling that copied the whole payload once more and left up to half the
-    /// memory unused, while a peer that announces a large frame and sends little of it still
-    /// makes the receiver reserve at most three times what it sent.
-    pub(crate) fn push(&mut self, bytes: &[u8], frame_rest: u64) -> Result<(), ProtocolError> {
+    /// `message_rest` is how many bytes of the message are still to come after these, when this
+    /// is its final frame (`None` before that). The buffer grows twofold, as a `Vec` does, but
+    /// in the final frame straight to the message's end once that is within half as much again:
+    /// a large message then ends in a buffer of exactly its size, without a last doubling that
+    /// copied the whole payload once more and left up to half the memory unused. A peer that
+    /// announces a large frame and sends little of it still makes the receiver reserve at most
+    /// three times what it sent, and messages of many frames still grow geometrically (a buffer
+    /// fitted to each frame would be copied once per frame).
+    pub(crate) fn push(
+        &mut self,
+        bytes: &[u8],
+        message_rest: Option<u64>,
+    ) -> Result<(), ProtocolError> {
         self.wire_len += bytes.len() as u64;
         if let Some(inflation) = &mut self.inflation {
             inflation.push(bytes);
@@ -172,12 +178,16 @@ impl Assembler {
         let needed = self.buffer.len() + bytes.len();
         if needed > self.buffer.capacity() {
             let doubled = needed.max(2 * self.buffer.capacity());
-            let frame_end =
-                needed.saturating_add(usize::try_from(frame_rest).unwrap_or(usize::MAX));
-            let target = if frame_end <= doubled + doubled / 2 {
-                frame_end
-            } else {
-                doubled
+            let target = match message_rest {
+                Some(rest) => {
+                    let end = needed.saturating_add(usize::try_from(rest).unwrap_or(usize::MAX));
+                    if end <= doubled + doubled / 2 {
+                        end
+                    } else {
+                        doubled
+                    }
+                }
+                None => doubled,
             };
             self.buffer.reserve_exact(target - self.buffer.len());
         }
@@ -293,9 +303,9 @@ mod tests {
     fn assembles_fragments_in_order() {
         let limits = Limits::default();
         let mut a = Assembler::new(MessageKind::Text, None);
-        a.push(b"Hel", 0).unwrap();
+        a.push(b"Hel", None).unwrap();
         a.add_fragment(2, &limits).unwrap();
-        a.push(b"lo", 0).unwrap();
+        a.push(b"lo", None).unwrap();
         let m = a.finish(None, &mut SharedDeflate::new()).unwrap();
         assert_eq!(m.as_text(), Some("Hello"));
     }
@@ -303,9 +313,9 @@ mod tests {
     #[test]
     fn fails_text_at_the_bad_fragment() {
         let mut a = Assembler::new(MessageKind::Text, None);
-        a.push(b"\xCE\xBA\xE1", 0).unwrap();
+        a.push(b"\xCE\xBA\xE1", None).unwrap();
         assert_eq!(
-            a.push(b"\xBD\xB9\xED\xA0", 0),
+            a.push(b"\xBD\xB9\xED\xA0", None),
             Err(ProtocolError::InvalidUtf8)
         );
     }
@@ -320,7 +330,8 @@ mod tests {
         while received < FRAME {
             let take = PIECE.min(FRAME - received);
             received += take;
-            a.push(&vec![7; take], (FRAME - received) as u64).unwrap();
+            a.push(&vec![7; take], Some((FRAME - received) as u64))
+                .unwrap();
             capacities.push(a.buffer.capacity());
         }
         // Twofold, then straight to the end of the frame instead of a last doubling.
@@ -332,18 +343,35 @@ mod tests {
     }
 
     #[test]
+    fn many_small_frames_grow_the_buffer_geometrically() {
+        let mut a = Assembler::new(MessageKind::Binary, None);
+        let mut growths = 0;
+        let mut capacity = 0;
+        for frame in 0..10_000 {
+            let last = frame == 9_999;
+            a.push(&[3; 64], last.then_some(0)).unwrap();
+            if a.buffer.capacity() != capacity {
+                capacity = a.buffer.capacity();
+                growths += 1;
+            }
+        }
+        // 640 000 bytes from 64: about log2(10 000) growths, not one per frame.
+        assert!(growths <= 16, "{growths} growths");
+    }
+
+    #[test]
     fn an_announced_frame_is_not_reserved_before_it_arrives() {
         let mut a = Assembler::new(MessageKind::Binary, None);
-        a.push(&[1; 1024], 16 << 20).unwrap();
+        a.push(&[1; 1024], Some(16 << 20)).unwrap();
         assert!(a.buffer.capacity() < 3 * 1024);
-        a.push(&[1; 1024], (16 << 20) - 1024).unwrap();
+        a.push(&[1; 1024], Some((16 << 20) - 1024)).unwrap();
         assert!(a.buffer.capacity() < 3 * 2048);
     }
 
     #[test]
     fn rejects_text_ending_mid_code_point() {
         let mut a = Assembler::new(MessageKind::Text, None);
-        a.push(b"\xE2\x82", 0).unwrap();
+        a.push(b"\xE2\x82", None).unwrap();
         assert_eq!(
             a.finish(None, &mut SharedDeflate::new()),
             Err(ProtocolError::InvalidUtf8)
