@@ -485,6 +485,79 @@ mod tests {
     }
 
     #[test]
+    fn a_message_gives_its_payload_however_it_is_asked() {
+        let borrowed = Message::new(MessageKind::Text, Cow::Borrowed(b"caf\xC3\xA9"));
+        assert_eq!(borrowed.kind(), MessageKind::Text);
+        assert_eq!(borrowed.as_bytes(), b"caf\xC3\xA9");
+        assert_eq!(borrowed.as_text(), Some("caf\u{e9}"));
+        assert_eq!(borrowed.clone().into_payload(), b"caf\xC3\xA9");
+        let owned = borrowed.into_owned();
+        assert_eq!(owned.as_bytes(), b"caf\xC3\xA9");
+        let binary = Message::new(MessageKind::Binary, Cow::Owned(vec![0xFF, 0]));
+        assert_eq!(binary.as_text(), None);
+        assert_eq!(binary.into_payload(), [0xFF, 0]);
+    }
+
+    #[test]
+    fn the_message_limit_counts_the_bytes_of_every_fragment() {
+        let limits = Limits {
+            max_message_size: 15,
+            ..Limits::default()
+        };
+        let mut a = Assembler::new(MessageKind::Binary, None);
+        a.push(&[0; 4], 0).unwrap();
+        a.add_fragment(6, &limits).unwrap();
+        a.push(&[0; 6], 0).unwrap();
+        assert_eq!(
+            a.add_fragment(6, &limits),
+            Err(ProtocolError::MessageTooBig { len: 16, limit: 15 })
+        );
+    }
+
+    #[test]
+    fn compressed_text_is_validated_as_it_inflates() {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-8.1
+        //# When an endpoint is to interpret a byte stream as UTF-8 but finds
+        //# that the byte stream is not, in fact, a valid UTF-8 stream, that
+        //# endpoint MUST _Fail the WebSocket Connection_.
+        let mut deflate = deflate_state();
+        let mut shared = SharedDeflate::new();
+        let mut compressed = Vec::new();
+        deflate.compress(b"ok \xFF", &mut compressed, &mut shared);
+        for (kind, expected) in [
+            (MessageKind::Text, Err(ProtocolError::InvalidUtf8)),
+            (MessageKind::Binary, Ok(false)),
+        ] {
+            let mut a = Assembler::new(kind, Some((&mut deflate, &mut shared)));
+            a.push(&compressed, 0).unwrap();
+            a.end_input();
+            assert_eq!(
+                a.inflate(Some(&mut deflate), &Limits::default()),
+                expected,
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn complete_once_every_frame_arrived_and_is_inflated() {
+        let a = Assembler::new(MessageKind::Binary, None);
+        assert!(!a.is_complete(false));
+        assert!(a.is_complete(true));
+
+        let mut deflate = deflate_state();
+        let mut shared = SharedDeflate::new();
+        let mut a = Assembler::new(MessageKind::Text, Some((&mut deflate, &mut shared)));
+        a.push(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], 0)
+            .unwrap();
+        assert!(!a.is_complete(false), "the final frame has not arrived");
+        a.end_input();
+        assert!(!a.is_complete(true), "not inflated yet");
+        while a.inflate(Some(&mut deflate), &Limits::default()).unwrap() {}
+        assert!(a.is_complete(true));
+    }
+
+    #[test]
     fn caps_fragment_count() {
         let limits = Limits {
             max_fragments: 3,
