@@ -74,3 +74,42 @@ impl Closure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_only_when_the_closing_handshake_completed() {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.4
+        //# If the TCP connection was closed after the
+        //# WebSocket closing handshake was completed, the WebSocket connection
+        //# is said to have been closed _cleanly_.
+        let closure = |cause| Closure {
+            code: CloseCode::NORMAL,
+            reason: String::new(),
+            cause,
+        };
+        assert!(closure(CloseCause::ClosedByPeer).was_clean());
+        assert!(closure(CloseCause::ClosedByUs(CloseCode::NORMAL)).was_clean());
+        for cause in [
+            CloseCause::Failed(ProtocolError::InvalidUtf8),
+            CloseCause::TimedOut(Deadline::Close),
+            CloseCause::TimedOut(Deadline::Keepalive),
+            CloseCause::TransportClosed,
+            CloseCause::Dropped("slow consumer"),
+        ] {
+            assert!(!closure(cause).was_clean(), "{cause:?}");
+        }
+    }
+
+    #[test]
+    fn without_a_close_frame_the_code_is_1006() {
+        let closure = Closure::abnormal(CloseCause::TransportClosed);
+        assert_eq!(closure.code, CloseCode::ABNORMAL);
+        assert_eq!(closure.code.0, 1006);
+        assert_eq!(closure.reason, "");
+        assert_eq!(closure.cause, CloseCause::TransportClosed);
+        assert!(!closure.was_clean());
+    }
+}

@@ -721,4 +721,57 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
             );
         }
     }
+
+    #[test]
+    fn a_head_of_exactly_the_limit_is_accepted() {
+        assert_eq!(
+            HeadScanner::new().scan(GOOD, GOOD.len()),
+            Ok(Status::Complete(GOOD.len()))
+        );
+    }
+
+    #[test]
+    fn any_one_websocket_field_makes_a_websocket_attempt() {
+        let attempt = |fields: &str| {
+            let head = format!("GET / HTTP/1.1\r\nHost: a\r\n{fields}\r\n");
+            parse_request(head.as_bytes(), &Limits::default())
+                .unwrap()
+                .is_websocket_attempt()
+        };
+        assert!(!attempt(""), "plain HTTP");
+        assert!(!attempt("Upgrade: h2c\r\n"), "another upgrade");
+        assert!(attempt("Upgrade: websocket\r\n"));
+        assert!(attempt("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"));
+        assert!(attempt("Sec-WebSocket-Version: 13\r\n"));
+    }
+
+    #[test]
+    fn a_refusal_names_what_the_client_should_send_instead() {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+        //# If this
+        //# version does not match a version understood by the server, the
+        //# server MUST abort the WebSocket handshake described in this
+        //# section and instead send an appropriate HTTP error code (such
+        //# as 426 Upgrade Required) and a |Sec-WebSocket-Version| header
+        //# field indicating the version(s) the server is capable of
+        //# understanding.
+        for error in [
+            HandshakeError::UnsupportedVersion,
+            HandshakeError::NotWebSocket,
+        ] {
+            let response = error_response(error);
+            assert_eq!(response.status(), 426, "{error:?}");
+            assert_eq!(response.header_value("Upgrade"), Some("websocket"));
+            assert_eq!(response.header_value("Sec-WebSocket-Version"), Some("13"));
+            assert_eq!(response.header_value("Allow"), None);
+        }
+        // RFC 9110 §15.5.6: a 405 response carries `Allow`.
+        let response = error_response(HandshakeError::MethodNotGet);
+        assert_eq!(response.status(), 405);
+        assert_eq!(response.header_value("Allow"), Some("GET"));
+        assert_eq!(response.header_value("Sec-WebSocket-Version"), None);
+        let response = error_response(HandshakeError::InvalidKey);
+        assert_eq!(response.header_value("Allow"), None);
+        assert_eq!(response.header_value("Upgrade"), None);
+    }
 }

@@ -221,4 +221,106 @@ mod tests {
     fn a_field_that_would_split_the_response_is_a_bug() {
         let _ = Response::new(200).header("X-Bad", "a\r\nSet-Cookie: x");
     }
+
+    #[test]
+    fn an_error_response_closes_the_connection_and_carries_its_body() {
+        let response = Response::text(404, "not found\n");
+        assert_eq!(
+            written(&response),
+            "HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 10\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\nnot found\n"
+        );
+        assert_eq!(
+            written(&Response::new(200)),
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn no_content_has_no_length_and_no_body() {
+        // RFC 9110 §8.6: "A server MUST NOT send a Content-Length header field in any response
+        // with a status code of 1xx (Informational) or 204 (No Content)."
+        let response = Response::text(204, "hello");
+        assert_eq!(
+            written(&response),
+            "HTTP/1.1 204 No Content\r\nConnection: close\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn an_informational_response_has_no_length_and_no_body() {
+        let response = Response::text(100, "hello");
+        assert_eq!(
+            written(&response),
+            "HTTP/1.1 100 Unknown\r\nConnection: close\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn reads_back_status_body_and_fields() {
+        let response = Response::text(404, String::from("nope")).header("X-Reason", "gone");
+        assert_eq!(response.status(), 404);
+        assert_eq!(response.body(), b"nope");
+        assert_eq!(response.header_value("x-reason"), Some("gone"));
+        assert_eq!(
+            response.header_value("CONTENT-TYPE"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(response.header_value("Set-Cookie"), None);
+        let head = response.clone().without_body();
+        assert_eq!(head.body(), b"nope", "kept, though not sent");
+        assert!(written(&head).ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn every_named_status_has_its_rfc_9110_reason_phrase() {
+        for (status, phrase) in [
+            (101, "Switching Protocols"),
+            (200, "OK"),
+            (204, "No Content"),
+            (301, "Moved Permanently"),
+            (304, "Not Modified"),
+            (400, "Bad Request"),
+            (401, "Unauthorized"),
+            (403, "Forbidden"),
+            (404, "Not Found"),
+            (405, "Method Not Allowed"),
+            (408, "Request Timeout"),
+            (426, "Upgrade Required"),
+            (429, "Too Many Requests"),
+            (431, "Request Header Fields Too Large"),
+            (500, "Internal Server Error"),
+            (503, "Service Unavailable"),
+            (418, "Unknown"),
+        ] {
+            assert_eq!(reason_phrase(status), phrase, "{status}");
+        }
+    }
+
+    #[test]
+    fn a_field_name_is_an_http_token() {
+        // RFC 9110 §5.6.2: token = 1*tchar, tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" /
+        // "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+        assert!(is_token("Sec-WebSocket-Accept"));
+        assert!(is_token("x9!#$%&'*+-.^_`|~"));
+        for name in ["", "X Bad", "X:Bad", "X\"Bad\"", "Ünicode", "X\r\n"] {
+            assert!(!is_token(name), "{name:?}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "invalid header field")]
+    #[cfg(debug_assertions)]
+    fn a_field_name_that_is_not_a_token_is_a_bug() {
+        let _ = Response::new(200).header("X Bad", "value");
+    }
+
+    #[test]
+    #[cfg(not(debug_assertions))]
+    fn drops_a_field_whose_name_is_not_a_token() {
+        let response = Response::new(200).header("X Bad", "value");
+        assert!(!written(&response).contains("X Bad"));
+    }
 }

@@ -397,6 +397,194 @@ mod tests {
         );
     }
 
+    fn deflate_state() -> Deflate {
+        Deflate::new(
+            deflate::Negotiated {
+                our_window_bits: 15,
+                peer_resets_context: true,
+            },
+            &deflate::DeflateConfig::default(),
+        )
+    }
+
+    #[test]
+    fn into_cow_gives_back_the_payload_as_held() {
+        let borrowed = Message::new(MessageKind::Binary, Cow::Borrowed(b"abc")).into_cow();
+        assert!(matches!(borrowed, Cow::Borrowed(b"abc")), "{borrowed:?}");
+        let owned = Message::new(MessageKind::Text, Cow::Owned(b"hi".to_vec())).into_cow();
+        assert!(matches!(&owned, Cow::Owned(v) if v == b"hi"), "{owned:?}");
+    }
+
+    #[test]
+    fn small_pieces_grow_the_buffer_at_least_twofold() {
+        // A frame announced large and arriving a byte at a time: the buffer doubles, so the
+        // bytes already received are copied a bounded number of times, not once per piece.
+        let mut a = Assembler::new(MessageKind::Binary, None);
+        a.push(&[0; 10], 1 << 20).unwrap();
+        assert_eq!(a.buffer.capacity(), 10);
+        a.push(&[0], 1 << 20).unwrap();
+        assert_eq!(a.buffer.capacity(), 20, "doubled");
+        let mut grown = 0;
+        let mut capacity = a.buffer.capacity();
+        for _ in 0..1000 {
+            a.push(&[0], 1 << 20).unwrap();
+            if a.buffer.capacity() != capacity {
+                grown += 1;
+                capacity = a.buffer.capacity();
+            }
+        }
+        assert!(grown <= 7, "grew {grown} times for 1000 bytes");
+    }
+
+    #[test]
+    fn a_piece_that_fills_the_buffer_exactly_does_not_grow_it() {
+        let mut a = Assembler::new(MessageKind::Binary, None);
+        // 4 bytes of a 6-byte frame: the buffer goes straight to the frame's end.
+        a.push(&[1; 4], 2).unwrap();
+        assert_eq!(a.buffer.capacity(), 6);
+        // The frame's last 2 bytes fill it; the next frame is announced large.
+        a.push(&[2; 2], 1 << 20).unwrap();
+        assert_eq!(a.buffer.capacity(), 6, "full, not grown");
+        assert_eq!(a.buffer, [1, 1, 1, 1, 2, 2]);
+    }
+
+    #[test]
+    fn len_counts_the_payload_and_the_compressed_bytes_not_inflated_yet() {
+        let mut a = Assembler::new(MessageKind::Binary, None);
+        assert_eq!(a.len(), 0);
+        a.push(b"Hello", 0).unwrap();
+        assert_eq!(a.len(), 5);
+
+        // RFC 7692 §7.2.3.1: "Hello" compressed.
+        let mut deflate = deflate_state();
+        let mut shared = SharedDeflate::new();
+        let mut a = Assembler::new(MessageKind::Text, Some((&mut deflate, &mut shared)));
+        a.push(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], 0)
+            .unwrap();
+        assert_eq!(a.len(), 7, "compressed, not inflated yet");
+        a.end_input();
+        while a.inflate(Some(&mut deflate), &Limits::default()).unwrap() {}
+        assert_eq!(a.len(), 5, "inflated");
+        let m = a.finish(Some(&mut deflate), &mut shared).unwrap();
+        assert_eq!(m.as_text(), Some("Hello"));
+    }
+
+    #[test]
+    fn has_work_only_while_compressed_bytes_wait() {
+        let mut a = Assembler::new(MessageKind::Binary, None);
+        a.push(b"plain", 0).unwrap();
+        assert!(!a.has_work(), "an uncompressed message never waits");
+
+        let mut deflate = deflate_state();
+        let mut shared = SharedDeflate::new();
+        let mut a = Assembler::new(MessageKind::Text, Some((&mut deflate, &mut shared)));
+        assert!(!a.has_work(), "nothing received yet");
+        a.push(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], 0)
+            .unwrap();
+        a.end_input();
+        assert!(a.has_work());
+        while a.inflate(Some(&mut deflate), &Limits::default()).unwrap() {}
+        assert!(!a.has_work());
+        assert!(a.is_complete(true));
+    }
+
+    #[test]
+    fn inflates_at_most_256_kib_per_call() {
+        const MESSAGE: usize = 1 << 20;
+        let mut deflate = deflate_state();
+        let mut shared = SharedDeflate::new();
+        let mut compressed = Vec::new();
+        deflate.compress(&vec![b'a'; MESSAGE], &mut compressed, &mut shared);
+        let mut a = Assembler::new(MessageKind::Binary, Some((&mut deflate, &mut shared)));
+        a.push(&compressed, 0).unwrap();
+        a.end_input();
+        let mut steps = Vec::new();
+        loop {
+            let before = a.buffer.len();
+            let more = a.inflate(Some(&mut deflate), &Limits::default()).unwrap();
+            steps.push(a.buffer.len() - before);
+            if !more {
+                break;
+            }
+        }
+        assert_eq!(steps[..4], [256 * 1024; 4], "{steps:?}");
+        assert!(steps[4..].iter().all(|&n| n == 0), "{steps:?}");
+        assert_eq!(a.buffer.len(), MESSAGE);
+    }
+
+    #[test]
+    fn a_message_gives_its_payload_however_it_is_asked() {
+        let borrowed = Message::new(MessageKind::Text, Cow::Borrowed(b"caf\xC3\xA9"));
+        assert_eq!(borrowed.kind(), MessageKind::Text);
+        assert_eq!(borrowed.as_bytes(), b"caf\xC3\xA9");
+        assert_eq!(borrowed.as_text(), Some("caf\u{e9}"));
+        assert_eq!(borrowed.clone().into_payload(), b"caf\xC3\xA9");
+        let owned = borrowed.into_owned();
+        assert_eq!(owned.as_bytes(), b"caf\xC3\xA9");
+        let binary = Message::new(MessageKind::Binary, Cow::Owned(vec![0xFF, 0]));
+        assert_eq!(binary.as_text(), None);
+        assert_eq!(binary.into_payload(), [0xFF, 0]);
+    }
+
+    #[test]
+    fn the_message_limit_counts_the_bytes_of_every_fragment() {
+        let limits = Limits {
+            max_message_size: 15,
+            ..Limits::default()
+        };
+        let mut a = Assembler::new(MessageKind::Binary, None);
+        a.push(&[0; 4], 0).unwrap();
+        a.add_fragment(6, &limits).unwrap();
+        a.push(&[0; 6], 0).unwrap();
+        assert_eq!(
+            a.add_fragment(6, &limits),
+            Err(ProtocolError::MessageTooBig { len: 16, limit: 15 })
+        );
+    }
+
+    #[test]
+    fn compressed_text_is_validated_as_it_inflates() {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-8.1
+        //# When an endpoint is to interpret a byte stream as UTF-8 but finds
+        //# that the byte stream is not, in fact, a valid UTF-8 stream, that
+        //# endpoint MUST _Fail the WebSocket Connection_.
+        let mut deflate = deflate_state();
+        let mut shared = SharedDeflate::new();
+        let mut compressed = Vec::new();
+        deflate.compress(b"ok \xFF", &mut compressed, &mut shared);
+        for (kind, expected) in [
+            (MessageKind::Text, Err(ProtocolError::InvalidUtf8)),
+            (MessageKind::Binary, Ok(false)),
+        ] {
+            let mut a = Assembler::new(kind, Some((&mut deflate, &mut shared)));
+            a.push(&compressed, 0).unwrap();
+            a.end_input();
+            assert_eq!(
+                a.inflate(Some(&mut deflate), &Limits::default()),
+                expected,
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn complete_once_every_frame_arrived_and_is_inflated() {
+        let a = Assembler::new(MessageKind::Binary, None);
+        assert!(!a.is_complete(false));
+        assert!(a.is_complete(true));
+
+        let mut deflate = deflate_state();
+        let mut shared = SharedDeflate::new();
+        let mut a = Assembler::new(MessageKind::Text, Some((&mut deflate, &mut shared)));
+        a.push(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], 0)
+            .unwrap();
+        assert!(!a.is_complete(false), "the final frame has not arrived");
+        a.end_input();
+        assert!(!a.is_complete(true), "not inflated yet");
+        while a.inflate(Some(&mut deflate), &Limits::default()).unwrap() {}
+        assert!(a.is_complete(true));
+    }
+
     #[test]
     fn caps_fragment_count() {
         let limits = Limits {

@@ -449,6 +449,7 @@ mod tests {
     fn eof_comes_after_the_queued_bytes_once() {
         let mut outbox = Outbox::new();
         outbox.append(|v| v.extend_from_slice(b"bye"));
+        assert!(!outbox.is_ending(), "open until finished");
         outbox.finish();
         assert!(outbox.is_ending());
         assert!(!outbox.take_eof(), "bytes still queued");
@@ -502,5 +503,193 @@ mod tests {
         outbox.advance(2 * MAX_PONGS_IN_FLIGHT + 5);
         assert!(outbox.is_empty());
         assert!(outbox.take_eof());
+    }
+
+    #[test]
+    fn a_written_chunk_leaves_the_queue_and_the_rest_keeps_its_order() {
+        let frame = Bytes::from(vec![7u8; COPY_MAX + 1]);
+        let mut outbox = Outbox::new();
+        outbox.append(|v| v.extend_from_slice(b"ab"));
+        outbox.push_shared(&frame);
+        outbox.append(|v| v.extend_from_slice(b"cd"));
+        outbox.advance(2);
+        let mut slices = [IoSlice::new(&[]); 4];
+        assert_eq!(
+            outbox.io_slices(&mut slices),
+            2,
+            "the written buffer is gone"
+        );
+        assert_eq!(
+            slices[0].as_ptr(),
+            frame.as_ptr(),
+            "the shared frame is next"
+        );
+        outbox.advance(COPY_MAX + 1);
+        assert_eq!(contents(&outbox), b"cd");
+        outbox.advance(1);
+        assert_eq!(contents(&outbox), b"d");
+        assert_eq!(outbox.len(), 1);
+    }
+
+    #[test]
+    fn advancing_by_nothing_changes_nothing() {
+        let mut outbox = Outbox::new();
+        outbox.append(|v| v.extend_from_slice(b"ab"));
+        outbox.advance(0);
+        outbox.append(|v| v.extend_from_slice(b"cd"));
+        assert_eq!(
+            outbox.chunks.len(),
+            1,
+            "frames queued together stay in one buffer"
+        );
+        assert_eq!(contents(&outbox), b"abcd");
+    }
+
+    /// The capacity of the buffer an empty queue kept, if it kept one.
+    fn spare_capacity(outbox: &Outbox) -> Option<usize> {
+        match (outbox.len(), outbox.chunks.front()) {
+            (0, Some(Chunk::Buffer(buffer))) => {
+                assert!(buffer.is_empty());
+                Some(buffer.capacity())
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn an_empty_queue_keeps_a_buffer_of_at_most_64_kib() {
+        for (capacity, kept) in [(100, true), (64 * 1024, true), (64 * 1024 + 1, false)] {
+            let mut outbox = Outbox::new();
+            outbox.append(|v| {
+                v.reserve_exact(capacity);
+                v.resize(capacity, 1);
+            });
+            outbox.advance(capacity);
+            assert!(outbox.is_empty());
+            assert_eq!(
+                spare_capacity(&outbox),
+                kept.then_some(capacity),
+                "{capacity}"
+            );
+        }
+    }
+
+    #[test]
+    fn holds_spare_only_when_empty_with_memory_kept() {
+        let mut outbox = Outbox::new();
+        assert!(!outbox.holds_spare(), "a new outbox holds nothing");
+        outbox.append(|v| v.extend_from_slice(b"ab"));
+        assert!(!outbox.holds_spare(), "bytes are queued");
+        outbox.advance(2);
+        assert!(outbox.holds_spare());
+        outbox.release();
+        assert!(!outbox.holds_spare());
+    }
+
+    #[test]
+    fn the_pong_bound_counts_pongs_that_are_partly_written() {
+        let mut outbox = Outbox::new();
+        for _ in 0..MAX_PONGS_IN_FLIGHT {
+            outbox.queue_pong(b"P1");
+        }
+        // The first pong is written, the second half written: fifteen still count.
+        outbox.advance(3);
+        outbox.queue_pong(b"P2");
+        outbox.queue_pong(b"P3");
+        assert_eq!(
+            outbox.len(),
+            2 * MAX_PONGS_IN_FLIGHT - 3 + 2,
+            "one more fits, the next waits"
+        );
+        let queued = contents(&outbox);
+        assert_eq!(&queued[queued.len() - 2..], b"P2");
+    }
+
+    #[test]
+    fn a_pong_queued_after_the_end_is_never_sent() {
+        let mut outbox = Outbox::new();
+        for _ in 0..MAX_PONGS_IN_FLIGHT {
+            outbox.queue_pong(b"P1");
+        }
+        outbox.finish();
+        outbox.queue_pong(b"P2");
+        outbox.advance(2 * MAX_PONGS_IN_FLIGHT);
+        assert!(outbox.is_empty(), "nothing after the end of the stream");
+        assert!(outbox.take_eof());
+    }
+
+    /// A writer that plays a script of results, then takes everything.
+    #[derive(Default)]
+    struct Scripted {
+        script: VecDeque<io::Result<usize>>,
+        taken: Vec<u8>,
+        plain_writes: usize,
+        vectored_writes: usize,
+    }
+
+    impl Write for Scripted {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.plain_writes += 1;
+            let n = self.script.pop_front().unwrap_or(Ok(buf.len()))?;
+            self.taken.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.vectored_writes += 1;
+            self.script.pop_front().unwrap_or(Ok(0))?;
+            let mut n = 0;
+            for buf in bufs {
+                self.taken.extend_from_slice(buf);
+                n += buf.len();
+            }
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn one_buffer_goes_out_with_a_plain_write_several_with_one_vectored_write() {
+        let mut outbox = Outbox::new();
+        outbox.append(|v| v.extend_from_slice(b"abc"));
+        let mut writer = Scripted::default();
+        assert_eq!(outbox.write_to(&mut writer).unwrap(), 3);
+        assert_eq!((writer.plain_writes, writer.vectored_writes), (1, 0));
+
+        let frame = Bytes::from(vec![7u8; COPY_MAX + 1]);
+        outbox.append(|v| v.extend_from_slice(b"abc"));
+        outbox.push_shared(&frame);
+        let mut writer = Scripted::default();
+        assert_eq!(outbox.write_to(&mut writer).unwrap(), 3 + frame.len());
+        assert_eq!((writer.plain_writes, writer.vectored_writes), (0, 1));
+    }
+
+    #[test]
+    fn an_interrupted_write_is_retried() {
+        let mut outbox = Outbox::new();
+        outbox.append(|v| v.extend_from_slice(b"abc"));
+        let mut writer = Scripted {
+            script: [Err(io::ErrorKind::Interrupted.into())].into(),
+            ..Scripted::default()
+        };
+        assert_eq!(outbox.write_to(&mut writer).unwrap(), 3);
+        assert_eq!(writer.taken, b"abc");
+        assert!(outbox.is_empty());
+    }
+
+    #[test]
+    fn a_write_error_is_returned_and_keeps_the_queue() {
+        let mut outbox = Outbox::new();
+        outbox.append(|v| v.extend_from_slice(b"abc"));
+        let mut writer = Scripted {
+            script: [Err(io::ErrorKind::BrokenPipe.into())].into(),
+            ..Scripted::default()
+        };
+        assert_eq!(
+            outbox.write_to(&mut writer).unwrap_err().kind(),
+            io::ErrorKind::BrokenPipe
+        );
+        assert_eq!(outbox.len(), 3);
     }
 }
