@@ -417,17 +417,17 @@ mod tests {
 
     #[test]
     fn small_pieces_grow_the_buffer_at_least_twofold() {
-        // A frame announced large and arriving a byte at a time: the buffer doubles, so the
+        // Frames that are not final arriving a byte at a time: the buffer doubles, so the
         // bytes already received are copied a bounded number of times, not once per piece.
         let mut a = Assembler::new(MessageKind::Binary, None);
-        a.push(&[0; 10], 1 << 20).unwrap();
+        a.push(&[0; 10], None).unwrap();
         assert_eq!(a.buffer.capacity(), 10);
-        a.push(&[0], 1 << 20).unwrap();
+        a.push(&[0], None).unwrap();
         assert_eq!(a.buffer.capacity(), 20, "doubled");
         let mut grown = 0;
         let mut capacity = a.buffer.capacity();
         for _ in 0..1000 {
-            a.push(&[0], 1 << 20).unwrap();
+            a.push(&[0], None).unwrap();
             if a.buffer.capacity() != capacity {
                 grown += 1;
                 capacity = a.buffer.capacity();
@@ -439,11 +439,11 @@ mod tests {
     #[test]
     fn a_piece_that_fills_the_buffer_exactly_does_not_grow_it() {
         let mut a = Assembler::new(MessageKind::Binary, None);
-        // 4 bytes of a 6-byte frame: the buffer goes straight to the frame's end.
-        a.push(&[1; 4], 2).unwrap();
+        // 4 bytes of a final 6-byte frame: the buffer goes straight to the message's end.
+        a.push(&[1; 4], Some(2)).unwrap();
         assert_eq!(a.buffer.capacity(), 6);
-        // The frame's last 2 bytes fill it; the next frame is announced large.
-        a.push(&[2; 2], 1 << 20).unwrap();
+        // The frame's last 2 bytes fill it.
+        a.push(&[2; 2], Some(0)).unwrap();
         assert_eq!(a.buffer.capacity(), 6, "full, not grown");
         assert_eq!(a.buffer, [1, 1, 1, 1, 2, 2]);
     }
@@ -452,14 +452,14 @@ mod tests {
     fn len_counts_the_payload_and_the_compressed_bytes_not_inflated_yet() {
         let mut a = Assembler::new(MessageKind::Binary, None);
         assert_eq!(a.len(), 0);
-        a.push(b"Hello", 0).unwrap();
+        a.push(b"Hello", Some(0)).unwrap();
         assert_eq!(a.len(), 5);
 
         // RFC 7692 §7.2.3.1: "Hello" compressed.
         let mut deflate = deflate_state();
         let mut shared = SharedDeflate::new();
         let mut a = Assembler::new(MessageKind::Text, Some((&mut deflate, &mut shared)));
-        a.push(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], 0)
+        a.push(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], Some(0))
             .unwrap();
         assert_eq!(a.len(), 7, "compressed, not inflated yet");
         a.end_input();
@@ -472,14 +472,14 @@ mod tests {
     #[test]
     fn has_work_only_while_compressed_bytes_wait() {
         let mut a = Assembler::new(MessageKind::Binary, None);
-        a.push(b"plain", 0).unwrap();
+        a.push(b"plain", Some(0)).unwrap();
         assert!(!a.has_work(), "an uncompressed message never waits");
 
         let mut deflate = deflate_state();
         let mut shared = SharedDeflate::new();
         let mut a = Assembler::new(MessageKind::Text, Some((&mut deflate, &mut shared)));
         assert!(!a.has_work(), "nothing received yet");
-        a.push(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], 0)
+        a.push(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], Some(0))
             .unwrap();
         a.end_input();
         assert!(a.has_work());
@@ -496,7 +496,7 @@ mod tests {
         let mut compressed = Vec::new();
         deflate.compress(&vec![b'a'; MESSAGE], &mut compressed, &mut shared);
         let mut a = Assembler::new(MessageKind::Binary, Some((&mut deflate, &mut shared)));
-        a.push(&compressed, 0).unwrap();
+        a.push(&compressed, Some(0)).unwrap();
         a.end_input();
         let mut steps = Vec::new();
         loop {
@@ -533,9 +533,9 @@ mod tests {
             ..Limits::default()
         };
         let mut a = Assembler::new(MessageKind::Binary, None);
-        a.push(&[0; 4], 0).unwrap();
+        a.push(&[0; 4], None).unwrap();
         a.add_fragment(6, &limits).unwrap();
-        a.push(&[0; 6], 0).unwrap();
+        a.push(&[0; 6], None).unwrap();
         assert_eq!(
             a.add_fragment(6, &limits),
             Err(ProtocolError::MessageTooBig { len: 16, limit: 15 })
@@ -557,7 +557,7 @@ mod tests {
             (MessageKind::Binary, Ok(false)),
         ] {
             let mut a = Assembler::new(kind, Some((&mut deflate, &mut shared)));
-            a.push(&compressed, 0).unwrap();
+            a.push(&compressed, Some(0)).unwrap();
             a.end_input();
             assert_eq!(
                 a.inflate(Some(&mut deflate), &Limits::default()),
@@ -576,7 +576,7 @@ mod tests {
         let mut deflate = deflate_state();
         let mut shared = SharedDeflate::new();
         let mut a = Assembler::new(MessageKind::Text, Some((&mut deflate, &mut shared)));
-        a.push(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], 0)
+        a.push(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], Some(0))
             .unwrap();
         assert!(!a.is_complete(false), "the final frame has not arrived");
         a.end_input();
