@@ -333,10 +333,10 @@ impl ClientConnection {
         let failed = matches!(ended, Ended::Failed(_));
         self.closure
             .get_or_insert_with(|| Box::new(ended.into_closure()));
-        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
-        //# In particular, the client SHOULD wait for the server to
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+        //# the client SHOULD wait for the server to
         //# close the connection but MAY close the connection at any time after
-        //# sending and receiving a close message, e.g., if it has not received a
+        //# sending and receiving a Close message, e.g., if it has not received a
         //# TCP Close from the server in a reasonable time period.
         if failed {
             self.outbox.finish();
