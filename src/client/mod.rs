@@ -284,8 +284,7 @@ impl<S: Transport> Client<S> {
     /// the server's Close and its TCP close (at most the close timeout each), and returns how
     /// the connection ended.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<Closure, Error> {
-        self.conn.close(code, reason, Instant::now())?;
-        self.flush()?;
+        self.start_close(code, reason)?;
         self.read_timeout = None;
         while self.recv()?.is_some() {}
         Ok(self
@@ -293,6 +292,14 @@ impl<S: Transport> Client<S> {
             .closure()
             .cloned()
             .expect("a connection that was open and is closed has a closure"))
+    }
+
+    /// Starts the closing handshake with `code` and `reason` and returns at once: messages the
+    /// server sent before its Close still come from [`recv`](Self::recv), then `Ok(None)` once the
+    /// connection is closed (within the close timeout of this call, or the server's TCP close).
+    pub fn start_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.conn.close(code, reason, Instant::now())?;
+        self.flush()
     }
 
     /// Handles the input already received; returns the first message it completes.
