@@ -31,3 +31,30 @@ for line in sys.stdin:
     fi
     printf '%s\n' "$executable"
 }
+
+#   path=$(cargo_example MANIFEST NAME)
+#
+# The same for the example NAME (examples/NAME.rs), built in release mode with default features.
+cargo_example() {
+    local manifest=$1 name=$2 messages executable
+    messages=$(cargo build --release --quiet --manifest-path "$manifest" --example "$name" \
+        --message-format=json-render-diagnostics) || return 1
+    executable=$(python3 -c '
+import json, sys
+name = sys.argv[1]
+for line in sys.stdin:
+    if not line.startswith("{"):
+        continue
+    message = json.loads(line)
+    target = message.get("target") or {}
+    if (message.get("reason") == "compiler-artifact" and target.get("name") == name
+            and "example" in target.get("kind", []) and message.get("executable")):
+        print(message["executable"])
+        break
+' "$name" <<<"$messages") || return 1
+    if [ -z "$executable" ] || [ ! -x "$executable" ]; then
+        echo "cargo_example: cargo reported no executable for the example $name of $manifest" >&2
+        return 1
+    fi
+    printf '%s\n' "$executable"
+}
