@@ -2,6 +2,7 @@
 //! page on the same port.
 
 mod broadcast;
+mod client;
 mod echo;
 mod page;
 
@@ -31,6 +32,9 @@ enum Mode {
     Echo(ServerArgs),
     /// Send every message to every connected client, the sender included (a chat relay).
     Broadcast(ServerArgs),
+    /// Connect to a server: send each line of standard input, print each message received.
+    #[command(after_help = client::EXIT_STATUS)]
+    Client(client::ClientArgs),
 }
 
 /// Settings shared by both modes. Every limit has a tested default; see the README.
@@ -172,6 +176,7 @@ fn main() -> ExitCode {
     let (mode, args) = match &cli.mode {
         Mode::Echo(args) => ("echo", args),
         Mode::Broadcast(args) => ("broadcast", args),
+        Mode::Client(args) => return client::run(args),
     };
     let config = match args.config() {
         Ok(config) => config,
@@ -212,6 +217,7 @@ fn main() -> ExitCode {
     let result = match &cli.mode {
         Mode::Echo(_) => server.run(&mut Echo),
         Mode::Broadcast(_) => server.run(&mut Broadcast),
+        Mode::Client(_) => unreachable!("the client returned above"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
