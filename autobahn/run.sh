@@ -103,7 +103,7 @@ expect_count=517
 #    by side (12.x, and everything else), each with its own report folder.
 server_run() {
     local server port server_pid
-    server=$(cargo_bin "$root/Cargo.toml" rfc6455)
+    server=$(cargo_bin "$root/Cargo.toml" rfc6455) || return 1
     port=$(free_port)
     RUST_LOG=warn "$server" echo --port "$port" &
     server_pid=$!
@@ -127,14 +127,14 @@ server_run() {
     echo "Running the Autobahn|Testsuite fuzzing client against rfc6455 echo on port $port"
     local indexes
     if [ -n "${CASES:-}" ]; then
-        fuzzingclient subset "$CASES" '[]'
+        fuzzingclient subset "$CASES" '[]' || return 1
         indexes=(reports/subset/index.json)
     else
         local compression_pid
         fuzzingclient compression '["12.*"]' '[]' &
         compression_pid=$!
-        fuzzingclient core '["*"]' '["12.*"]'
-        wait "$compression_pid"
+        fuzzingclient core '["*"]' '["12.*"]' || return 1
+        wait "$compression_pid" || return 1
         indexes=(reports/core/index.json reports/compression/index.json)
     fi
     kill "$server_pid" 2>/dev/null || true
@@ -148,42 +148,45 @@ server_run() {
 #    halves of about equal time, each driven by its own client process and writing its own report.
 client_run() {
     local driver
-    driver=$(cargo_example "$root/Cargo.toml" autobahn_client)
+    driver=$(cargo_example "$root/Cargo.toml" autobahn_client) || return 1
     rm -rf reports/client
     mkdir -p reports/client
+    # Starts a fuzzing server for one part and sets $port; in this shell, so that the cleanup
+    # knows its process id.
     fuzzingserver() { # name cases-json exclude-json
-        local spec="reports/client/$1.spec.json" port wstest_pid
+        local spec="reports/client/$1.spec.json"
         port=$(free_port)
         write_spec fuzzingserver.json "ws://127.0.0.1:$port" "$2" "$3" "reports/client/$1" >"$spec"
         venv/bin/wstest -m fuzzingserver --webport 0 -s "$spec" >"reports/client/$1.wstest.log" 2>&1 &
-        wstest_pid=$!
-        wait_for_port "$port" "$wstest_pid" || {
+        pids+=("$!")
+        wait_for_port "$port" "$!" || {
             echo "wstest -m fuzzingserver ($1) did not start:" >&2
             tail -20 "reports/client/$1.wstest.log" >&2
-            kill "$wstest_pid" 2>/dev/null || true
             return 1
         }
-        local status=0
-        "$driver" "ws://127.0.0.1:$port" rfc6455 >"reports/client/$1.log" 2>&1 || status=$?
-        kill "$wstest_pid" 2>/dev/null || true
-        wait "$wstest_pid" 2>/dev/null || true
-        if [ "$status" -ne 0 ]; then
+    }
+    # Runs the driver against the fuzzing server of one part.
+    drive() { # name port
+        "$driver" "ws://127.0.0.1:$2" rfc6455 >"reports/client/$1.log" 2>&1 || {
             echo "the client driver ($1) failed:" >&2
             tail -20 "reports/client/$1.log" >&2
             return 1
-        fi
+        }
     }
     echo "Running rfc6455's client against the Autobahn|Testsuite fuzzing server"
-    local indexes
+    local indexes first_port first_pid
     if [ -n "${CASES:-}" ]; then
-        fuzzingserver subset "$CASES" '[]'
+        fuzzingserver subset "$CASES" '[]' || return 1
+        drive subset "$port" || return 1
         indexes=(reports/client/subset/index.json)
     else
-        local first_pid
-        fuzzingserver first '["*"]' '["12.5.*", "13.*"]' &
+        fuzzingserver first '["*"]' '["12.5.*", "13.*"]' || return 1
+        first_port=$port
+        fuzzingserver second '["12.5.*", "13.*"]' '[]' || return 1
+        drive first "$first_port" &
         first_pid=$!
-        fuzzingserver second '["12.5.*", "13.*"]' '[]'
-        wait "$first_pid"
+        drive second "$port" || return 1
+        wait "$first_pid" || return 1
         indexes=(reports/client/first/index.json reports/client/second/index.json)
     fi
     venv/bin/python compare.py expected-results-client.json "$expect_count" "${indexes[@]}"
