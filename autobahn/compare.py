@@ -58,7 +58,7 @@ def main():
             differences.append("the report has %d cases, expected %d" % (len(results), expected_count))
             failed += 1
     if differences:
-        print("Differences from expected-results.json:")
+        print("Differences from %s:" % expected_path.split("/")[-1])
         for line in differences:
             print("  " + line)
     print("%d passed, %d failed" % (passed, failed))

@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
-# Runs the Autobahn|Testsuite fuzzing client against `rfc6455 echo` and compares every case's
-# result with expected-results.json. Exits non-zero on any difference, better or worse.
+# Runs the Autobahn|Testsuite against rfc6455 in both roles and compares every case's result with
+# the committed expectation. Exits non-zero on any difference, better or worse.
 #
-#   autobahn/run.sh            # the whole suite (517 cases)
-#   CASES='["6.4.*"]' autobahn/run.sh   # a subset (the count check is skipped)
+#   autobahn/run.sh                          # both runs, 517 cases each
+#   autobahn/run.sh server                   # the server run: wstest -m fuzzingclient against
+#                                            # `rfc6455 echo`, compared with expected-results.json
+#   autobahn/run.sh client                   # the client run: examples/autobahn_client against
+#                                            # wstest -m fuzzingserver, compared with
+#                                            # expected-results-client.json
+#   CASES='["6.4.*"]' autobahn/run.sh client  # a subset (the count check is skipped)
 #
 # Installs what it needs on first use: a Python 2.7 virtualenv under autobahn/venv with the
-# pinned autobahntestsuite (requirements.txt). Reports go to autobahn/reports/ (open
-# autobahn/reports/core/index.html and autobahn/reports/compression/index.html in a browser).
+# pinned autobahntestsuite (requirements.txt). Reports go to autobahn/reports/: the server run's
+# to reports/core/ and reports/compression/, the client run's to reports/client/ (open each
+# index.html in a browser).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 cd "$here"
+
+runs=${1:-both}
+case "$runs" in
+server | client | both) ;;
+*)
+    echo "usage: autobahn/run.sh [server|client]" >&2
+    exit 2
+    ;;
+esac
 
 # 1. A Python 2.7 interpreter: the suite is Python 2 only.
 find_python2() {
@@ -45,54 +60,145 @@ if [ ! -x venv/bin/wstest ]; then
     venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 fi
 
-# 3. The server, built in release mode, on a free loopback port.
 source "$root/.ci/lib/cargo-bin.sh"
-server=$(cargo_bin "$root/Cargo.toml" rfc6455)
-port=$(venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-RUST_LOG=warn "$server" echo --port "$port" &
-server_pid=$!
-trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then echo "server exited" >&2; exit 1; fi
-    sleep 0.05
-done
+pids=()
+trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done' EXIT
 
-# 4. The fuzzing client, with the committed spec pointed at that port. The permessage-deflate
-#    cases (12.x) spend most of their time compressing in the Python client, so the suite runs as
-#    two clients side by side (12.x, and everything else), each with its own report folder.
-rm -rf reports
-mkdir -p reports
-run_part() { # name cases-json exclude-json
-    local name=$1 spec="reports/$1.spec.json"
-    venv/bin/python - "$port" "$2" "$3" "reports/$name" >"$spec" <<'PY'
+free_port() {
+    venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for_port() { # port pid
+    for _ in $(seq 1 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        if ! kill -0 "$2" 2>/dev/null; then return 1; fi
+        sleep 0.05
+    done
+    return 1
+}
+
+# A spec for one wstest process: the committed one ($1) with the URL, cases and report folder set.
+write_spec() { # template url cases-json exclude-json outdir
+    venv/bin/python - "$@" <<'PY'
 import json, sys
-spec = json.load(open("fuzzingclient.json"))
-spec["servers"][0]["url"] = "ws://127.0.0.1:%s" % sys.argv[1]
-spec["cases"] = json.loads(sys.argv[2])
-spec["exclude-cases"] = json.loads(sys.argv[3])
-spec["outdir"] = sys.argv[4]
+template, url, cases, exclude, outdir = sys.argv[1:]
+spec = json.load(open(template))
+if "servers" in spec:
+    spec["servers"][0]["url"] = url
+else:
+    spec["url"] = url
+spec["cases"] = json.loads(cases)
+spec["exclude-cases"] = json.loads(exclude)
+spec["outdir"] = outdir
 print(json.dumps(spec))
 PY
-    venv/bin/wstest -m fuzzingclient -s "$spec" >"reports/$name.log" 2>&1 || {
-        echo "wstest ($name) failed:" >&2
-        tail -20 "reports/$name.log" >&2
-        return 1
-    }
 }
-echo "Running the Autobahn|Testsuite fuzzing client against rfc6455 echo on port $port"
-if [ -n "${CASES:-}" ]; then
-    run_part subset "$CASES" '[]'
-    indexes=(reports/subset/index.json)
-else
-    run_part compression '["12.*"]' '[]' &
-    compression_pid=$!
-    run_part core '["*"]' '["12.*"]'
-    wait "$compression_pid"
-    indexes=(reports/core/index.json reports/compression/index.json)
-fi
 
-# 5. Compare with the expectation.
 expect_count=517
 [ -n "${CASES:-}" ] && expect_count=0
-venv/bin/python compare.py expected-results.json "$expect_count" "${indexes[@]}"
+
+# 3. The server run: the suite's fuzzing client against `rfc6455 echo`, built in release mode,
+#    with the default limits on a free loopback port. The permessage-deflate cases (12.x) spend
+#    most of their time compressing in the Python client, so the suite runs as two clients side
+#    by side (12.x, and everything else), each with its own report folder.
+server_run() {
+    local server port server_pid
+    server=$(cargo_bin "$root/Cargo.toml" rfc6455) || return 1
+    port=$(free_port)
+    RUST_LOG=warn "$server" echo --port "$port" &
+    server_pid=$!
+    pids+=("$server_pid")
+    wait_for_port "$port" "$server_pid" || {
+        echo "the server did not start" >&2
+        return 1
+    }
+    rm -rf reports/core reports/compression reports/subset
+    rm -f reports/*.spec.json reports/*.log
+    mkdir -p reports
+    fuzzingclient() { # name cases-json exclude-json
+        local spec="reports/$1.spec.json"
+        write_spec fuzzingclient.json "ws://127.0.0.1:$port" "$2" "$3" "reports/$1" >"$spec"
+        venv/bin/wstest -m fuzzingclient -s "$spec" >"reports/$1.log" 2>&1 || {
+            echo "wstest ($1) failed:" >&2
+            tail -20 "reports/$1.log" >&2
+            return 1
+        }
+    }
+    echo "Running the Autobahn|Testsuite fuzzing client against rfc6455 echo on port $port"
+    local indexes
+    if [ -n "${CASES:-}" ]; then
+        fuzzingclient subset "$CASES" '[]' || return 1
+        indexes=(reports/subset/index.json)
+    else
+        local compression_pid
+        fuzzingclient compression '["12.*"]' '[]' &
+        compression_pid=$!
+        fuzzingclient core '["*"]' '["12.*"]' || return 1
+        wait "$compression_pid" || return 1
+        indexes=(reports/core/index.json reports/compression/index.json)
+    fi
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    venv/bin/python compare.py expected-results.json "$expect_count" "${indexes[@]}"
+}
+
+# 4. The client run: the crate's blocking client (examples/autobahn_client.rs, permessage-deflate
+#    offered) against the suite's fuzzing server. Here the Python server spends the time in the
+#    compression cases (12.x and 13.x), so two servers run side by side on the cases split in two
+#    halves of about equal time, each driven by its own client process and writing its own report.
+client_run() {
+    local driver
+    driver=$(cargo_example "$root/Cargo.toml" autobahn_client) || return 1
+    rm -rf reports/client
+    mkdir -p reports/client
+    # Starts a fuzzing server for one part and sets $port; in this shell, so that the cleanup
+    # knows its process id.
+    fuzzingserver() { # name cases-json exclude-json
+        local spec="reports/client/$1.spec.json"
+        port=$(free_port)
+        write_spec fuzzingserver.json "ws://127.0.0.1:$port" "$2" "$3" "reports/client/$1" >"$spec"
+        venv/bin/wstest -m fuzzingserver --webport 0 -s "$spec" >"reports/client/$1.wstest.log" 2>&1 &
+        pids+=("$!")
+        wait_for_port "$port" "$!" || {
+            echo "wstest -m fuzzingserver ($1) did not start:" >&2
+            tail -20 "reports/client/$1.wstest.log" >&2
+            return 1
+        }
+    }
+    # Runs the driver against the fuzzing server of one part.
+    drive() { # name port
+        "$driver" "ws://127.0.0.1:$2" rfc6455 >"reports/client/$1.log" 2>&1 || {
+            echo "the client driver ($1) failed:" >&2
+            tail -20 "reports/client/$1.log" >&2
+            return 1
+        }
+    }
+    echo "Running rfc6455's client against the Autobahn|Testsuite fuzzing server"
+    local indexes first_port first_pid
+    if [ -n "${CASES:-}" ]; then
+        fuzzingserver subset "$CASES" '[]' || return 1
+        drive subset "$port" || return 1
+        indexes=(reports/client/subset/index.json)
+    else
+        fuzzingserver first '["*"]' '["12.5.*", "13.*"]' || return 1
+        first_port=$port
+        fuzzingserver second '["12.5.*", "13.*"]' '[]' || return 1
+        drive first "$first_port" &
+        first_pid=$!
+        drive second "$port" || return 1
+        wait "$first_pid" || return 1
+        indexes=(reports/client/first/index.json reports/client/second/index.json)
+    fi
+    venv/bin/python compare.py expected-results-client.json "$expect_count" "${indexes[@]}"
+}
+
+status=0
+if [ "$runs" != client ]; then
+    echo "== Autobahn|Testsuite: rfc6455 as the server"
+    server_run || status=1
+fi
+if [ "$runs" != server ]; then
+    echo "== Autobahn|Testsuite: rfc6455 as the client"
+    client_run || status=1
+fi
+exit "$status"

@@ -90,8 +90,9 @@ impl<E: Entropy> Endpoint for ClientEnd<E> {
 pub enum State {
     /// Data flows both ways.
     Open,
-    /// We sent a Close and wait for the peer's. Data that still arrives is read and dropped;
-    /// pings are still answered (§5.5.2).
+    /// We sent a Close and wait for the peer's. Data that still arrives is read; a server drops
+    /// it, a client delivers it (the answers to what it sent before closing). Pings are still
+    /// answered (§5.5.2).
     CloseSent,
     /// The peer's Close was received, and answered if we had not sent ours: the closing
     /// handshake is complete. Nothing more is read or sent.
@@ -295,10 +296,13 @@ impl<P: Endpoint> Connection<P> {
         }
         match self.receive_frame(input, out, limits, shared) {
             Ok(mut received) => {
-                if self.state != State::Open && matches!(received.event, Some(Event::Message(_))) {
+                if self.state != State::Open
+                    && P::ROLE == Role::Server
+                    && matches!(received.event, Some(Event::Message(_)))
+                {
                     //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
                     //= type=implication
-                    //= reason=A message that arrives after our Close is read but not delivered: the application asked to stop.
+                    //= reason=A message that arrives after a server's Close is read but not delivered: the application asked to stop. A client's is delivered: it is the server's answer to what the client sent before closing (the echo of a terminal client's last line).
                     //# However, there is no guarantee that the
                     //# endpoint that has already sent a Close frame will continue to process
                     //# data.
@@ -1254,5 +1258,45 @@ mod tests {
             conn.receive(&mut masked, &mut out, &LIMITS, &mut SharedDeflate::new()),
             Err(ProtocolError::MaskedServerFrame)
         );
+    }
+
+    #[test]
+    fn a_client_delivers_messages_that_arrive_after_its_close() {
+        // The server's answers to what the client sent before its Close (a terminal client's
+        // last lines echoed) still reach the application; a server drops them (our_close_then_theirs).
+        let mut conn = Connection::new(ClientEnd(crate::entropy::Sequence(1)));
+        let mut out = Outbox::new();
+        conn.close(CloseCode::NORMAL, "", &mut out).unwrap();
+        drain(&mut out);
+        let mut input = [
+            &[0x81, 0x04][..],
+            b"late",
+            &[0x89, 0x01, b'?'],
+            &[0x88, 0x02, 0x03, 0xe8],
+        ]
+        .concat();
+        let mut pos = 0;
+        let mut events = Vec::new();
+        while pos < input.len() {
+            let r = conn
+                .receive(
+                    &mut input[pos..],
+                    &mut out,
+                    &LIMITS,
+                    &mut SharedDeflate::new(),
+                )
+                .unwrap();
+            pos += r.consumed;
+            events.extend(r.event.map(|e| format!("{e:?}")));
+        }
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert_eq!(
+            events[0],
+            format!(
+                "{:?}",
+                Event::Message(Message::new(MessageKind::Text, Cow::Borrowed(b"late")))
+            )
+        );
+        assert_eq!(conn.state(), State::CloseReceived);
     }
 }

@@ -437,8 +437,7 @@ impl<S: Transport> Client<S> {
     /// the server's Close and its TCP close (at most the close timeout each), and returns how
     /// the connection ended.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<Closure, Error> {
-        self.conn.close(code, reason, Instant::now())?;
-        self.flush()?;
+        self.start_close(code, reason)?;
         self.read_timeout = None;
         while self.recv()?.is_some() {}
         Ok(self
@@ -446,6 +445,14 @@ impl<S: Transport> Client<S> {
             .closure()
             .cloned()
             .expect("a connection that was open and is closed has a closure"))
+    }
+
+    /// Starts the closing handshake with `code` and `reason` and returns at once: messages the
+    /// server sent before its Close still come from [`recv`](Self::recv), then `Ok(None)` once the
+    /// connection is closed (within the close timeout of this call, or the server's TCP close).
+    pub fn start_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.conn.close(code, reason, Instant::now())?;
+        self.flush()
     }
 
     /// Handles the input already received; returns the first message it completes.
@@ -479,6 +486,10 @@ impl<S: Transport> Client<S> {
 
     /// Writes what the connection queued, and ends the sending side when it says so.
     fn flush(&mut self) -> Result<(), Error> {
+        if self.conn.is_closed() {
+            // Everything was written, or the transport is gone (a reset, a deadline).
+            return Ok(());
+        }
         let outbox = self.conn.outbox();
         if let Err(error) = outbox.write_to(&mut self.stream) {
             self.conn.abort("write error");
@@ -533,11 +544,150 @@ impl<S: Transport> Client<S> {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset && !self.conn.is_handshaking() => {
+                // A reset ends the server's stream as its TCP close would, and ours with it.
+                // After the closing handshake it is how many servers close TCP (Autobahn's
+                // aborts the connection once it has the client's Close): the close stays clean.
+                // Before, the connection ended without a Close: 1006, as for an early EOF.
+                let now = Instant::now();
+                self.conn.handle_eof(now);
+                self.conn.abort("connection reset");
+                return Ok(());
+            }
             Err(e) => {
                 self.conn.abort("read error");
                 return Err(Error::Io(e));
             }
         }
         self.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handshake::accept_key;
+    use std::collections::VecDeque;
+
+    /// What a scripted server does when the client reads next.
+    enum Step {
+        /// The 101 for the key of the request written so far.
+        Accept,
+        Bytes(Vec<u8>),
+        Fail(io::ErrorKind),
+    }
+
+    /// A transport that plays a script: reads take its steps in order (then EOF), writes are kept.
+    struct Scripted {
+        steps: VecDeque<Step>,
+        written: Vec<u8>,
+        write_shut: bool,
+    }
+
+    impl Scripted {
+        fn new(steps: impl IntoIterator<Item = Step>) -> Self {
+            Scripted {
+                steps: steps.into_iter().collect(),
+                written: Vec::new(),
+                write_shut: false,
+            }
+        }
+    }
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let bytes = match self.steps.pop_front() {
+                None => return Ok(0),
+                Some(Step::Fail(kind)) => return Err(kind.into()),
+                Some(Step::Bytes(bytes)) => bytes,
+                Some(Step::Accept) => {
+                    let request = String::from_utf8_lossy(&self.written).into_owned();
+                    let key = request
+                        .lines()
+                        .find_map(|line| line.strip_prefix("Sec-WebSocket-Key: "))
+                        .expect("the request has a key");
+                    format!(
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                         Connection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                        accept_key(key.as_bytes())
+                    )
+                    .into_bytes()
+                }
+            };
+            assert!(bytes.len() <= buf.len());
+            buf[..bytes.len()].copy_from_slice(&bytes);
+            Ok(bytes.len())
+        }
+    }
+
+    impl Write for Scripted {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            assert!(!self.write_shut, "no write after the half-close");
+            self.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for Scripted {
+        fn set_read_timeout(&mut self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+        fn shutdown_write(&mut self) -> io::Result<()> {
+            self.write_shut = true;
+            Ok(())
+        }
+    }
+
+    fn connect(steps: impl IntoIterator<Item = Step>) -> Client<Scripted> {
+        let url = WsUrl::parse("ws://example.com/").unwrap();
+        let steps = std::iter::once(Step::Accept).chain(steps);
+        Client::handshake(Scripted::new(steps), &url, ClientOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn a_reset_after_the_closing_handshake_is_the_servers_tcp_close() {
+        // Found by Autobahn's fuzzing server (every case): once it has the client's Close, it
+        // aborts the connection, so the client reads a reset where it waited for the FIN.
+        let mut client = connect([
+            Step::Bytes(vec![0x81, 0x03, b'2', b'4', b'6', 0x88, 0x00]),
+            Step::Fail(io::ErrorKind::ConnectionReset),
+        ]);
+        let message = client.recv().unwrap().unwrap();
+        assert_eq!(message.as_text(), Some("246"));
+        assert!(client.recv().unwrap().is_none(), "closed, not an error");
+        let written = &client.get_ref().written;
+        assert_eq!(
+            written[written.len() - 6..][..2],
+            [0x88, 0x80],
+            "the client answered the Close"
+        );
+        let closure = client.closure().unwrap();
+        assert!(closure.was_clean());
+        assert_eq!(closure.code, CloseCode::NO_STATUS);
+        assert_eq!(closure.cause, crate::closure::CloseCause::ClosedByPeer);
+    }
+
+    #[test]
+    fn a_reset_while_open_ends_the_connection_with_1006() {
+        let mut client = connect([Step::Fail(io::ErrorKind::ConnectionReset)]);
+        assert!(client.recv().unwrap().is_none());
+        let closure = client.closure().unwrap();
+        assert!(!closure.was_clean());
+        assert_eq!(closure.code, CloseCode::ABNORMAL);
+        assert!(client.send(MessageKind::Text, b"late").is_err());
+    }
+
+    #[test]
+    fn a_reset_during_the_handshake_is_an_error() {
+        let url = WsUrl::parse("ws://example.com/").unwrap();
+        let stream = Scripted::new([Step::Fail(io::ErrorKind::ConnectionReset)]);
+        let error = Client::handshake(stream, &url, ClientOptions::default()).unwrap_err();
+        assert!(
+            matches!(&error, Error::Io(e) if e.kind() == io::ErrorKind::ConnectionReset),
+            "{error}"
+        );
     }
 }

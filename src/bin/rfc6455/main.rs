@@ -2,6 +2,7 @@
 //! page on the same port.
 
 mod broadcast;
+mod client;
 mod echo;
 mod page;
 mod subprotocol;
@@ -35,6 +36,9 @@ enum Mode {
     Echo(ServerArgs),
     /// Send every message to every connected client, the sender included (a chat relay).
     Broadcast(ServerArgs),
+    /// Connect to a server: send each line of standard input, print each message received.
+    #[command(after_help = client::EXIT_STATUS)]
+    Client(client::ClientArgs),
 }
 
 /// Settings shared by both modes. Every limit has a tested default; see the README.
@@ -272,6 +276,7 @@ fn main() -> ExitCode {
     let (mode, args) = match &cli.mode {
         Mode::Echo(args) => ("echo", args),
         Mode::Broadcast(args) => ("broadcast", args),
+        Mode::Client(args) => return client::run(args),
     };
     let config = match args.config() {
         Ok(config) if config.redis.is_some() && mode == "echo" => {
@@ -353,6 +358,7 @@ fn main() -> ExitCode {
             subprotocols,
             ..Broadcast::default()
         }),
+        Mode::Client(_) => unreachable!("the client returned above"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -369,7 +375,9 @@ mod tests {
 
     fn config(args: &[&str]) -> Config {
         let cli = Cli::try_parse_from(["rfc6455", "echo"].iter().chain(args)).unwrap();
-        let (Mode::Echo(args) | Mode::Broadcast(args)) = &cli.mode;
+        let Mode::Echo(args) = &cli.mode else {
+            unreachable!("parsed as echo")
+        };
         args.config().unwrap()
     }
 
