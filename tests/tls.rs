@@ -484,3 +484,53 @@ fn an_idle_tls_connection_costs_a_few_kilobytes() {
         "{per_connection} bytes per idle TLS connection (RSS {before} KiB -> {after} KiB)"
     );
 }
+
+/// `rfc6455 client wss://...`: the terminal client verifies the server with `--ca-file`, refuses
+/// an unknown issuer without it, and `--insecure` skips the check.
+#[test]
+fn the_terminal_client_speaks_wss() {
+    let pki = Pki::new();
+    let server = start(Mode::Echo, pki.config());
+    let url = wss(server.addr, "/");
+    let client = |args: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rfc6455"))
+            .arg("client")
+            .arg(&url)
+            .arg("--once")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"over tls\n")
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (status, stdout, stderr) = client(&["--ca-file", pki.ca.to_str().unwrap()]);
+    assert_eq!(
+        (status, stdout.as_str()),
+        (Some(0), "over tls\n"),
+        "{stderr}"
+    );
+    let (status, stdout, stderr) = client(&[]);
+    assert_eq!(status, Some(2), "an unknown issuer: {stdout} {stderr}");
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+    let (status, stdout, stderr) = client(&["--insecure"]);
+    assert_eq!(
+        (status, stdout.as_str()),
+        (Some(0), "over tls\n"),
+        "{stderr}"
+    );
+    let stats = server.stop();
+    assert_eq!(stats.tls_handshakes, 2);
+}

@@ -12,6 +12,7 @@ use rfc6455::client_handshake::ResponseError;
 use rfc6455::closure::Deadline;
 use rfc6455::{CloseCause, CloseCode, Closure, Message, MessageKind};
 use std::io::{self, BufRead, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::Duration;
@@ -44,7 +45,8 @@ Exit status (how the connection ended):
 /// message received on its own line.
 #[derive(Args, Debug)]
 pub struct ClientArgs {
-    /// The server's URL: ws://HOST[:PORT][/PATH][?QUERY] (wss:// is not supported).
+    /// The server's URL: ws://HOST[:PORT][/PATH][?QUERY], or wss:// for TLS (the server's
+    /// certificate verified against the platform's trust store, or --ca-file).
     url: String,
     /// Send each line as a binary message (without its newline), and print binary messages
     /// received as raw bytes instead of hex.
@@ -78,6 +80,15 @@ pub struct ClientArgs {
     /// CODE one a client may send (1000-1003, 1007-1014, 3000-4999).
     #[arg(long, value_name = "CODE[:REASON]", default_value = "1000", value_parser = parse_close)]
     close: CloseArg,
+    /// For wss://: trust the CA certificates in this PEM file instead of the platform's trust
+    /// store (a private CA, or a self-signed server certificate).
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// For wss://: accept any certificate for any name from any issuer. Dangerous: anyone on
+    /// the path can read and change the traffic. For testing against a server with a
+    /// self-signed certificate; prefer --ca-file.
+    #[arg(long)]
+    insecure: bool,
 }
 
 /// The `--close` value.
@@ -170,6 +181,8 @@ pub fn run(args: &ClientArgs) -> ExitCode {
         origin: args.origin.clone(),
         protocols: args.protocols.clone(),
         headers: args.headers.clone(),
+        ca_file: args.ca_file.clone(),
+        danger_accept_invalid_certs: args.insecure,
         ..ClientOptions::default()
     };
     options.config.deflate.enabled = !args.no_compression;
