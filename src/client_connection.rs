@@ -441,6 +441,38 @@ impl ClientConnection {
         &mut self.outbox
     }
 
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Bytes held for the message being assembled (0 when none is).
+    pub fn buffered(&self) -> usize {
+        match &self.phase {
+            Phase::Open(session) => session.connection.buffered(),
+            _ => 0,
+        }
+    }
+
+    /// Ends an open connection now for a reason of the caller's (an IO shell shedding load): a
+    /// Close with `code` and `reason` is queued after what is queued, the message being
+    /// assembled is dropped, and the client closes its side once that is written, as after a
+    /// failure. A connection that is not open is aborted.
+    pub fn terminate(&mut self, code: CloseCode, reason: &'static str, now: Instant) {
+        let Phase::Open(session) = &mut self.phase else {
+            self.abort(reason);
+            return;
+        };
+        session.connection.terminate(code, reason, &mut self.outbox);
+        self.closure
+            .get_or_insert_with(|| Box::new(Closure::abnormal(CloseCause::Dropped(reason))));
+        self.outbox.finish();
+        self.phase = Phase::Closing {
+            peer_eof: false,
+            since: now,
+        };
+    }
+
     /// Takes every queued byte at once.
     pub fn take_output(&mut self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.outbox.len());
@@ -467,6 +499,26 @@ impl ClientConnection {
     ) -> Result<(), SendError> {
         let (session, outbox) = self.session()?;
         session.connection.send(kind, payload, outbox, shared)
+    }
+
+    /// Queues a data message whose payload is an owned buffer, masked in place: no copy when it
+    /// goes out uncompressed.
+    pub fn send_owned(
+        &mut self,
+        kind: MessageKind,
+        payload: Vec<u8>,
+        shared: &mut SharedDeflate,
+    ) -> Result<(), SendError> {
+        let (session, outbox) = self.session()?;
+        session.connection.send_owned(kind, payload, outbox, shared)
+    }
+
+    /// The window this connection compresses a `len`-byte message with, if it compresses it.
+    pub fn compression_window(&self, len: usize) -> Option<u8> {
+        match &self.phase {
+            Phase::Open(session) => session.connection.compression_window(len),
+            _ => None,
+        }
     }
 
     /// Queues a ping (§5.5.2).

@@ -3,8 +3,8 @@
 //!
 //! RFC 6455 §5.3: "The masking key needs to be unpredictable; thus, the masking key MUST be
 //! derived from a strong source of entropy". The core draws no random number itself: the caller
-//! gives the connection an [`Entropy`], the operating system's in production (the client shell
-//! uses `getrandom`), a fixed sequence in tests, so that a client's output is reproducible.
+//! gives the connection an [`Entropy`], the operating system's in production ([`OsEntropy`],
+//! which both shells use), a fixed sequence in tests, so that a client's output is reproducible.
 
 /// A source of random bytes.
 //= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
@@ -21,6 +21,19 @@ pub trait Entropy {
 impl<E: Entropy + ?Sized> Entropy for Box<E> {
     fn fill(&mut self, bytes: &mut [u8]) {
         (**self).fill(bytes)
+    }
+}
+
+/// The operating system's random source (through the `getrandom` crate): what both shells give
+/// their client connections. Built with the `client` or `server` feature.
+#[cfg(any(feature = "client", feature = "server"))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsEntropy;
+
+#[cfg(any(feature = "client", feature = "server"))]
+impl Entropy for OsEntropy {
+    fn fill(&mut self, bytes: &mut [u8]) {
+        getrandom::fill(bytes).expect("the operating system's random source failed");
     }
 }
 

@@ -54,6 +54,12 @@ impl PreparedFrame {
         self.plain.len() - self.header_len
     }
 
+    /// The payload (uncompressed), for a recipient that must encode the frame itself (a client
+    /// connection, which masks every frame with a key of its own).
+    pub fn payload(&self) -> &[u8] {
+        &self.plain[self.header_len..]
+    }
+
     /// The plain frame's bytes.
     pub fn plain(&self) -> &Bytes {
         &self.plain

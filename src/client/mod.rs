@@ -34,7 +34,6 @@ use crate::client_handshake::{ClientRequest, ResponseError, UrlError, WsUrl};
 use crate::close::CloseCode;
 use crate::closure::Closure;
 use crate::deflate::SharedDeflate;
-use crate::entropy::Entropy;
 use crate::error::{ProtocolError, SendError};
 use crate::message::{Message, MessageKind};
 use std::fmt;
@@ -45,14 +44,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The operating system's random source (RFC 6455 §5.3: "a strong source of entropy").
-#[derive(Debug, Clone, Copy, Default)]
-pub struct OsEntropy;
-
-impl Entropy for OsEntropy {
-    fn fill(&mut self, bytes: &mut [u8]) {
-        getrandom::fill(bytes).expect("the operating system's random source failed");
-    }
-}
+pub use crate::entropy::OsEntropy;
 
 /// A stream a client runs over: what it needs besides reading and writing.
 pub trait Transport: Read + Write {
