@@ -13,13 +13,17 @@
 //!   turn. `WRITABLE` interest is held only while a peer has unwritten bytes.
 
 use super::config::Config;
+use super::conn::Conn;
 use super::descriptors::{self, Spare};
 use super::handle::{Command, Handle};
 use super::handler::{Context, Handler, Opening, Upgrade};
 use super::ops;
+use super::outbound::ConnectOptions;
+use super::outbound::{self, ConnectError};
 use super::peer::ReadOutcome;
-use super::peers::{Flushed, Peers, split_token};
+use super::peers::{Flushed, PeerId, Peers, split_token};
 use super::stats::{Stats, bump};
+use crate::client_connection::ClientError;
 use crate::close::CloseCode;
 use crate::closure::{CloseCause, Closure, Deadline};
 use crate::error::Error;
@@ -162,6 +166,13 @@ impl Server {
         self.handle.clone()
     }
 
+    /// Opens a WebSocket connection from the loop before it runs (or between runs): see
+    /// [`Context::connect`]. The handler hears of it once [`run`](Self::run) runs.
+    pub fn connect(&mut self, url: &str, options: ConnectOptions) -> Result<PeerId, ConnectError> {
+        self.peers.now = Instant::now();
+        self.peers.connect_url(url, options)
+    }
+
     /// The most connections this server holds at once (after fitting them under the
     /// descriptor limit).
     pub fn max_connections(&self) -> usize {
@@ -211,6 +222,11 @@ impl Server {
                             .is_none_or(|id| id.generation != generation)
                         {
                             continue; // a stale event for a peer that is gone
+                        }
+                        if self.peers.slot(key).is_some_and(|p| p.conn.is_connecting())
+                            && self.peers.complete_connect(key)
+                        {
+                            continue; // an outbound connection's TCP connect goes on
                         }
                         if event.is_writable() {
                             self.peers.mark_dirty(key);
@@ -445,6 +461,9 @@ impl Server {
                     let Some(peer) = self.peers.slot(key) else {
                         return;
                     };
+                    if let Some(outbound) = peer.conn.outbound_mut() {
+                        outbound.fail_with(|| ConnectError::Io(e));
+                    }
                     peer.conn.abort("read error");
                     self.peers.mark_dirty(key);
                     return;
@@ -484,8 +503,14 @@ impl Server {
         let room_for_upgrades = self.peers.has_room_for_upgrades();
         let has_metrics_listener = self.metrics_listener.is_some();
         let parts = self.peers.parts(key)?;
+        if parts.peer.conn.outbound().is_some() {
+            return self.response(key, handler);
+        }
         let mut head = parts.peer.take_pending();
-        let received = match parts.peer.conn.handle_input(&mut head, now, parts.shared) {
+        let Conn::Accepted(conn) = &mut parts.peer.conn else {
+            unreachable!("an outbound peer reads a response");
+        };
+        let received = match conn.handle_input(&mut head, now, parts.shared) {
             Ok(received) => received,
             Err(error) => {
                 log::debug!("{id}: {error}");
@@ -525,23 +550,20 @@ impl Server {
                     response.status()
                 );
                 parts.stats.http_responses += 1;
-                let _ = parts.peer.conn.respond(&response, now);
+                let _ = conn.respond(&response, now);
                 false
             }
             Some(ServerEvent::Upgrade(_)) if on_metrics_listener => {
                 log::debug!("{id}: upgrade refused: the metrics listener serves no WebSocket");
                 bump(&mut parts.stats.handshake_rejections, 404);
-                let _ = parts
-                    .peer
-                    .conn
-                    .refuse(&Response::text(404, "not found\n"), now);
+                let _ = conn.refuse(&Response::text(404, "not found\n"), now);
                 false
             }
             Some(ServerEvent::Upgrade(_)) if shutting_down => {
                 log::debug!("{id}: upgrade refused: shutting down");
                 bump(&mut parts.stats.handshake_rejections, 503);
                 let refusal = Response::text(503, "shutting down\n");
-                let _ = parts.peer.conn.refuse(&refusal, now);
+                let _ = conn.refuse(&refusal, now);
                 false
             }
             Some(ServerEvent::Upgrade(request)) => {
@@ -558,7 +580,7 @@ impl Server {
                 };
                 match decision {
                     Upgrade::Accept { protocol } => {
-                        match parts.peer.conn.accept(&request, protocol.as_deref(), now) {
+                        match conn.accept(&request, protocol.as_deref(), now) {
                             Ok(()) => {
                                 parts.stats.opened += 1;
                                 parts.stats.open += 1;
@@ -567,6 +589,7 @@ impl Server {
                                     request: &request,
                                     protocol: protocol.as_deref(),
                                     remote_addr,
+                                    outbound: false,
                                 };
                                 let mut ctx = Context {
                                     peers: &mut self.peers,
@@ -578,7 +601,7 @@ impl Server {
                             Err(error) => {
                                 log::error!("{id}: the handler's answer is invalid: {error}");
                                 let refusal = Response::text(500, "internal error\n");
-                                let _ = parts.peer.conn.refuse(&refusal, now);
+                                let _ = conn.refuse(&refusal, now);
                                 bump(&mut parts.stats.handshake_rejections, 500);
                                 false
                             }
@@ -590,7 +613,7 @@ impl Server {
                             response.status()
                         );
                         bump(&mut parts.stats.handshake_rejections, response.status());
-                        let _ = parts.peer.conn.refuse(&response, now);
+                        let _ = conn.refuse(&response, now);
                         false
                     }
                 }
@@ -602,6 +625,55 @@ impl Server {
             return None;
         }
         // Bytes after the head are the client's first frames: hand them to the frame loop.
+        let frames = &head[consumed..];
+        self.read_buffer[..frames.len()].copy_from_slice(frames);
+        Some(frames.len())
+    }
+
+    /// Hands the response head gathered in an outbound peer's `pending` to its connection. Once
+    /// the connection is open, tells the handler, copies whatever followed the head (the first
+    /// frames) to the front of the read buffer and returns its length.
+    fn response<H: Handler>(&mut self, key: usize, handler: &mut H) -> Option<usize> {
+        let now = self.peers.now;
+        let id = self.peers.id(key)?;
+        let parts = self.peers.parts(key)?;
+        let mut head = parts.peer.take_pending();
+        let remote_addr = parts.peer.stream.peer_addr();
+        let outbound = parts.peer.conn.outbound_mut()?;
+        let received = match outbound.conn.handle_input(&mut head, now, parts.shared) {
+            Ok(received) if received.needs_more() => {
+                parts.peer.set_pending(head);
+                return None;
+            }
+            Ok(received) => received,
+            Err(error) => {
+                log::debug!("{id}: {error}");
+                if let ClientError::Handshake(error) = error {
+                    outbound.fail_with(|| ConnectError::Handshake(error));
+                }
+                self.peers.mark_dirty(key);
+                return None;
+            }
+        };
+        let consumed = received.consumed;
+        parts.stats.opened += 1;
+        parts.stats.open += 1;
+        let protocol = outbound.conn.protocol().map(str::to_owned);
+        let request = outbound.request.take().unwrap_or_default();
+        log::debug!("{id}: open (outbound) {}", request.resource);
+        let opening = Opening {
+            request: &outbound::sent_request(&request),
+            protocol: protocol.as_deref(),
+            remote_addr: remote_addr.unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
+            outbound: true,
+        };
+        let mut ctx = Context {
+            peers: &mut self.peers,
+            handle: &self.handle,
+        };
+        handler.on_open(&mut ctx, id, &opening);
+        self.peers.mark_dirty(key);
+        // Bytes after the head are the server's first frames: hand them to the frame loop.
         let frames = &head[consumed..];
         self.read_buffer[..frames.len()].copy_from_slice(frames);
         Some(frames.len())
@@ -638,7 +710,7 @@ impl Server {
             // A Close received while open is answered with one (§5.5.1); counted below.
             let was_open = parts.peer.conn.is_open();
             let input = &mut self.read_buffer[pos..len];
-            let received = match parts.peer.conn.handle_input(input, now, parts.shared) {
+            let received = match parts.peer.conn.receive(input, now, parts.shared) {
                 Ok(received) => received,
                 Err(error) => {
                     log::debug!("{id}: {error}");
@@ -709,6 +781,16 @@ impl Server {
             return;
         };
         let Some(closure) = peer.conn.closure() else {
+            if let Conn::Outbound(mut outbound) = peer.conn {
+                let error = outbound.take_failure();
+                log::debug!("{id}: the connection we opened failed: {error}");
+                let mut ctx = Context {
+                    peers: &mut self.peers,
+                    handle: &self.handle,
+                };
+                handler.on_connect_failed(&mut ctx, id, &error);
+                return;
+            }
             log::debug!("{id}: gone, no WebSocket opened (plain HTTP, refused or cut off)");
             return;
         };
@@ -779,6 +861,14 @@ impl Server {
                 }
                 Command::Subscribers { topic, reply } => {
                     let _ = reply.try_send(self.peers.topics.count(&topic));
+                    Ok(())
+                }
+                Command::Connect {
+                    url,
+                    options,
+                    reply,
+                } => {
+                    let _ = reply.try_send(self.peers.connect_url(&url, *options));
                     Ok(())
                 }
             };

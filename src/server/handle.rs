@@ -1,6 +1,7 @@
 //! A cloneable, `Send` handle through which other threads act on the server's connections: each
 //! command is queued and the event loop is woken to carry it out.
 
+use super::outbound::{ConnectError, ConnectOptions};
 use super::peers::PeerId;
 use crate::close::CloseCode;
 use crate::message::MessageKind;
@@ -47,6 +48,11 @@ pub(crate) enum Command {
     Subscribers {
         topic: String,
         reply: SyncSender<usize>,
+    },
+    Connect {
+        url: String,
+        options: Box<ConnectOptions>,
+        reply: SyncSender<Result<PeerId, ConnectError>>,
     },
 }
 
@@ -212,6 +218,27 @@ impl Handle {
         answer
             .recv_timeout(ANSWER_TIMEOUT)
             .map_err(|_| HandleError::ServerGone)
+    }
+
+    /// Opens a WebSocket connection from the loop (see
+    /// [`Context::connect`](super::Context::connect)), asked of the loop and waited for (at
+    /// most [`ANSWER_TIMEOUT`]): the id comes back once the TCP connect has started, and the
+    /// handler hears the rest. Refused on the loop's own thread (use the `Context` there); a
+    /// failure to reach the loop is [`ConnectError::Handle`].
+    pub fn connect(&self, url: &str, options: ConnectOptions) -> Result<PeerId, ConnectError> {
+        if self.loop_thread.get() == Some(&std::thread::current().id()) {
+            return Err(ConnectError::Handle(HandleError::OnLoopThread));
+        }
+        let (reply, answer) = sync_channel(1);
+        self.submit(Command::Connect {
+            url: url.to_owned(),
+            options: Box::new(options),
+            reply,
+        })
+        .map_err(ConnectError::Handle)?;
+        answer
+            .recv_timeout(ANSWER_TIMEOUT)
+            .map_err(|_| ConnectError::Handle(HandleError::ServerGone))?
     }
 
     /// Records the thread that runs the loop.

@@ -2,6 +2,7 @@
 //! [`Context`] it acts through during a call.
 
 use super::handle::Handle;
+use super::outbound::{self, ConnectError, ConnectOptions};
 use super::peers::{PeerId, Peers};
 use super::topics::TopicError;
 use crate::close::CloseCode;
@@ -44,12 +45,17 @@ impl Upgrade {
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct Opening<'a> {
-    /// The upgrade request: its path (with the query), and its headers.
+    /// The upgrade request: its path (with the query), and its headers. For a connection the
+    /// application opened ([`outbound`](Self::outbound)), the request this server sent: its
+    /// resource, `Host`, `Origin`, subprotocols and the extra header fields (not its key).
     pub request: &'a Request<'a>,
     /// The subprotocol agreed on, if any.
     pub protocol: Option<&'a str>,
-    /// The client's address.
+    /// The other end's address: the client's, or for an outbound connection the server's.
     pub remote_addr: SocketAddr,
+    /// Whether the application opened this connection ([`Context::connect`]): this server is
+    /// then the client, and the other end the server.
+    pub outbound: bool,
 }
 
 /// What the application does with connections. Every method runs on the event loop's thread and
@@ -93,7 +99,9 @@ pub trait Handler {
     fn on_upgrade(&mut self, _request: &Request<'_>, _remote_addr: SocketAddr) -> Upgrade {
         Upgrade::accept()
     }
-    /// A WebSocket connection opened.
+    /// A WebSocket connection opened: a client's upgrade that [`on_upgrade`](Self::on_upgrade)
+    /// accepted, or a connection the application opened with [`Context::connect`] that the
+    /// server accepted ([`Opening::outbound`] tells them apart).
     fn on_open(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _opening: &Opening<'_>) {}
     /// A complete text or binary message arrived.
     fn on_message(&mut self, ctx: &mut Context<'_>, peer: PeerId, message: Message<'_>);
@@ -101,6 +109,14 @@ pub trait Handler {
     /// returns: [`Context::topics`] still lists them here (nothing published reaches it any
     /// more), so that an application can tell its rooms someone left.
     fn on_close(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _closure: &Closure) {}
+    /// A connection the application opened with [`Context::connect`] (or
+    /// [`connect_to`](Context::connect_to)) did not open: the TCP connect failed, the server
+    /// refused the upgrade ([`ConnectError::Handshake`] with
+    /// [`ResponseError::Refused`](crate::client_handshake::ResponseError::Refused) holds its
+    /// status), its response broke a rule of RFC 6455 §4.1, or no response came within the
+    /// handshake timeout. Every id `connect` returns gets exactly one of `on_open` (and later
+    /// `on_close`) or this call, after which the id is stale.
+    fn on_connect_failed(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _error: &ConnectError) {}
     /// The number of connections subscribed to `topic` changed: `count` is the number in every
     /// process on the broker (see [`Context::subscribers_everywhere`]), or on this server
     /// without one. Called once per changed topic at the end of a turn of the loop, for every
@@ -214,6 +230,36 @@ impl Context<'_> {
     /// answer within the close timeout, TCP is closed anyway.
     pub fn close(&mut self, peer: PeerId, code: CloseCode, reason: &str) -> Result<(), SendError> {
         self.peers.close(peer, code, reason)
+    }
+
+    /// Opens a WebSocket connection to another server from this loop: `url` is a `ws://` URL
+    /// whose host is an IP address or `localhost` (the loop never waits for DNS; for a name,
+    /// resolve it elsewhere and use [`connect_to`](Self::connect_to)). Returns the connection's
+    /// id at once; the TCP connect and the opening handshake go on in the loop, and end in
+    /// [`Handler::on_open`] (with [`Opening::outbound`] set) or
+    /// [`Handler::on_connect_failed`]. Once open it is a peer like any other: `send`,
+    /// `forward`, `close`, topics, `broadcast`, keepalive, the output limits and the memory
+    /// budget apply to it as to an accepted one, and `on_message` and `on_close` report it.
+    ///
+    /// This server is the client of that connection: its frames are masked with keys from the
+    /// operating system's random source, and after the closing handshake it waits (at most the
+    /// close timeout) for the other server to close TCP. `wss://` is not supported
+    /// ([`ConnectError::TlsNotSupported`]). The connection counts towards
+    /// [`Config::max_connections`](super::Config::max_connections).
+    pub fn connect(&mut self, url: &str, options: ConnectOptions) -> Result<PeerId, ConnectError> {
+        self.peers.connect_url(url, options)
+    }
+
+    /// Like [`connect`](Self::connect), to the address `addr`: `url`'s host, which may be a
+    /// name, is only what the request asks for (its `Host` field).
+    pub fn connect_to(
+        &mut self,
+        addr: SocketAddr,
+        url: &str,
+        options: ConnectOptions,
+    ) -> Result<PeerId, ConnectError> {
+        let url = outbound::parse(url)?;
+        self.peers.connect(addr, &url, options)
     }
 
     /// How many connections the server holds (open, handshaking or closing).

@@ -23,12 +23,14 @@
 //! Dependencies run one way: `event_loop` → `peers` → `peer` → the core.
 
 mod config;
+mod conn;
 mod descriptors;
 mod event_loop;
 mod handle;
 mod handler;
 mod listen;
 mod ops;
+mod outbound;
 mod peer;
 mod peers;
 #[cfg(feature = "redis")]
@@ -48,6 +50,7 @@ pub use event_loop::{ACCEPT_PAUSE, READ_BUFFER_SIZE, Server};
 pub use handle::{ANSWER_TIMEOUT, Handle, HandleError};
 pub use handler::{Context, Handler, Opening, Upgrade};
 pub use ops::{HEALTH_PATH, METRICS_PATH};
+pub use outbound::{ConnectError, ConnectOptions};
 pub use peers::PeerId;
 #[cfg(feature = "redis")]
 pub use redis::{

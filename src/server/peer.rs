@@ -1,9 +1,10 @@
-//! One client socket: its connection (the sans-IO core), the input it left unconsumed, its TLS
-//! session if it has one, and the few facts the loop keeps about the socket itself.
+//! One socket, accepted or opened by the application: its connection (the sans-IO core, in
+//! either role), the input it left unconsumed, its TLS session if it has one, and the few facts
+//! the loop keeps about the socket itself.
 
+use super::conn::Conn;
 use super::timers::Millis;
 use super::tls::{TlsSession, TlsWriter};
-use crate::server_connection::ServerConnection;
 use mio::net::TcpStream;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -18,14 +19,14 @@ pub(crate) struct Extras {
     tls: Option<TlsSession>,
 }
 
-/// One client socket.
+/// One socket.
 #[derive(Debug)]
 pub(crate) struct Peer {
     pub stream: TcpStream,
     /// Distinguishes this peer from earlier ones that used the same slab slot.
     pub generation: u32,
     /// Everything the protocol decides about this connection, and its queued output.
-    pub conn: ServerConnection,
+    pub conn: Conn,
     /// Input not consumed yet: the request head so far while handshaking (at most
     /// `Limits::max_head_size`), afterwards a partial frame header or control frame (at most
     /// 139 bytes), or the rest of a read when the connection used up its work budget for the
@@ -67,7 +68,7 @@ impl Peer {
     pub fn new(
         stream: TcpStream,
         generation: u32,
-        conn: ServerConnection,
+        conn: Conn,
         tls: Option<TlsSession>,
         on_metrics_listener: bool,
     ) -> Self {
@@ -185,8 +186,11 @@ impl Peer {
     }
 
     /// Writes the connection's queued output (encrypted, for a TLS client), as much as the
-    /// socket takes. Returns the bytes of output taken.
+    /// socket takes; nothing while TCP is connecting. Returns the bytes of output taken.
     pub fn write_queued(&mut self) -> io::Result<usize> {
+        if self.conn.is_connecting() {
+            return Ok(0);
+        }
         match self.extras.as_mut().and_then(|extras| extras.tls.as_mut()) {
             None => self.conn.outbox().write_to(&mut self.stream),
             Some(tls) => {
@@ -213,7 +217,7 @@ impl Peer {
     }
 
     /// Where a frame can be written straight out: the socket, or the TLS session over it.
-    pub fn transport(&mut self) -> (&mut ServerConnection, Transport<'_>) {
+    pub fn transport(&mut self) -> (&mut Conn, Transport<'_>) {
         let transport = match self.extras.as_mut().and_then(|extras| extras.tls.as_mut()) {
             Some(tls) => Transport::Tls(tls.writer(&mut self.stream)),
             None => Transport::Plain(&mut self.stream),
@@ -277,11 +281,17 @@ mod tests {
     /// cell measures the same thing from the outside.
     #[test]
     fn an_idle_peer_fits_in_192_bytes() {
+        // The role of a connection the application opened is boxed: an accepted peer's `Conn`
+        // is its `ServerConnection` alone (136 bytes, the enum's tag in one of its niches).
         assert!(
             std::mem::size_of::<Peer>() <= 192,
-            "Peer is {} bytes (ServerConnection {})",
+            "Peer is {} bytes (Conn {})",
             std::mem::size_of::<Peer>(),
-            std::mem::size_of::<ServerConnection>()
+            std::mem::size_of::<Conn>()
+        );
+        assert_eq!(
+            std::mem::size_of::<Conn>(),
+            std::mem::size_of::<crate::ServerConnection>()
         );
     }
 }

@@ -4,11 +4,14 @@
 //! table only moves its bytes and applies the server's memory policy.
 
 use super::config::Config;
+use super::conn::Conn;
+use super::outbound::{self, ConnectError, ConnectOptions, Outbound};
 use super::peer::Peer;
 use super::stats::{Stats, bump};
 use super::timers::Timers;
 use super::tls::TlsSession;
 use super::topics::{TopicError, Topics};
+use crate::client_handshake::WsUrl;
 use crate::close::CloseCode;
 use crate::deflate::SharedDeflate;
 use crate::error::SendError;
@@ -20,6 +23,7 @@ use mio::{Interest, Registry, Token};
 use slab::Slab;
 use std::borrow::Cow;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -201,7 +205,7 @@ impl Peers {
         } else {
             &self.connection_config
         };
-        let conn = ServerConnection::new(config.clone(), self.now);
+        let conn = Conn::Accepted(ServerConnection::new(config.clone(), self.now));
         entry.insert(Peer::new(
             stream,
             generation,
@@ -211,6 +215,87 @@ impl Peers {
         ));
         self.arm_timer(key);
         Ok(PeerId { key, generation })
+    }
+
+    /// Opens a connection to `url`, whose host must be an address (see
+    /// [`Context::connect`](super::Context::connect)).
+    pub fn connect_url(
+        &mut self,
+        url: &str,
+        options: ConnectOptions,
+    ) -> Result<PeerId, ConnectError> {
+        let url = outbound::parse(url)?;
+        let addr = outbound::address(&url)?;
+        self.connect(addr, &url, options)
+    }
+
+    /// Opens a connection to `addr` for `url` (see [`Context::connect_to`](super::Context::connect_to)):
+    /// starts the TCP connect, and queues the opening request to be written once it completes.
+    pub fn connect(
+        &mut self,
+        addr: SocketAddr,
+        url: &WsUrl,
+        options: ConnectOptions,
+    ) -> Result<PeerId, ConnectError> {
+        if self.slab.len() >= self.config.max_connections {
+            return Err(ConnectError::TooManyConnections);
+        }
+        let mut stream = TcpStream::connect(addr).map_err(ConnectError::Io)?;
+        if let Err(e) = stream.set_nodelay(true) {
+            log::debug!("{addr}: set_nodelay: {e}");
+        }
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let entry = self.slab.vacant_entry();
+        let key = entry.key();
+        // WRITABLE reports the end of the connect; the request then waits to be written.
+        self.registry
+            .register(
+                &mut stream,
+                token(key, generation),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .map_err(ConnectError::Io)?;
+        let conn = Conn::Outbound(Box::new(Outbound::new(url, options, self.now)));
+        let mut peer = Peer::new(stream, generation, conn, None, false);
+        peer.write_interest = true;
+        entry.insert(peer);
+        self.arm_timer(key);
+        let id = PeerId { key, generation };
+        log::debug!("{id}: connecting to {addr} for {}", url.resource);
+        Ok(id)
+    }
+
+    /// A peer whose TCP connect was in progress got an event: finds out whether the connect
+    /// completed (the request is then written at the end of the pass) or failed (the peer is
+    /// then closed, and the failure kept for the handler). Returns whether it is still
+    /// connecting.
+    pub fn complete_connect(&mut self, key: usize) -> bool {
+        let Some(peer) = self.slab.get_mut(key) else {
+            return false;
+        };
+        let id = peer_id(key, peer);
+        let result = match peer.stream.take_error() {
+            Ok(Some(e)) | Err(e) => Err(e),
+            Ok(None) => peer.stream.peer_addr().map(drop),
+        };
+        let Some(outbound) = peer.conn.outbound_mut() else {
+            return false;
+        };
+        match result {
+            Ok(()) => {
+                log::debug!("{id}: connected");
+                outbound.connecting = false;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => return true,
+            Err(e) => {
+                log::debug!("{id}: connect: {e}");
+                outbound.fail_with(|| ConnectError::Io(e));
+                peer.conn.abort("connect failed");
+            }
+        }
+        self.mark_dirty(key);
+        false
     }
 
     /// A TLS session for a new client of the WebSocket listener, if it serves TLS.
@@ -571,6 +656,9 @@ impl Peers {
             Ok(written) => self.stats.bytes_out += written as u64,
             Err(e) => {
                 log::debug!("{id}: write: {e}");
+                if let Some(outbound) = peer.conn.outbound_mut() {
+                    outbound.fail_with(|| ConnectError::Io(e));
+                }
                 peer.conn.abort("write error");
             }
         }
@@ -719,9 +807,13 @@ impl Peers {
                 continue; // stale
             }
             peer.timer_at = 0;
+            let handshaking = peer.conn.is_handshaking();
             peer.conn.handle_timeout(self.now);
             if peer.conn.is_closed() {
                 self.stats.timeouts += 1;
+                if let (Some(outbound), true) = (peer.conn.outbound_mut(), handshaking) {
+                    outbound.fail_with(|| ConnectError::TimedOut);
+                }
                 if peer.tls().is_some_and(TlsSession::is_handshaking) {
                     // A plain client on the TLS port, or a TLS handshake that stalled.
                     self.stats.tls_handshake_timeouts += 1;
@@ -828,7 +920,7 @@ impl Outlet<'_> {
         if let Some(bits) = peer.conn.compression_window(frame.payload_len()) {
             frame.compress_for(bits, level, self.shared);
         }
-        if peer.conn.send_prepared(frame).is_err() {
+        if peer.conn.send_prepared(frame, self.shared).is_err() {
             return false;
         }
         apply_output_limits(key, peer, self.config, self.stats);

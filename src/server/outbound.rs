@@ -1,0 +1,210 @@
+//! Connections the application opens from the loop ([`Context::connect`](super::Context::connect)):
+//! what it asks for ([`ConnectOptions`]), why one cannot open ([`ConnectError`]), and what the
+//! loop keeps for one until it opens ([`Outbound`]).
+//!
+//! The connection is a [`ClientConnection`]: it writes the opening request (RFC 6455 §4.1),
+//! checks the response, masks every frame with a key from the operating system's random
+//! source ([`OsEntropy`]), and after the closing handshake waits (at most the close timeout) for
+//! the server to close TCP. The loop moves its bytes like any peer's.
+
+use super::handle::HandleError;
+use crate::client_connection::{ClientConfig, ClientConnection};
+use crate::client_handshake::{ClientRequest, ResponseError, UrlError, WsUrl};
+use crate::entropy::OsEntropy;
+use crate::handshake::{Request, WEBSOCKET_VERSION};
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What to ask the server for, besides the URL.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// Limits, deadlines (the handshake deadline counts from the call, so it bounds the TCP
+    /// connect too), keepalive and compression.
+    pub config: ClientConfig,
+    /// The `Origin` to send, if any.
+    pub origin: Option<String>,
+    /// Subprotocols to offer, in order of preference.
+    pub protocols: Vec<String>,
+    /// More request header fields.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Why a connection the application opened did not open: returned by
+/// [`Context::connect`](super::Context::connect) when it cannot even start, and given to
+/// [`Handler::on_connect_failed`](super::Handler::on_connect_failed) when it fails later.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The URL is not a WebSocket URL.
+    Url(UrlError),
+    /// `wss://`: the loop opens plain `ws://` connections only (its TLS is the server's side).
+    TlsNotSupported,
+    /// The host is a name, which the loop does not resolve (a DNS lookup would block every
+    /// connection): resolve it elsewhere and give the address to
+    /// [`Context::connect_to`](super::Context::connect_to).
+    Unresolved(String),
+    /// The server holds [`Config::max_connections`](super::Config::max_connections) already.
+    TooManyConnections,
+    /// The socket could not be made, the connection was refused or reset, or a read or write
+    /// failed before the connection opened.
+    Io(io::Error),
+    /// The server answered, but not with a valid `101` (§4.1): a refusal
+    /// ([`ResponseError::Refused`], with its status and headers) or a response that breaks a
+    /// rule.
+    Handshake(ResponseError),
+    /// No complete response within
+    /// [`ClientConfig::handshake_timeout`](crate::ClientConfig::handshake_timeout) of the call.
+    TimedOut,
+    /// The server closed the connection before its response was complete.
+    Closed,
+    /// The loop dropped the connection before it opened (a graceful shutdown, the memory
+    /// budget).
+    Dropped(&'static str),
+    /// [`Handle::connect`](super::Handle::connect) could not ask the loop.
+    Handle(HandleError),
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Url(error) => write!(f, "invalid URL: {error}"),
+            ConnectError::TlsNotSupported => {
+                f.write_str("wss:// is not supported for connections opened from the loop")
+            }
+            ConnectError::Unresolved(host) => write!(
+                f,
+                "{host:?} is not an IP address: resolve it and use connect_to"
+            ),
+            ConnectError::TooManyConnections => f.write_str("too many connections"),
+            ConnectError::Io(error) => write!(f, "{error}"),
+            ConnectError::Handshake(error) => write!(f, "handshake failed: {error}"),
+            ConnectError::TimedOut => f.write_str("no response within the handshake timeout"),
+            ConnectError::Closed => {
+                f.write_str("the server closed the connection before answering")
+            }
+            ConnectError::Dropped(why) => write!(f, "dropped before it opened: {why}"),
+            ConnectError::Handle(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConnectError::Url(error) => Some(error),
+            ConnectError::Io(error) => Some(error),
+            ConnectError::Handshake(error) => Some(error),
+            ConnectError::Handle(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// Parses `url` for a connection from the loop: a `ws://` URL.
+pub(crate) fn parse(url: &str) -> Result<WsUrl, ConnectError> {
+    let url = WsUrl::parse(url).map_err(ConnectError::Url)?;
+    if url.secure {
+        return Err(ConnectError::TlsNotSupported);
+    }
+    Ok(url)
+}
+
+/// The address `url` names, without a lookup: an IP address, or `localhost` (RFC 6761 §6.3:
+/// the loopback address, which this resolves to 127.0.0.1).
+pub(crate) fn address(url: &WsUrl) -> Result<SocketAddr, ConnectError> {
+    let host = url.host.trim_start_matches('[').trim_end_matches(']');
+    let ip = match host.parse::<IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) if host.eq_ignore_ascii_case("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        Err(_) => return Err(ConnectError::Unresolved(url.host.clone())),
+    };
+    Ok(SocketAddr::new(ip, url.port))
+}
+
+/// What the loop keeps for a connection it opened: its core, and until it opens, the request it
+/// sent (for [`Opening`](super::Opening)) and why it failed, if it did.
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    pub conn: ClientConnection,
+    /// The request, until the connection opens.
+    pub request: Option<ClientRequest>,
+    /// TCP is still connecting: nothing is written until it completes.
+    pub connecting: bool,
+    /// Why the connection did not open, once known.
+    pub failure: Option<ConnectError>,
+}
+
+impl Outbound {
+    /// A connection to `url` whose TCP connect started at `now`.
+    pub fn new(url: &WsUrl, options: ConnectOptions, now: Instant) -> Self {
+        let request = ClientRequest {
+            origin: options.origin,
+            protocols: options.protocols,
+            headers: options.headers,
+            ..ClientRequest::for_url(url)
+        };
+        let conn = ClientConnection::new(
+            Arc::new(options.config),
+            request.clone(),
+            Box::new(OsEntropy),
+            now,
+        );
+        Outbound {
+            conn,
+            request: Some(request),
+            connecting: true,
+            failure: None,
+        }
+    }
+
+    /// Records why the connection did not open, unless a cause is known already.
+    pub fn fail_with(&mut self, failure: impl FnOnce() -> ConnectError) {
+        if self.opened() {
+            return;
+        }
+        self.failure.get_or_insert_with(failure);
+    }
+
+    /// Whether it opened (an open connection ends with a closure, not a failure).
+    fn opened(&self) -> bool {
+        self.conn.closure().is_some()
+    }
+
+    /// Why it did not open: what was recorded, or the transport's closing.
+    pub fn take_failure(&mut self) -> ConnectError {
+        self.failure.take().unwrap_or(ConnectError::Closed)
+    }
+}
+
+/// The request a connection opened with, in the form the handler sees for accepted ones: the
+/// request line and the header fields sent (all but the key; one `Sec-WebSocket-Protocol` field
+/// per subprotocol offered).
+pub(crate) fn sent_request(request: &ClientRequest) -> Request<'_> {
+    let mut headers: Vec<(&str, &[u8])> = vec![
+        ("Host", request.host.as_bytes()),
+        ("Upgrade", b"websocket"),
+        ("Connection", b"Upgrade"),
+        ("Sec-WebSocket-Version", WEBSOCKET_VERSION.as_bytes()),
+    ];
+    if let Some(origin) = &request.origin {
+        headers.push(("Origin", origin.as_bytes()));
+    }
+    for protocol in &request.protocols {
+        headers.push(("Sec-WebSocket-Protocol", protocol.as_bytes()));
+    }
+    headers.extend(
+        request
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes())),
+    );
+    Request {
+        method: "GET",
+        path: &request.resource,
+        minor_version: 1,
+        headers,
+    }
+}
