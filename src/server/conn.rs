@@ -211,6 +211,9 @@ impl Conn {
     ) -> Result<(), SendError> {
         match self {
             Conn::Accepted(conn) => conn.send_prepared(frame),
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
+            //# a client MUST mask all frames that it
+            //# sends to the server (see Section 5.3 for further details).
             Conn::Outbound(outbound) => outbound.conn.send(frame.kind(), frame.payload(), shared),
         }
     }

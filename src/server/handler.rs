@@ -155,7 +155,8 @@ impl Context<'_> {
         self.peers.forward(to, message)
     }
 
-    /// Sends a message to every open connection, encoded (and compressed) once and shared by all
+    /// Sends a message to every open connection (those the application opened too, each of
+    /// which masks its own copy), encoded (and compressed) once and shared by all
     /// recipients. A recipient whose queue is over the outbound high-water mark is disconnected
     /// as a slow consumer. Returns the number of recipients.
     pub fn broadcast(&mut self, kind: MessageKind, payload: &[u8]) -> usize {

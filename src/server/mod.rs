@@ -1,4 +1,6 @@
-//! The IO shell: a single-threaded mio server around [`ServerConnection`](crate::ServerConnection).
+//! The IO shell: a single-threaded mio server around [`ServerConnection`](crate::ServerConnection),
+//! which also opens connections of its own ([`Context::connect`]), each around a
+//! [`ClientConnection`](crate::ClientConnection).
 //!
 //! It moves bytes and applies memory policy; every protocol decision is the core's.
 //!
@@ -9,8 +11,9 @@
 //! | `timers.rs` | the deadline heap (one live entry per connection) |
 //! | `descriptors.rs` | the open-file limit, the connection cap under it, the spare descriptor |
 //! | `listen.rs` | the listening socket, with `SO_REUSEPORT` when asked |
-//! | `peer.rs` | one socket: its connection, its unconsumed input, reads |
 //! | `peer.rs` | one socket: its connection, its unconsumed input, its TLS session, reads and writes |
+//! | `conn.rs` | a peer's connection in its role: an accepted client's `ServerConnection`, or (boxed) the `ClientConnection` of one the application opened |
+//! | `outbound.rs` | connections the application opens: [`ConnectOptions`], [`ConnectError`], the URL's address (no DNS on the loop), the request until it opens |
 //! | `tls.rs` | [`TlsConfig`] (feature `tls`) and one client's TLS session: records in, plaintext out, and back |
 //! | `peers.rs` | the `Slab` of peers and the output policy: send, broadcast, backpressure, flush |
 //! | `topics.rs` | the topic (room) table: subscriptions, topic name rules |
@@ -18,7 +21,7 @@
 //! | `handler.rs` | [`Handler`] (what the application implements) and [`Context`] (what it calls) |
 //! | `ops.rs` | the operators' routes: `GET /metrics` and `GET /healthz` |
 //! | `handle.rs` | [`Handle`]: a `Send` handle for other threads, through mio's `Waker` |
-//! | `event_loop.rs` | [`Server`]: the listeners (WebSocket, metrics), accepting, reading, the passes over peers |
+//! | `event_loop.rs` | [`Server`]: the listeners (WebSocket, metrics), accepting, completing outbound connects, reading, the passes over peers |
 //!
 //! Dependencies run one way: `event_loop` → `peers` → `peer` → the core.
 
