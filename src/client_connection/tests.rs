@@ -247,3 +247,28 @@ fn a_client_and_a_server_talk_in_memory_with_compression() {
     );
     assert_eq!(server.closure().unwrap().reason, "done");
 }
+
+#[test]
+fn terminate_queues_a_masked_close_drops_the_message_and_closes_our_side() {
+    let start = Instant::now();
+    let (mut conn, mut shared) = open(ClientConfig::default(), start);
+    // Half a fragmented message is held; the terminate drops it.
+    let mut first = [0x01, 0x03, b'a', b'b', b'c'];
+    conn.handle_input(&mut first, start, &mut shared).unwrap();
+    assert_eq!(conn.buffered(), 3);
+    conn.send_owned(MessageKind::Binary, vec![9; 10], &mut shared)
+        .unwrap();
+    let queued = conn.queued();
+    assert_eq!(queued, 2 + 4 + 10, "a masked frame of 10 bytes");
+    conn.terminate(CloseCode::MESSAGE_TOO_BIG, "memory budget", start);
+    assert_eq!(conn.buffered(), 0);
+    let out = conn.take_output();
+    assert_eq!(out[queued], 0x88);
+    assert_ne!(out[queued + 1] & 0x80, 0, "the Close is masked");
+    assert!(conn.outbox().take_eof(), "the client closes its side");
+    let closure = conn.closure().unwrap();
+    assert_eq!(closure.cause, CloseCause::Dropped("memory budget"));
+    assert!(conn.send(MessageKind::Text, b"late", &mut shared).is_err());
+    conn.handle_eof(start);
+    assert!(conn.is_closed());
+}

@@ -208,3 +208,63 @@ pub(crate) fn sent_request(request: &ClientRequest) -> Request<'_> {
         headers,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr_of(url: &str) -> Result<SocketAddr, ConnectError> {
+        address(&parse(url)?)
+    }
+
+    #[test]
+    fn an_ip_literal_or_localhost_is_the_address_and_a_name_is_not_looked_up() {
+        assert_eq!(
+            addr_of("ws://127.0.0.1:9000/x").unwrap(),
+            "127.0.0.1:9000".parse().unwrap()
+        );
+        assert_eq!(addr_of("ws://[::1]/").unwrap(), "[::1]:80".parse().unwrap());
+        assert_eq!(
+            addr_of("ws://LocalHost:3000").unwrap(),
+            "127.0.0.1:3000".parse().unwrap()
+        );
+        assert!(matches!(
+            addr_of("ws://example.com/"),
+            Err(ConnectError::Unresolved(host)) if host == "example.com"
+        ));
+    }
+
+    #[test]
+    fn wss_and_other_schemes_are_refused() {
+        assert!(matches!(
+            addr_of("wss://127.0.0.1/"),
+            Err(ConnectError::TlsNotSupported)
+        ));
+        assert!(matches!(
+            addr_of("http://127.0.0.1/"),
+            Err(ConnectError::Url(UrlError::Scheme))
+        ));
+    }
+
+    #[test]
+    fn the_request_the_handler_sees_is_the_one_sent_without_its_key() {
+        let url = WsUrl::parse("ws://example.com:8080/feed?a=1").unwrap();
+        let options = ConnectOptions {
+            origin: Some("http://me".into()),
+            protocols: vec!["a".into(), "b".into()],
+            headers: vec![("X-Id".into(), "7".into())],
+            ..ConnectOptions::default()
+        };
+        let outbound = Outbound::new(&url, options, Instant::now());
+        let sent = outbound.request.as_ref().unwrap();
+        let request = sent_request(sent);
+        assert_eq!((request.method, request.path), ("GET", "/feed?a=1"));
+        assert_eq!(request.header("Host"), Some(&b"example.com:8080"[..]));
+        assert_eq!(request.header("Origin"), Some(&b"http://me"[..]));
+        assert_eq!(request.header("X-Id"), Some(&b"7"[..]));
+        let offered: Vec<_> = request.header_tokens("Sec-WebSocket-Protocol").collect();
+        assert_eq!(offered, ["a", "b"]);
+        assert!(request.header("Sec-WebSocket-Key").is_none());
+        assert!(outbound.connecting && outbound.conn.is_handshaking());
+    }
+}
