@@ -1,6 +1,7 @@
 //! `wss://` and `https://`: the server's TLS (rustls between the socket and the connection)
 //! against the crate's client and against rustls driven by hand. Certificates are made for each
 //! test with rcgen: a CA, and a server certificate for `localhost` signed by it.
+#![cfg(feature = "tls")]
 
 mod common;
 
