@@ -519,3 +519,42 @@ fn a_server_that_does_not_close_tcp_is_closed_after_the_close_timeout() {
     let mut rest = Vec::new();
     stream.read_to_end(&mut rest).unwrap();
 }
+
+/// Tries to connect out when a connection closes, and says what came of it.
+struct Reconnecter {
+    target: String,
+    results: Sender<Result<PeerId, String>>,
+}
+
+impl Handler for Reconnecter {
+    fn on_message(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _message: Message<'_>) {}
+    fn on_close(&mut self, ctx: &mut Context<'_>, _peer: PeerId, _closure: &Closure) {
+        let result = ctx.connect(&self.target, ConnectOptions::default());
+        let _ = self.results.send(result.map_err(|e| format!("{e:?}")));
+    }
+}
+
+#[test]
+fn no_connection_opens_once_a_shutdown_began() {
+    let far = start_with(Echo, config());
+    let (results, answers) = channel();
+    let near = start_with(
+        Reconnecter {
+            target: format!("ws://{}/", far.addr),
+            results,
+        },
+        config(),
+    );
+    let mut client = rfc6455::client::Client::connect(&format!("ws://{}/", near.addr)).unwrap();
+    // A close while running: the connect starts.
+    let mut second = rfc6455::client::Client::connect(&format!("ws://{}/", near.addr)).unwrap();
+    second.close(CloseCode::NORMAL, "").unwrap();
+    assert!(answers.recv_timeout(READ_TIMEOUT).unwrap().is_ok());
+    // The server's 1001 at shutdown: the connect is refused.
+    near.handle.shutdown();
+    assert!(client.recv().unwrap().is_none());
+    assert_eq!(
+        answers.recv_timeout(READ_TIMEOUT).unwrap(),
+        Err("ShuttingDown".to_owned())
+    );
+}

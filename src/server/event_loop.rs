@@ -868,7 +868,11 @@ impl Server {
                     options,
                     reply,
                 } => {
-                    let _ = reply.try_send(self.peers.connect_url(&url, *options));
+                    let result = match self.handle.shutdown_requested() {
+                        true => Err(ConnectError::ShuttingDown),
+                        false => self.peers.connect_url(&url, *options),
+                    };
+                    let _ = reply.try_send(result);
                     Ok(())
                 }
             };

@@ -248,6 +248,9 @@ impl Context<'_> {
     /// ([`ConnectError::TlsNotSupported`]). The connection counts towards
     /// [`Config::max_connections`](super::Config::max_connections).
     pub fn connect(&mut self, url: &str, options: ConnectOptions) -> Result<PeerId, ConnectError> {
+        if self.handle.shutdown_requested() {
+            return Err(ConnectError::ShuttingDown);
+        }
         self.peers.connect_url(url, options)
     }
 
@@ -260,6 +263,9 @@ impl Context<'_> {
         options: ConnectOptions,
     ) -> Result<PeerId, ConnectError> {
         let url = outbound::parse(url)?;
+        if self.handle.shutdown_requested() {
+            return Err(ConnectError::ShuttingDown);
+        }
         self.peers.connect(addr, &url, options)
     }
 

@@ -48,6 +48,8 @@ pub enum ConnectError {
     Unresolved(String),
     /// The server holds [`Config::max_connections`](super::Config::max_connections) already.
     TooManyConnections,
+    /// The server is shutting down.
+    ShuttingDown,
     /// The socket could not be made, the connection was refused or reset, or a read or write
     /// failed before the connection opened.
     Io(io::Error),
@@ -79,6 +81,7 @@ impl fmt::Display for ConnectError {
                 "{host:?} is not an IP address: resolve it and use connect_to"
             ),
             ConnectError::TooManyConnections => f.write_str("too many connections"),
+            ConnectError::ShuttingDown => f.write_str("the server is shutting down"),
             ConnectError::Io(error) => write!(f, "{error}"),
             ConnectError::Handshake(error) => write!(f, "handshake failed: {error}"),
             ConnectError::TimedOut => f.write_str("no response within the handshake timeout"),
