@@ -171,9 +171,10 @@ impl Outbound {
         self.failure.get_or_insert_with(failure);
     }
 
-    /// Whether it opened (an open connection ends with a closure, not a failure).
+    /// Whether it opened (the request is handed to `on_open` then): an open connection ends with
+    /// a closure, not a failure.
     fn opened(&self) -> bool {
-        self.conn.closure().is_some()
+        self.request.is_none()
     }
 
     /// Why it did not open: what was recorded, or the transport's closing.
