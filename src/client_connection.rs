@@ -198,10 +198,17 @@ impl ClientConnection {
         mut keys: Keys,
         now: Instant,
     ) -> Self {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+        //# The nonce
+        //# MUST be selected randomly for each connection.
         let mut nonce = [0u8; 16];
         keys.fill(&mut nonce);
         let key = client_handshake::new_key(nonce);
         let mut outbox = Outbox::new();
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+        //# Once a connection to the server has been established (including a
+        //# connection via a proxy or over a TLS-encrypted tunnel), the client
+        //# MUST send an opening handshake to the server.
         outbox.append(|buf| {
             client_handshake::write_request(
                 &request,
@@ -451,6 +458,9 @@ impl ClientConnection {
     }
 
     fn session(&mut self) -> Result<(&mut Session<ClientEnd<Keys>>, &mut Outbox), SendError> {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+        //# Once the client's opening handshake has been sent, the client MUST
+        //# wait for a response from the server before sending any further data.
         match &mut self.phase {
             Phase::Open(session) => Ok((session, &mut self.outbox)),
             _ => Err(SendError::NotOpen),
