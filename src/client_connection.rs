@@ -278,6 +278,15 @@ impl ClientConnection {
         };
         self.protocol = accepted.protocol.map(String::into_boxed_str);
         let mut connection = Connection::new(ClientEnd(keys));
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.8
+        //# The endpoints of a connection
+        //# MUST negotiate the use of any extensions during the opening
+        //# handshake.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-9.1
+        //# Note that the client is only offering
+        //# to use any advertised extensions and MUST NOT use them unless the
+        //# server indicates that it wishes to use the extension.
         if let Some(negotiated) = accepted.deflate {
             connection = connection.with_deflate(Deflate::new(negotiated, &self.config.deflate));
         }

@@ -91,6 +91,12 @@ fn a_connection_that_cannot_be_opened_fails() {
     assert!(matches!(error, Error::Io(_)), "{error}");
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+//= type=test
+//# If the
+//# requested service is not available, the server MUST send an
+//# appropriate HTTP error code (such as 404 Not Found) and abort
+//# the WebSocket handshake.
 #[test]
 fn a_refused_upgrade_keeps_its_status_and_headers() {
     let server = start_with(Picky, config());

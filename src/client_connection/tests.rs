@@ -100,6 +100,12 @@ fn each_connection_draws_its_key_from_its_entropy() {
     assert_ne!(key_of(0), key_of(16));
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-9.1
+//= type=test
+//# Note that the client is only offering
+//# to use any advertised extensions and MUST NOT use them unless the
+//# server indicates that it wishes to use the extension.
+//
 //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
 //= type=test
 //# Once the client's opening handshake has been sent, the client MUST
@@ -128,7 +134,10 @@ fn nothing_is_sent_before_the_response() {
     assert!(conn.take_output().is_empty());
     let mut head = response("Sec-WebSocket-Protocol: chat\r\n");
     conn.handle_input(&mut head, start, &mut shared).unwrap();
-    conn.send(MessageKind::Text, b"x", &mut shared).unwrap();
+    // The server did not accept permessage-deflate: even a message that compresses well goes
+    // out plain (RSV1 clear).
+    conn.send(MessageKind::Text, &[b'a'; 4096], &mut shared)
+        .unwrap();
     assert_eq!(conn.take_output()[0], 0x81);
 }
 
@@ -266,6 +275,11 @@ fn exchange(
     (client_saw, server_saw)
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.8
+//= type=test
+//# The endpoints of a connection
+//# MUST negotiate the use of any extensions during the opening
+//# handshake.
 #[test]
 fn a_client_and_a_server_talk_in_memory_with_compression() {
     let now = Instant::now();

@@ -150,6 +150,11 @@ fn a_request_dripped_byte_by_byte_is_reported_once_complete() {
     assert_eq!(request.path, "/chat?room=a");
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+//= type=test
+//# When a client establishes a WebSocket connection to a server, the
+//# server MUST complete the following steps to accept the connection and
+//# send the server's opening handshake.
 #[test]
 fn frames_after_the_request_in_the_same_read_wait_for_the_answer() {
     let mut h = Harness::new(ServerConfig::default());
@@ -196,6 +201,12 @@ fn accepting_a_protocol_the_client_did_not_offer_is_refused() {
     );
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+//= type=test
+//# If the server does not wish to accept this
+//# connection, it MUST return an appropriate HTTP error code
+//# (e.g., 403 Forbidden) and abort the WebSocket handshake
+//# described in this section.
 #[test]
 fn the_application_can_refuse_an_upgrade() {
     let mut h = Harness::new(ServerConfig::default());
