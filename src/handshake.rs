@@ -388,6 +388,10 @@ pub fn switching_protocols(
         .header("Upgrade", "websocket")
         .header("Connection", "Upgrade")
         .header("Sec-WebSocket-Accept", accept.to_owned());
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-11.3.3
+    //# The |Sec-WebSocket-Accept| header MUST NOT appear more than once in
+    //# an HTTP response.
+
     for (name, value) in [
         ("Sec-WebSocket-Protocol", protocol),
         ("Sec-WebSocket-Extensions", extensions),
@@ -790,6 +794,33 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
         );
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+    //= type=test
+    //# If the server chooses to accept the incoming connection, it MUST
+    //# reply with a valid HTTP response indicating the following.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+    //= type=test
+    //# The absence
+    //# of such a field is equivalent to the null value (meaning that
+    //# if the server does not wish to agree to one of the suggested
+    //# subprotocols, it MUST NOT send back a |Sec-WebSocket-Protocol|
+    //# header field in its response).
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-11.3.4
+    //= type=test
+    //# However, the |Sec-WebSocket-Protocol| header field MUST NOT appear
+    //# more than once in an HTTP response.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-11.3.2
+    //= type=test
+    //# However, the |Sec-WebSocket-Extensions| header field MUST NOT appear
+    //# more than once in an HTTP response.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-11.3.3
+    //= type=test
+    //# The |Sec-WebSocket-Accept| header MUST NOT appear more than once in
+    //# an HTTP response.
     #[test]
     fn accept_response_matches_rfc() {
         let mut out = Vec::new();

@@ -182,6 +182,12 @@ fn frames_after_the_request_in_the_same_read_wait_for_the_answer() {
     );
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+//= type=test
+//# The value chosen MUST be derived
+//# from the client's handshake, specifically by selecting one of
+//# the values from the |Sec-WebSocket-Protocol| field that the
+//# server is willing to use for this connection (if any).
 #[test]
 fn accepting_a_protocol_the_client_did_not_offer_is_refused() {
     let mut h = Harness::new(ServerConfig::default());
