@@ -160,6 +160,10 @@ fn frames_in_the_same_read_as_the_response_are_processed_after_it() {
     assert_eq!(message.as_text(), Some("hi"));
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
+//= type=test
+//# A client MUST close a connection if it detects a masked
+//# frame.
 #[test]
 fn frames_the_client_sends_are_masked_and_masked_frames_it_receives_fail() {
     let start = Instant::now();

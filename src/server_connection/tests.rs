@@ -383,6 +383,10 @@ fn our_close_answered_is_a_clean_close_by_us() {
     assert!(closure.was_clean());
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.2
+//= type=test
+//# Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+//# response, unless it already received a Close frame.
 #[test]
 fn answers_ping_after_sending_close() {
     let mut h = Harness::open(ServerConfig::default());
@@ -395,6 +399,10 @@ fn answers_ping_after_sending_close() {
     assert_eq!(h.conn.take_output(), pong);
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.2
+//= type=test
+//# Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+//# response, unless it already received a Close frame.
 #[test]
 fn ignores_ping_after_receiving_close() {
     let mut h = Harness::open(ServerConfig::default());
@@ -500,6 +508,10 @@ fn a_ping_flood_from_a_client_that_never_reads_holds_a_bounded_number_of_pongs()
     assert!(h.conn.take_output().is_empty());
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.2
+//= type=test
+//# It SHOULD
+//# respond with Pong frame as soon as is practical.
 #[test]
 fn a_burst_of_pings_gets_every_pong() {
     let mut h = Harness::open(ServerConfig::default());
