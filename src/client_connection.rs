@@ -360,6 +360,9 @@ impl ClientConnection {
         match &mut self.phase {
             Phase::AwaitingResponse { .. } => self.phase = Phase::Closed,
             Phase::Open(_) => {
+                //= https://www.rfc-editor.org/rfc/rfc6455#section-7.2.1
+                //# If at any point the underlying transport layer connection is
+                //# unexpectedly lost, the client MUST _Fail the WebSocket Connection_.
                 self.closure.get_or_insert_with(|| {
                     Box::new(Closure::abnormal(CloseCause::TransportClosed))
                 });

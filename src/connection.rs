@@ -46,6 +46,21 @@ pub enum Role {
 
 /// How one end encodes the frames it sends: its role, and for a client where its masking keys
 /// come from. The server's end has no state, so a server connection pays nothing for it.
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.4
+//= type=exception
+//= reason=Rules for intermediaries: an endpoint of either role here is not one.
+//# o  As control frames cannot be fragmented, an intermediary MUST NOT
+//# attempt to change the fragmentation of a control frame.
+//# o  An intermediary MUST NOT change the fragmentation of a message if
+//# any reserved bit values are used and the meaning of these values
+//# is not known to the intermediary.
+//# o  An intermediary MUST NOT change the fragmentation of any message
+//# in the context of a connection where extensions have been
+//# negotiated and the intermediary is not aware of the semantics of
+//# the negotiated extensions.  Similarly, an intermediary that didn't
+//# see the WebSocket handshake (and wasn't notified about its
+//# content) that resulted in a WebSocket connection MUST NOT change
+//# the fragmentation of any message of such connection.
 pub trait Endpoint {
     /// Which end this is.
     const ROLE: Role;
@@ -291,6 +306,10 @@ impl<P: Endpoint> Connection<P> {
         limits: &Limits,
         shared: &mut SharedDeflate,
     ) -> Result<Received<Event<'a>>, ProtocolError> {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+        //# An endpoint MUST NOT continue to attempt to
+        //# process data (including a responding Close frame) from the remote
+        //# endpoint after being instructed to _Fail the WebSocket Connection_.
         if matches!(self.state, State::CloseReceived | State::Failed) {
             return Ok(Received::used(input.len(), None));
         }
@@ -446,6 +465,20 @@ impl<P: Endpoint> Connection<P> {
 
     /// The checks on a header that depend on the role and on the message in progress.
     fn check_header(&mut self, header: &FrameHeader, limits: &Limits) -> Result<(), ProtocolError> {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-10.4
+        //# Implementations that have implementation- and/or platform-specific
+        //# limitations regarding the frame size or total message size after
+        //# reassembly from multiple frames MUST protect themselves against
+        //# exceeding those limits.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-10.4
+        //# (For example, a malicious endpoint can try
+        //# to exhaust its peer's memory or mount a denial-of-service attack by
+        //# sending either a single big frame (e.g., of size 2**60) or by sending
+        //# a long stream of small frames that are a part of a fragmented
+        //# message.)  Such an implementation SHOULD impose a limit on frame
+        //# sizes and the total message size after reassembly from multiple
+        //# frames.
         // RFC 7692 §6: permessage-deflate gives RSV1 a meaning on the first frame of a data
         // message only: "An endpoint MUST NOT set the "Per-Message Compressed" bit of control
         // frames and non-first fragments of a data message."
@@ -627,6 +660,17 @@ impl<P: Endpoint> Connection<P> {
     /// RFC 6455 §7.1.7 "Fail the WebSocket Connection": send a Close with the error's code and
     /// reason (unless one was sent already) and stop processing.
     fn fail(&mut self, error: ProtocolError, out: &mut Outbox) {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+        //# If _The WebSocket Connection is Established_ prior to the point where
+        //# the endpoint is required to _Fail the WebSocket Connection_, the
+        //# endpoint SHOULD send a Close frame with an appropriate status code
+        //# (Section 7.4) before proceeding to _Close the WebSocket Connection_.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-10.7
+        //# If the invalid data was received after
+        //# a successful WebSocket handshake, the endpoint SHOULD send a Close
+        //# frame with an appropriate status code (Section 7.4) before proceeding
+        //# to _Close the WebSocket Connection_.
         self.terminate(error.close_code(), error.reason(), out);
     }
 
@@ -779,6 +823,12 @@ impl<P: Endpoint> Connection<P> {
         reason: &str,
         out: &mut Outbox,
     ) -> Result<(), SendError> {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.2
+        //# To _Start the WebSocket Closing Handshake_ with a status code
+        //# (Section 7.4) /code/ and an optional close reason (Section 7.1.6)
+        //# /reason/, an endpoint MUST send a Close control frame, as described
+        //# in Section 5.5.1, whose status code is set to /code/ and whose close
+        //# reason is set to /reason/.
         self.check_open()?;
         let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
         let len = close::encode_close_payload(code, reason, &mut payload);
@@ -1182,6 +1232,11 @@ mod tests {
         );
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+    //= type=test
+    //# An endpoint MUST NOT continue to attempt to
+    //# process data (including a responding Close frame) from the remote
+    //# endpoint after being instructed to _Fail the WebSocket Connection_.
     #[test]
     fn messages_before_a_bad_frame_are_delivered() {
         let input = concat(&[
@@ -1279,6 +1334,19 @@ mod tests {
         assert_eq!(out, [0x88, 0x00]);
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+    //= type=test
+    //# If _The WebSocket Connection is Established_ prior to the point where
+    //# the endpoint is required to _Fail the WebSocket Connection_, the
+    //# endpoint SHOULD send a Close frame with an appropriate status code
+    //# (Section 7.4) before proceeding to _Close the WebSocket Connection_.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-10.7
+    //= type=test
+    //# If the invalid data was received after
+    //# a successful WebSocket handshake, the endpoint SHOULD send a Close
+    //# frame with an appropriate status code (Section 7.4) before proceeding
+    //# to _Close the WebSocket Connection_.
     #[test]
     fn bad_close_payloads_fail() {
         for (payload, error, code) in [
@@ -1292,6 +1360,14 @@ mod tests {
         }
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.2
+    //= type=test
+    //# To _Start the WebSocket Closing Handshake_ with a status code
+    //# (Section 7.4) /code/ and an optional close reason (Section 7.1.6)
+    //# /reason/, an endpoint MUST send a Close control frame, as described
+    //# in Section 5.5.1, whose status code is set to /code/ and whose close
+    //# reason is set to /reason/.
+    //
     //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
     //= type=test
     //# The application MUST NOT send any more data frames after sending a
@@ -1349,6 +1425,22 @@ mod tests {
         assert!(out.is_empty());
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-10.4
+    //= type=test
+    //# Implementations that have implementation- and/or platform-specific
+    //# limitations regarding the frame size or total message size after
+    //# reassembly from multiple frames MUST protect themselves against
+    //# exceeding those limits.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-10.4
+    //= type=test
+    //# (For example, a malicious endpoint can try
+    //# to exhaust its peer's memory or mount a denial-of-service attack by
+    //# sending either a single big frame (e.g., of size 2**60) or by sending
+    //# a long stream of small frames that are a part of a fragmented
+    //# message.)  Such an implementation SHOULD impose a limit on frame
+    //# sizes and the total message size after reassembly from multiple
+    //# frames.
     #[test]
     fn size_limits_fail_from_the_header() {
         let limits = Limits {

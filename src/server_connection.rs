@@ -439,6 +439,11 @@ impl ServerConnection {
         //# The underlying TCP connection, in most normal cases, SHOULD be closed
         //# first by the server, so that it holds the TIME_WAIT state and not the
         //# client
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+        //# After both sending and receiving a Close message, an endpoint
+        //# considers the WebSocket connection closed and MUST close the
+        //# underlying TCP connection.
         self.enter_closing(false, now);
     }
 

@@ -735,6 +735,10 @@ mod tests {
         assert_eq!(closure.cause, crate::closure::CloseCause::ClosedByPeer);
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.2.1
+    //= type=test
+    //# If at any point the underlying transport layer connection is
+    //# unexpectedly lost, the client MUST _Fail the WebSocket Connection_.
     #[test]
     fn a_reset_while_open_ends_the_connection_with_1006() {
         let mut client = connect([Step::Fail(io::ErrorKind::ConnectionReset)]);

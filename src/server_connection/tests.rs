@@ -364,6 +364,11 @@ fn our_close_is_given_the_close_timeout() {
     assert_eq!(closure.code, CloseCode::ABNORMAL);
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+//= type=test
+//# After both sending and receiving a Close message, an endpoint
+//# considers the WebSocket connection closed and MUST close the
+//# underlying TCP connection.
 #[test]
 fn our_close_answered_is_a_clean_close_by_us() {
     let mut h = Harness::open(ServerConfig::default());
