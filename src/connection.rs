@@ -94,6 +94,11 @@ impl<E: Entropy> Endpoint for ClientEnd<E> {
         //= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
         //# When preparing a masked frame, the client MUST pick a fresh masking
         //# key from the set of allowed 32-bit values.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-10.3
+        //# Clients MUST choose a new masking key for each frame, using an
+        //# algorithm that cannot be predicted by end applications that provide
+        //# data.
         let mut key = [0u8; 4];
         self.0.fill(&mut key);
         Some(key)
