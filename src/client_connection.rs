@@ -198,10 +198,17 @@ impl ClientConnection {
         mut keys: Keys,
         now: Instant,
     ) -> Self {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+        //# The nonce
+        //# MUST be selected randomly for each connection.
         let mut nonce = [0u8; 16];
         keys.fill(&mut nonce);
         let key = client_handshake::new_key(nonce);
         let mut outbox = Outbox::new();
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+        //# Once a connection to the server has been established (including a
+        //# connection via a proxy or over a TLS-encrypted tunnel), the client
+        //# MUST send an opening handshake to the server.
         outbox.append(|buf| {
             client_handshake::write_request(
                 &request,
@@ -271,6 +278,15 @@ impl ClientConnection {
         };
         self.protocol = accepted.protocol.map(String::into_boxed_str);
         let mut connection = Connection::new(ClientEnd(keys));
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.8
+        //# The endpoints of a connection
+        //# MUST negotiate the use of any extensions during the opening
+        //# handshake.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-9.1
+        //# Note that the client is only offering
+        //# to use any advertised extensions and MUST NOT use them unless the
+        //# server indicates that it wishes to use the extension.
         if let Some(negotiated) = accepted.deflate {
             connection = connection.with_deflate(Deflate::new(negotiated, &self.config.deflate));
         }
@@ -344,6 +360,9 @@ impl ClientConnection {
         match &mut self.phase {
             Phase::AwaitingResponse { .. } => self.phase = Phase::Closed,
             Phase::Open(_) => {
+                //= https://www.rfc-editor.org/rfc/rfc6455#section-7.2.1
+                //# If at any point the underlying transport layer connection is
+                //# unexpectedly lost, the client MUST _Fail the WebSocket Connection_.
                 self.closure.get_or_insert_with(|| {
                     Box::new(Closure::abnormal(CloseCause::TransportClosed))
                 });
@@ -483,6 +502,9 @@ impl ClientConnection {
     }
 
     fn session(&mut self) -> Result<(&mut Session<ClientEnd<Keys>>, &mut Outbox), SendError> {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+        //# Once the client's opening handshake has been sent, the client MUST
+        //# wait for a response from the server before sending any further data.
         match &mut self.phase {
             Phase::Open(session) => Ok((session, &mut self.outbox)),
             _ => Err(SendError::NotOpen),

@@ -60,6 +60,12 @@ impl WsUrl {
     /// assert_eq!(url.authority(), "[::1]:3000");
     /// ```
     pub fn parse(url: &str) -> Result<WsUrl, UrlError> {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+        //# 1.  The components of the WebSocket URI passed into this algorithm
+        //#     (/host/, /port/, /resource name/, and /secure/ flag) MUST be
+        //#     valid according to the specification of WebSocket URIs specified
+        //#     in Section 3.  If any of the components are invalid, the client
+        //#     MUST _Fail the WebSocket Connection_ and abort these steps.
         let (secure, rest) = match url.split_once("://") {
             Some((scheme, rest)) if scheme.eq_ignore_ascii_case("ws") => (false, rest),
             Some((scheme, rest)) if scheme.eq_ignore_ascii_case("wss") => (true, rest),
@@ -68,6 +74,11 @@ impl WsUrl {
         //= https://www.rfc-editor.org/rfc/rfc6455#section-3
         //# Fragment identifiers are meaningless in the context of WebSocket URIs
         //# and MUST NOT be used on these URIs.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-3
+        //# As with any URI scheme, the
+        //# character "#", when not indicating the start of a fragment, MUST be
+        //# escaped as %23.
         if rest.contains('#') {
             return Err(UrlError::Fragment);
         }
@@ -136,6 +147,16 @@ pub struct ClientRequest {
 impl ClientRequest {
     /// A request for `url`'s host and resource, with nothing else.
     pub fn for_url(url: &WsUrl) -> Self {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+        //# 3.   The "Request-URI" part of the request MUST match the /resource
+        //#      name/ defined in Section 3 (a relative URI) or be an absolute
+        //#      http/https URI that, when parsed, has a /resource name/, /host/,
+        //#      and /port/ that match the corresponding ws/wss URI.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+        //# 4.   The request MUST contain a |Host| header field whose value
+        //#      contains /host/ plus optionally ":" followed by /port/ (when not
+        //#      using the default port).
         ClientRequest {
             host: url.authority(),
             resource: url.resource.clone(),
@@ -163,13 +184,37 @@ pub fn write_request(
     out: &mut Vec<u8>,
 ) {
     //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+    //# 1.   The handshake MUST be a valid HTTP request as specified by
+    //#      [RFC2616].
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
     //# The method of the request MUST be GET, and the HTTP version MUST
     //# be at least 1.1.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+    //# 5.   The request MUST contain an |Upgrade| header field whose value
+    //#      MUST include the "websocket" keyword.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+    //# 6.   The request MUST contain a |Connection| header field whose value
+    //#      MUST include the "Upgrade" token.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+    //# 9.   The request MUST include a header field with the name
+    //#      |Sec-WebSocket-Version|.  The value of this header field MUST be
+    //#      13.
     let mut head = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {WEBSOCKET_VERSION}\r\n",
         request.resource, request.host
     );
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+    //= type=exception
+    //= reason=This is not a browser client: there is no script whose origin it could name. The
+    //= reason=application may set one (ClientRequest::origin), as the RFC allows a non-browser
+    //= reason=client to.
+    //# 8.   The request MUST include a header field with the name |Origin|
+    //#      [RFC6454] if the request is coming from a browser client.
     if let Some(origin) = &request.origin {
         head.push_str(&format!("Origin: {origin}\r\n"));
     }
@@ -309,6 +354,9 @@ pub fn check_response(
             .flat_map(|v| v.split(','))
             .map(str::trim)
     };
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+    //# The client MUST validate the server's response as follows:
+    //
     //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
     //# 1.  If the status code received from the server is not 101, the
     //#     client handles the response per HTTP [RFC2616] procedures.

@@ -46,6 +46,21 @@ pub enum Role {
 
 /// How one end encodes the frames it sends: its role, and for a client where its masking keys
 /// come from. The server's end has no state, so a server connection pays nothing for it.
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.4
+//= type=exception
+//= reason=Rules for intermediaries: an endpoint of either role here is not one.
+//# o  As control frames cannot be fragmented, an intermediary MUST NOT
+//# attempt to change the fragmentation of a control frame.
+//# o  An intermediary MUST NOT change the fragmentation of a message if
+//# any reserved bit values are used and the meaning of these values
+//# is not known to the intermediary.
+//# o  An intermediary MUST NOT change the fragmentation of any message
+//# in the context of a connection where extensions have been
+//# negotiated and the intermediary is not aware of the semantics of
+//# the negotiated extensions.  Similarly, an intermediary that didn't
+//# see the WebSocket handshake (and wasn't notified about its
+//# content) that resulted in a WebSocket connection MUST NOT change
+//# the fragmentation of any message of such connection.
 pub trait Endpoint {
     /// Which end this is.
     const ROLE: Role;
@@ -79,6 +94,11 @@ impl<E: Entropy> Endpoint for ClientEnd<E> {
         //= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
         //# When preparing a masked frame, the client MUST pick a fresh masking
         //# key from the set of allowed 32-bit values.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-10.3
+        //# Clients MUST choose a new masking key for each frame, using an
+        //# algorithm that cannot be predicted by end applications that provide
+        //# data.
         let mut key = [0u8; 4];
         self.0.fill(&mut key);
         Some(key)
@@ -291,6 +311,10 @@ impl<P: Endpoint> Connection<P> {
         limits: &Limits,
         shared: &mut SharedDeflate,
     ) -> Result<Received<Event<'a>>, ProtocolError> {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+        //# An endpoint MUST NOT continue to attempt to
+        //# process data (including a responding Close frame) from the remote
+        //# endpoint after being instructed to _Fail the WebSocket Connection_.
         if matches!(self.state, State::CloseReceived | State::Failed) {
             return Ok(Received::used(input.len(), None));
         }
@@ -342,6 +366,17 @@ impl<P: Endpoint> Connection<P> {
         if self.is_mid_frame() {
             return self.receive_payload(input, limits, shared);
         }
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-6.2
+        //# Incoming data MUST be parsed as WebSocket frames
+        //# as defined in Section 5.2.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.4
+        //# o  Clients and servers MUST support receiving both fragmented and
+        //# unfragmented messages.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.4
+        //# o  An endpoint MUST be capable of handling control frames in the
+        //# middle of a fragmented message.
         let (header, header_len) = match frame::decode_header(input)? {
             Status::Partial => return Ok(Received::nothing()),
             Status::Complete(decoded) => decoded,
@@ -361,10 +396,18 @@ impl<P: Endpoint> Connection<P> {
             if let Some(key) = header.mask {
                 apply_mask(payload, key, 0);
             }
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-6.2
+            //# If a control frame (Section 5.5) is
+            //# received, the frame MUST be handled as defined by Section 5.5.
             let event = self.receive_control(header.opcode, payload, out)?;
             return Ok(Received::used(header_len + payload_len, Some(event)));
         }
 
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-6.2
+        //# Upon
+        //# receiving a data frame (Section 5.6), the endpoint MUST note the
+        //# /type/ of the data as defined by the opcode (frame-opcode) from
+        //# Section 5.2.
         let kind = match header.opcode {
             Opcode::Text => Some(MessageKind::Text),
             Opcode::Binary => Some(MessageKind::Binary),
@@ -375,6 +418,9 @@ impl<P: Endpoint> Connection<P> {
         {
             // The common case: a whole single-frame message in the input. Deliver it in place.
             let payload = rest.split_at_mut(payload_len).0;
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-6.2
+            //# A server MUST remove masking for data frames received from a client
+            //# as described in Section 5.3.
             if let Some(key) = header.mask {
                 apply_mask(payload, key, 0);
             }
@@ -424,6 +470,20 @@ impl<P: Endpoint> Connection<P> {
 
     /// The checks on a header that depend on the role and on the message in progress.
     fn check_header(&mut self, header: &FrameHeader, limits: &Limits) -> Result<(), ProtocolError> {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-10.4
+        //# Implementations that have implementation- and/or platform-specific
+        //# limitations regarding the frame size or total message size after
+        //# reassembly from multiple frames MUST protect themselves against
+        //# exceeding those limits.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-10.4
+        //# (For example, a malicious endpoint can try
+        //# to exhaust its peer's memory or mount a denial-of-service attack by
+        //# sending either a single big frame (e.g., of size 2**60) or by sending
+        //# a long stream of small frames that are a part of a fragmented
+        //# message.)  Such an implementation SHOULD impose a limit on frame
+        //# sizes and the total message size after reassembly from multiple
+        //# frames.
         // RFC 7692 §6: permessage-deflate gives RSV1 a meaning on the first frame of a data
         // message only: "An endpoint MUST NOT set the "Per-Message Compressed" bit of control
         // frames and non-first fragments of a data message."
@@ -434,6 +494,9 @@ impl<P: Endpoint> Connection<P> {
         //# If a nonzero value is received and none of the negotiated extensions
         //# defines the meaning of such a nonzero value, the receiving endpoint
         //# MUST _Fail the WebSocket Connection_.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-10.7
+        //# Incoming data MUST always be validated by both clients and servers.
         if (header.rsv1 && !compressed_first_frame) || header.rsv2 || header.rsv3 {
             return Err(ProtocolError::ReservedBitsSet);
         }
@@ -441,6 +504,13 @@ impl<P: Endpoint> Connection<P> {
             //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
             //# The server MUST close the connection upon receiving a
             //# frame that is not masked.
+            //
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
+            //= type=implication
+            //= reason=The framing machine does not know whether TLS is under it: the check is the same.
+            //# (Note
+            //# that masking is done whether or not the WebSocket Protocol is running
+            //# over TLS.)
             (Role::Server, false) => return Err(ProtocolError::UnmaskedClientFrame),
             //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
             //# A client MUST close a connection if it detects a masked
@@ -458,6 +528,16 @@ impl<P: Endpoint> Connection<P> {
             (Opcode::Continuation, Some(incoming)) => {
                 incoming.message.add_fragment(header.payload_len, limits)
             }
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.4
+            //# o  The fragments of one message MUST NOT be interleaved between the
+            //# fragments of another message unless an extension has been
+            //# negotiated that can interpret the interleaving.
+            //
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.4
+            //# Since
+            //# control frames cannot be fragmented, the type for all fragments in
+            //# a message MUST be either text, binary, or one of the reserved
+            //# opcodes.
             (Opcode::Text | Opcode::Binary, Some(_)) => Err(ProtocolError::ExpectedContinuation),
             (Opcode::Text | Opcode::Binary, None) => {
                 message::check_message_size(0, header.payload_len, header.rsv1, limits)
@@ -522,6 +602,9 @@ impl<P: Endpoint> Connection<P> {
         if !complete {
             return Ok(None);
         }
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-6.2
+        //# Subsequent data frames MUST be interpreted as belonging to a new
+        //# WebSocket message.
         let incoming = self.incoming.take().expect("checked above");
         incoming
             .message
@@ -545,6 +628,10 @@ impl<P: Endpoint> Connection<P> {
                 //# A Pong frame sent in response to a Ping frame must have identical
                 //# "Application data" as found in the message body of the Ping frame
                 //# being replied to.
+                //
+                //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.2
+                //# It SHOULD
+                //# respond with Pong frame as soon as is practical.
                 let mut pong = Vec::with_capacity(MAX_HEADER_LEN + payload.len());
                 self.encode(Opcode::Pong, false, payload, &mut pong);
                 out.queue_pong(&pong);
@@ -560,6 +647,9 @@ impl<P: Endpoint> Connection<P> {
                     //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
                     //# (When sending a Close frame in response, the endpoint typically
                     //# echos the status code it received.)
+                    //
+                    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+                    //# It SHOULD do so as soon as practical.
                     let code = close_frame.map(|f| f.code.0.to_be_bytes());
                     let payload = code.as_ref().map_or(&[][..], |c| &c[..]);
                     self.queue_frame(Opcode::Close, payload, out);
@@ -575,6 +665,17 @@ impl<P: Endpoint> Connection<P> {
     /// RFC 6455 §7.1.7 "Fail the WebSocket Connection": send a Close with the error's code and
     /// reason (unless one was sent already) and stop processing.
     fn fail(&mut self, error: ProtocolError, out: &mut Outbox) {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+        //# If _The WebSocket Connection is Established_ prior to the point where
+        //# the endpoint is required to _Fail the WebSocket Connection_, the
+        //# endpoint SHOULD send a Close frame with an appropriate status code
+        //# (Section 7.4) before proceeding to _Close the WebSocket Connection_.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-10.7
+        //# If the invalid data was received after
+        //# a successful WebSocket handshake, the endpoint SHOULD send a Close
+        //# frame with an appropriate status code (Section 7.4) before proceeding
+        //# to _Close the WebSocket Connection_.
         self.terminate(error.close_code(), error.reason(), out);
     }
 
@@ -600,7 +701,37 @@ impl<P: Endpoint> Connection<P> {
         out: &mut Outbox,
         shared: &mut SharedDeflate,
     ) -> Result<(), SendError> {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-6.1
+        //# To _Send a WebSocket Message_ comprising of /data/ over a WebSocket
+        //# connection, an endpoint MUST perform the following steps.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-6.1
+        //# The endpoint MUST ensure the WebSocket connection is in the OPEN
+        //# state (cf.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-6.1
+        //# Sections 4.1 and 4.2.2.)  If at any point the state of
+        //# the WebSocket connection changes, the endpoint MUST abort the
+        //# following steps.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.4
+        //= type=implication
+        //= reason=A message is sent as one frame, appended whole to the outbox, which writes in order.
+        //# o  Message fragments MUST be delivered to the recipient in the order
+        //# sent by the sender.
+        //# o  The fragments of one message MUST NOT be interleaved between the
+        //# fragments of another message unless an extension has been
+        //# negotiated that can interpret the interleaving.
         self.check_open()?;
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-6.1
+        //# The opcode (frame-opcode) of the first frame containing the data
+        //# MUST be set to the appropriate value from Section 5.2 for data
+        //# that is to be interpreted by the recipient as text or binary
+        //# data.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-6.1
+        //# The frame(s) that have been formed MUST be transmitted over the
+        //# underlying network connection.
         let opcode = kind.opcode();
         match &self.deflate {
             Some(deflate) if deflate.should_compress(payload.len()) => {
@@ -697,6 +828,12 @@ impl<P: Endpoint> Connection<P> {
         reason: &str,
         out: &mut Outbox,
     ) -> Result<(), SendError> {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.2
+        //# To _Start the WebSocket Closing Handshake_ with a status code
+        //# (Section 7.4) /code/ and an optional close reason (Section 7.1.6)
+        //# /reason/, an endpoint MUST send a Close control frame, as described
+        //# in Section 5.5.1, whose status code is set to /code/ and whose close
+        //# reason is set to /reason/.
         self.check_open()?;
         let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
         let len = close::encode_close_payload(code, reason, &mut payload);
@@ -729,6 +866,38 @@ impl<P: Endpoint> Connection<P> {
 
     /// The header of a whole frame this end sends: masked with a fresh key for a client.
     fn header(&mut self, opcode: Opcode, rsv1: bool, payload_len: usize) -> FrameHeader {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-6.1
+        //# An endpoint MUST encapsulate the /data/ in a WebSocket frame as
+        //# defined in Section 5.2.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-6.1
+        //# The FIN bit (frame-fin) of the last frame containing the data
+        //# MUST be set to 1 as defined in Section 5.2.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+        //# MUST be 0 unless an extension is negotiated that defines meanings
+        //# for non-zero values.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+        //# frame-rsv1              = %x0 / %x1
+        //# ; 1 bit in length, MUST be 0 unless
+        //# ; negotiated otherwise
+        //# frame-rsv2              = %x0 / %x1
+        //# ; 1 bit in length, MUST be 0 unless
+        //# ; negotiated otherwise
+        //# frame-rsv3              = %x0 / %x1
+        //# ; 1 bit in length, MUST be 0 unless
+        //# ; negotiated otherwise
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
+        //# To avoid confusing network intermediaries (such as
+        //# intercepting proxies) and for security reasons that are further
+        //# discussed in Section 10.3, a client MUST mask all frames that it
+        //# sends to the server (see Section 5.3 for further details).
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-6.1
+        //# If the data is being sent by the client, the frame(s) MUST be
+        //# masked as defined in Section 5.3.
         let header = FrameHeader::new(opcode, payload_len).with_rsv1(rsv1);
         match self.end.next_mask() {
             Some(key) => header.masked(key),
@@ -922,6 +1091,20 @@ mod tests {
         frames.concat()
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-6.2
+    //= type=test
+    //# Incoming data MUST be parsed as WebSocket frames
+    //# as defined in Section 5.2.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-6.2
+    //= type=test
+    //# A server MUST remove masking for data frames received from a client
+    //# as described in Section 5.3.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.4
+    //= type=test
+    //# o  Clients and servers MUST support receiving both fragmented and
+    //# unfragmented messages.
     #[test]
     fn rfc_5_7_masked_hello() {
         let input = [
@@ -932,6 +1115,27 @@ mod tests {
         assert!(out.is_empty());
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.4
+    //= type=test
+    //# o  An endpoint MUST be capable of handling control frames in the
+    //# middle of a fragmented message.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.4
+    //= type=test
+    //# o  Clients and servers MUST support receiving both fragmented and
+    //# unfragmented messages.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-6.2
+    //= type=test
+    //# If a control frame (Section 5.5) is
+    //# received, the frame MUST be handled as defined by Section 5.5.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.4
+    //= type=test
+    //# Since
+    //# control frames cannot be fragmented, the type for all fragments in
+    //# a message MUST be either text, binary, or one of the reserved
+    //# opcodes.
     #[test]
     fn rfc_5_7_fragmented_hello_with_ping_between() {
         let input = concat(&[
@@ -965,6 +1169,21 @@ mod tests {
         assert_eq!(out, failure(ProtocolError::UnmaskedClientFrame, 1002));
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+    //= type=test
+    //# If a nonzero value is received and none of
+    //# the negotiated extensions defines the meaning of such a nonzero
+    //# value, the receiving endpoint MUST _Fail the WebSocket
+    //# Connection_.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-10.7
+    //= type=test
+    //# Incoming data MUST always be validated by both clients and servers.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+    //= type=test
+    //# MUST be 0 unless an extension is negotiated that defines meanings
+    //# for non-zero values.
     #[test]
     fn rejects_rsv_bits_without_extension() {
         for first in [0xC1, 0xA1, 0x91] {
@@ -983,6 +1202,11 @@ mod tests {
         assert_eq!(seen, [Seen::Error(ProtocolError::UnexpectedContinuation)]);
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.4
+    //= type=test
+    //# o  The fragments of one message MUST NOT be interleaved between the
+    //# fragments of another message unless an extension has been
+    //# negotiated that can interpret the interleaving.
     #[test]
     fn rejects_new_message_inside_fragmented_one() {
         let input = concat(&[client_frame(0x01, b"a"), client_frame(0x81, b"b")]);
@@ -990,6 +1214,34 @@ mod tests {
         assert_eq!(seen, [Seen::Error(ProtocolError::ExpectedContinuation)]);
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-6.2
+    //= type=test
+    //# Subsequent data frames MUST be interpreted as belonging to a new
+    //# WebSocket message.
+    #[test]
+    fn each_final_frame_ends_its_message() {
+        let input = concat(&[
+            client_frame(0x01, b"a"),
+            client_frame(0x80, b"b"),
+            client_frame(0x81, b"c"),
+            client_frame(0x82, b"d"),
+        ]);
+        let (seen, _) = check_every_split(&input);
+        assert_eq!(
+            seen,
+            [
+                Seen::Text("ab".into()),
+                Seen::Text("c".into()),
+                Seen::Binary(b"d".to_vec())
+            ]
+        );
+    }
+
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+    //= type=test
+    //# An endpoint MUST NOT continue to attempt to
+    //# process data (including a responding Close frame) from the remote
+    //# endpoint after being instructed to _Fail the WebSocket Connection_.
     #[test]
     fn messages_before_a_bad_frame_are_delivered() {
         let input = concat(&[
@@ -1061,6 +1313,14 @@ mod tests {
         assert_eq!(seen, [Seen::Error(ProtocolError::InvalidUtf8)]);
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+    //= type=test
+    //# If an endpoint receives a Close frame and did not previously send a
+    //# Close frame, the endpoint MUST send a Close frame in response.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+    //= type=test
+    //# It SHOULD do so as soon as practical.
     #[test]
     fn close_is_echoed_and_then_tcp_closes() {
         let input = concat(&[
@@ -1079,6 +1339,19 @@ mod tests {
         assert_eq!(out, [0x88, 0x00]);
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+    //= type=test
+    //# If _The WebSocket Connection is Established_ prior to the point where
+    //# the endpoint is required to _Fail the WebSocket Connection_, the
+    //# endpoint SHOULD send a Close frame with an appropriate status code
+    //# (Section 7.4) before proceeding to _Close the WebSocket Connection_.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-10.7
+    //= type=test
+    //# If the invalid data was received after
+    //# a successful WebSocket handshake, the endpoint SHOULD send a Close
+    //# frame with an appropriate status code (Section 7.4) before proceeding
+    //# to _Close the WebSocket Connection_.
     #[test]
     fn bad_close_payloads_fail() {
         for (payload, error, code) in [
@@ -1092,6 +1365,23 @@ mod tests {
         }
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.2
+    //= type=test
+    //# To _Start the WebSocket Closing Handshake_ with a status code
+    //# (Section 7.4) /code/ and an optional close reason (Section 7.1.6)
+    //# /reason/, an endpoint MUST send a Close control frame, as described
+    //# in Section 5.5.1, whose status code is set to /code/ and whose close
+    //# reason is set to /reason/.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+    //= type=test
+    //# The application MUST NOT send any more data frames after sending a
+    //# Close frame.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.2
+    //= type=test
+    //# Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+    //# response, unless it already received a Close frame.
     #[test]
     fn our_close_then_theirs() {
         let mut conn = Connection::new(ServerEnd);
@@ -1140,6 +1430,22 @@ mod tests {
         assert!(out.is_empty());
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-10.4
+    //= type=test
+    //# Implementations that have implementation- and/or platform-specific
+    //# limitations regarding the frame size or total message size after
+    //# reassembly from multiple frames MUST protect themselves against
+    //# exceeding those limits.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-10.4
+    //= type=test
+    //# (For example, a malicious endpoint can try
+    //# to exhaust its peer's memory or mount a denial-of-service attack by
+    //# sending either a single big frame (e.g., of size 2**60) or by sending
+    //# a long stream of small frames that are a part of a fragmented
+    //# message.)  Such an implementation SHOULD impose a limit on frame
+    //# sizes and the total message size after reassembly from multiple
+    //# frames.
     #[test]
     fn size_limits_fail_from_the_header() {
         let limits = Limits {
@@ -1207,6 +1513,81 @@ mod tests {
         );
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-6.1
+    //= type=test
+    //# To _Send a WebSocket Message_ comprising of /data/ over a WebSocket
+    //# connection, an endpoint MUST perform the following steps.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-6.1
+    //= type=test
+    //# The endpoint MUST ensure the WebSocket connection is in the OPEN
+    //# state (cf.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-6.1
+    //= type=test
+    //# Sections 4.1 and 4.2.2.)  If at any point the state of
+    //# the WebSocket connection changes, the endpoint MUST abort the
+    //# following steps.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-6.1
+    //= type=test
+    //# An endpoint MUST encapsulate the /data/ in a WebSocket frame as
+    //# defined in Section 5.2.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-6.1
+    //= type=test
+    //# The opcode (frame-opcode) of the first frame containing the data
+    //# MUST be set to the appropriate value from Section 5.2 for data
+    //# that is to be interpreted by the recipient as text or binary
+    //# data.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-6.1
+    //= type=test
+    //# The FIN bit (frame-fin) of the last frame containing the data
+    //# MUST be set to 1 as defined in Section 5.2.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-6.1
+    //= type=test
+    //# The frame(s) that have been formed MUST be transmitted over the
+    //# underlying network connection.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+    //= type=test
+    //# MUST be 0 unless an extension is negotiated that defines meanings
+    //# for non-zero values.
+    #[test]
+    fn a_message_goes_out_as_one_final_frame_of_its_opcode() {
+        let mut conn = Connection::new(ServerEnd);
+        let mut out = Outbox::new();
+        let mut shared = SharedDeflate::new();
+        conn.send(MessageKind::Text, b"hi", &mut out, &mut shared)
+            .unwrap();
+        conn.send(MessageKind::Binary, &[1, 2, 3], &mut out, &mut shared)
+            .unwrap();
+        // FIN set, RSV bits clear, the message's opcode, unmasked: one frame each, in order.
+        assert_eq!(
+            drain(&mut out),
+            [0x81, 0x02, b'h', b'i', 0x82, 0x03, 1, 2, 3]
+        );
+        conn.terminate(CloseCode::GOING_AWAY, "", &mut out);
+        drain(&mut out);
+        assert_eq!(
+            conn.send(MessageKind::Text, b"late", &mut out, &mut shared),
+            Err(SendError::NotOpen)
+        );
+        assert!(drain(&mut out).is_empty());
+    }
+
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
+    //= type=test
+    //# When preparing a masked frame, the client MUST pick a fresh masking
+    //# key from the set of allowed 32-bit values.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-10.3
+    //= type=test
+    //# Clients MUST choose a new masking key for each frame, using an
+    //# algorithm that cannot be predicted by end applications that provide
+    //# data.
     #[test]
     fn every_client_frame_gets_a_fresh_key_from_its_entropy() {
         let mut conn = Connection::new(ClientEnd(crate::entropy::Sequence(0)));
@@ -1222,6 +1603,22 @@ mod tests {
         assert_eq!(sent[9..13], [4, 5, 6, 7]);
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
+    //= type=test
+    //# To avoid confusing network intermediaries (such as
+    //# intercepting proxies) and for security reasons that are further
+    //# discussed in Section 10.3, a client MUST mask all frames that it
+    //# sends to the server (see Section 5.3 for further details).
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-6.1
+    //= type=test
+    //# If the data is being sent by the client, the frame(s) MUST be
+    //# masked as defined in Section 5.3.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
+    //= type=test
+    //# A client MUST close a connection if it detects a masked
+    //# frame.
     #[test]
     fn client_role_masks_and_accepts_unmasked() {
         let mut conn = Connection::new(ClientEnd(crate::entropy::Sequence(1)));

@@ -112,9 +112,32 @@ fn is_tchar(b: u8) -> bool {
 /// values. A value that does not match the ABNF is an error: RFC 6455 §9.1 "If a value is
 /// received ... that does not conform to the ABNF below, the recipient of such malformed data
 /// MUST immediately _Fail the WebSocket Connection_."
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+//= type=exception
+//= reason=The rule binds whoever specifies an extension; RFC 7692 does so for
+//= reason=permessage-deflate, the only extension implemented here.
+//# Any extension MUST specify the length of the
+//# "Extension data", or how that length may be calculated, and how
+//# the extension use MUST be negotiated during the opening handshake.
 pub fn parse_extensions<'a>(
     values: impl Iterator<Item = &'a [u8]>,
 ) -> Result<Vec<ExtensionOffer>, HandshakeError> {
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-9.1
+    //# If a value is received by either the client or
+    //# the server during negotiation that does not conform to the ABNF
+    //# below, the recipient of such malformed data MUST immediately _Fail
+    //# the WebSocket Connection_.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-9.1
+    //# Sec-WebSocket-Extensions = extension-list
+    //# extension-list = 1#extension
+    //# extension = extension-token *( ";" extension-param )
+    //# extension-token = registered-token
+    //# registered-token = token
+    //# extension-param = token [ "=" (token | quoted-string) ]
+    //# ;When using the quoted-string syntax variant, the value
+    //# ;after quoted-string unescaping MUST conform to the
+    //# ;'token' ABNF.
     let mut offers = Vec::new();
     for value in values {
         let mut p = Parser {
@@ -196,6 +219,11 @@ impl Parser<'_> {
     /// RFC 6455 §9.1: "When using the quoted-string syntax variant, the value after
     /// quoted-string unescaping MUST conform to the 'token' ABNF."
     fn quoted_token(&mut self) -> Result<String, HandshakeError> {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.3
+        //# extension-param = token [ "=" (token | quoted-string) ]
+        //# ; When using the quoted-string syntax variant, the value
+        //# ; after quoted-string unescaping MUST conform to the
+        //# ; 'token' ABNF.
         self.pos += 1; // the opening quote
         let mut value = Vec::new();
         loop {
@@ -234,6 +262,15 @@ fn window_bits(value: &str) -> Option<u8> {
 
 /// Checks one permessage-deflate offer (RFC 7692 §7.1): `None` if it must be declined.
 fn accept_offer(offer: &ExtensionOffer, config: &DeflateConfig) -> Option<Negotiated> {
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-9
+    //# If extension parameters are included in negotiations
+    //# between the client and the server, those parameters MUST be chosen in
+    //# accordance with the specification of the extension to which the
+    //# parameters apply.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-9.1
+    //# The parameters supplied with any given extension MUST
+    //# be defined for that extension.
     let mut seen = Vec::new();
     let mut our_window_bits = MAX_WINDOW_BITS;
     let mut peer_resets_context = !config.client_context_takeover;
@@ -280,6 +317,25 @@ pub fn negotiate(
         return Ok(None);
     }
     let offers = parse_extensions(request.header_values("Sec-WebSocket-Extensions"))?;
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+    //# If the server supports
+    //# multiple extensions, then the value MUST be derived from the
+    //# client's handshake, specifically by selecting one or more of
+    //# the values from the |Sec-WebSocket-Extensions| field.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+    //# Extensions not listed by the client MUST NOT be
+    //# listed.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-9
+    //# A server MUST NOT respond with any extension not requested
+    //# by the client.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-9.1
+    //= type=implication
+    //= reason=The only extension either side names is permessage-deflate, registered by RFC 7692.
+    //# Any extension-token used MUST be a registered token (see
+    //# Section 11.4).
     Ok(offers
         .iter()
         .filter(|offer| offer.name.eq_ignore_ascii_case(EXTENSION_NAME))
@@ -721,6 +777,19 @@ mod tests {
         assert_eq!(negotiate_default(&[]), Ok(None));
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.3
+    //= type=test
+    //# extension-param = token [ "=" (token | quoted-string) ]
+    //# ; When using the quoted-string syntax variant, the value
+    //# ; after quoted-string unescaping MUST conform to the
+    //# ; 'token' ABNF.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-9
+    //= type=test
+    //# If extension parameters are included in negotiations
+    //# between the client and the server, those parameters MUST be chosen in
+    //# accordance with the specification of the extension to which the
+    //# parameters apply.
     #[test]
     fn each_parameter() {
         assert_eq!(
@@ -767,6 +836,10 @@ mod tests {
         );
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-9.1
+    //= type=test
+    //# The parameters supplied with any given extension MUST
+    //# be defined for that extension.
     #[test]
     fn declines_bad_offers_and_takes_the_next() {
         for bad in [
@@ -787,6 +860,22 @@ mod tests {
         }
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+    //= type=test
+    //# If the server supports
+    //# multiple extensions, then the value MUST be derived from the
+    //# client's handshake, specifically by selecting one or more of
+    //# the values from the |Sec-WebSocket-Extensions| field.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+    //= type=test
+    //# Extensions not listed by the client MUST NOT be
+    //# listed.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-9
+    //= type=test
+    //# A server MUST NOT respond with any extension not requested
+    //# by the client.
     #[test]
     fn several_headers_and_offers() {
         assert_eq!(
@@ -798,6 +887,24 @@ mod tests {
         );
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-9.1
+    //= type=test
+    //# If a value is received by either the client or
+    //# the server during negotiation that does not conform to the ABNF
+    //# below, the recipient of such malformed data MUST immediately _Fail
+    //# the WebSocket Connection_.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-9.1
+    //= type=test
+    //# Sec-WebSocket-Extensions = extension-list
+    //# extension-list = 1#extension
+    //# extension = extension-token *( ";" extension-param )
+    //# extension-token = registered-token
+    //# registered-token = token
+    //# extension-param = token [ "=" (token | quoted-string) ]
+    //# ;When using the quoted-string syntax variant, the value
+    //# ;after quoted-string unescaping MUST conform to the
+    //# ;'token' ABNF.
     #[test]
     fn malformed_headers_are_errors() {
         for bad in [

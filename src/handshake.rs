@@ -184,6 +184,17 @@ pub enum OriginPolicy {
 /// RFC 6455 §4.2.2 item 4: "if the server does not wish to accept this connection, it MUST
 /// return an appropriate HTTP error code (e.g., 403 Forbidden) and abort the WebSocket handshake".
 pub fn check_origin(request: &Request<'_>, policy: &OriginPolicy) -> Result<(), HandshakeError> {
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-10.2
+    //# Servers that are not intended to process input from any web page but
+    //# only for certain sites SHOULD verify the |Origin| field is an origin
+    //# they expect.  If the origin indicated is unacceptable to the server,
+    //# then it SHOULD respond to the WebSocket handshake with a reply
+    //# containing HTTP 403 Forbidden status code.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1
+    //# A connection attempt lacking this
+    //# header field SHOULD NOT be interpreted as coming from a browser
+    //# client.
     let Some(origin) = request.header("Origin") else {
         return match request.header_values("Origin").next() {
             None => Ok(()),
@@ -329,11 +340,17 @@ pub fn validate_upgrade<'h>(request: &Request<'h>) -> Result<Upgrade<'h>, Handsh
     }
     // §4.2.1 item 6: "A |Sec-WebSocket-Version| header field, with a value of 13." Checked before
     // the key: a client of another version gets 426 telling it which version we speak (§4.4).
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-11.3.5
+    //# However, the |Sec-WebSocket-Version| header field MUST NOT appear
+    //# more than once in an HTTP request.
     if request.header("Sec-WebSocket-Version") != Some(WEBSOCKET_VERSION.as_bytes()) {
         return Err(HandshakeError::UnsupportedVersion);
     }
     // §4.2.1 item 5: "A |Sec-WebSocket-Key| header field with a base64-encoded value that, when
     // decoded, is 16 bytes in length."
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-11.3.1
+    //# The |Sec-WebSocket-Key| header field MUST NOT appear more than once
+    //# in an HTTP request.
     let key = request
         .header("Sec-WebSocket-Key")
         .ok_or(HandshakeError::InvalidKey)?;
@@ -363,14 +380,36 @@ pub fn switching_protocols(
     //# 1.  A Status-Line with a 101 response code as per RFC 2616
     //#     [RFC2616].  Such a response could look like "HTTP/1.1 101
     //#     Switching Protocols".
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+    //# If the server chooses to accept the incoming connection, it MUST
+    //# reply with a valid HTTP response indicating the following.
     let mut response = Response::new(101)
         .header("Upgrade", "websocket")
         .header("Connection", "Upgrade")
         .header("Sec-WebSocket-Accept", accept.to_owned());
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-11.3.3
+    //# The |Sec-WebSocket-Accept| header MUST NOT appear more than once in
+    //# an HTTP response.
+
     for (name, value) in [
         ("Sec-WebSocket-Protocol", protocol),
         ("Sec-WebSocket-Extensions", extensions),
     ] {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+        //# The absence
+        //# of such a field is equivalent to the null value (meaning that
+        //# if the server does not wish to agree to one of the suggested
+        //# subprotocols, it MUST NOT send back a |Sec-WebSocket-Protocol|
+        //# header field in its response).
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-11.3.4
+        //# However, the |Sec-WebSocket-Protocol| header field MUST NOT appear
+        //# more than once in an HTTP response.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-11.3.2
+        //# However, the |Sec-WebSocket-Extensions| header field MUST NOT appear
+        //# more than once in an HTTP response.
         if let Some(value) = value {
             response = response.header(name, value.to_owned());
         }
@@ -382,6 +421,10 @@ pub fn switching_protocols(
 /// close` (the server closes the connection after sending it) and a short plain-text body naming
 /// the reason.
 pub fn error_response(error: HandshakeError) -> Response {
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-10.7
+    //# If the
+    //# invalid data is sent during the WebSocket handshake, the server
+    //# SHOULD return an appropriate HTTP [RFC2616] status code.
     let response = Response::text(error.status(), format!("{error}\n"));
     match error {
         // RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405
@@ -389,6 +432,21 @@ pub fn error_response(error: HandshakeError) -> Response {
         HandshakeError::MethodNotGet => response.header("Allow", "GET"),
         // RFC 6455 §4.4 (tell the client the versions we speak) and RFC 9110 §15.5.22 (a 426
         // response "MUST send an Upgrade header field").
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+        //# If this
+        //# version does not match a version understood by the server, the
+        //# server MUST abort the WebSocket handshake described in this
+        //# section and instead send an appropriate HTTP error code (such
+        //# as 426 Upgrade Required) and a |Sec-WebSocket-Version| header
+        //# field indicating the version(s) the server is capable of
+        //# understanding.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.4
+        //# If the server
+        //# doesn't support the requested version, it MUST respond with a
+        //# |Sec-WebSocket-Version| header field (or multiple
+        //# |Sec-WebSocket-Version| header fields) containing all versions it is
+        //# willing to use.
         HandshakeError::UnsupportedVersion | HandshakeError::NotWebSocket => response
             .header("Upgrade", "websocket")
             .header("Sec-WebSocket-Version", WEBSOCKET_VERSION),
@@ -508,6 +566,32 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
         assert!(validate(head.as_bytes()).is_ok());
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1
+    //= type=test
+    //# If
+    //# the server, while reading the handshake, finds that the client did
+    //# not send a handshake that matches the description below (note that as
+    //# per [RFC2616], the order of the header fields is not important),
+    //# including but not limited to any violations of the ABNF grammar
+    //# specified for the components of the handshake, the server MUST stop
+    //# processing the client's handshake and return an HTTP response with an
+    //# appropriate error code (such as 400 Bad Request).
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-11.3.1
+    //= type=test
+    //# The |Sec-WebSocket-Key| header field MUST NOT appear more than once
+    //# in an HTTP request.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-11.3.5
+    //= type=test
+    //# However, the |Sec-WebSocket-Version| header field MUST NOT appear
+    //# more than once in an HTTP request.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-10.7
+    //= type=test
+    //# If the
+    //# invalid data is sent during the WebSocket handshake, the server
+    //# SHOULD return an appropriate HTTP [RFC2616] status code.
     #[test]
     fn each_requirement_has_its_status() {
         let cases: &[(Vec<u8>, HandshakeError, u16)] = &[
@@ -562,6 +646,23 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
                 400,
             ),
             (
+                replace(
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+                ),
+                HandshakeError::InvalidKey,
+                400,
+            ),
+            (
+                replace(
+                    "Sec-WebSocket-Version: 13\r\n",
+                    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 13\r\n",
+                ),
+                HandshakeError::UnsupportedVersion,
+                426,
+            ),
+            (
                 b"\x00\x01garbage\r\n\r\n".to_vec(),
                 HandshakeError::Malformed,
                 400,
@@ -578,6 +679,19 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
         }
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-10.2
+    //= type=test
+    //# Servers that are not intended to process input from any web page but
+    //# only for certain sites SHOULD verify the |Origin| field is an origin
+    //# they expect.  If the origin indicated is unacceptable to the server,
+    //# then it SHOULD respond to the WebSocket handshake with a reply
+    //# containing HTTP 403 Forbidden status code.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1
+    //= type=test
+    //# A connection attempt lacking this
+    //# header field SHOULD NOT be interpreted as coming from a browser
+    //# client.
     #[test]
     fn origin_policies() {
         let check = |origin: Option<&str>, host: &str, policy: &OriginPolicy| {
@@ -680,6 +794,33 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
         );
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+    //= type=test
+    //# If the server chooses to accept the incoming connection, it MUST
+    //# reply with a valid HTTP response indicating the following.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+    //= type=test
+    //# The absence
+    //# of such a field is equivalent to the null value (meaning that
+    //# if the server does not wish to agree to one of the suggested
+    //# subprotocols, it MUST NOT send back a |Sec-WebSocket-Protocol|
+    //# header field in its response).
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-11.3.4
+    //= type=test
+    //# However, the |Sec-WebSocket-Protocol| header field MUST NOT appear
+    //# more than once in an HTTP response.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-11.3.2
+    //= type=test
+    //# However, the |Sec-WebSocket-Extensions| header field MUST NOT appear
+    //# more than once in an HTTP response.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-11.3.3
+    //= type=test
+    //# The |Sec-WebSocket-Accept| header MUST NOT appear more than once in
+    //# an HTTP response.
     #[test]
     fn accept_response_matches_rfc() {
         let mut out = Vec::new();
@@ -689,6 +830,16 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
         assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
         assert!(text.contains("Sec-WebSocket-Protocol: chat\r\n"));
         assert!(text.ends_with("\r\n\r\n"));
+        let mut out = Vec::new();
+        accept_response("dGhlIHNhbXBsZSBub25jZQ==", None, Some("permessage-deflate"))
+            .write_to(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.contains("Sec-WebSocket-Protocol"),
+            "no subprotocol, no field"
+        );
+        assert_eq!(text.matches("Sec-WebSocket-Extensions").count(), 1);
+        assert_eq!(text.matches("Sec-WebSocket-Accept").count(), 1);
     }
 
     #[test]
@@ -745,9 +896,17 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
         assert!(attempt("Sec-WebSocket-Version: 13\r\n"));
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.4
+    //= type=test
+    //# If the server
+    //# doesn't support the requested version, it MUST respond with a
+    //# |Sec-WebSocket-Version| header field (or multiple
+    //# |Sec-WebSocket-Version| header fields) containing all versions it is
+    //# willing to use.
     #[test]
     fn a_refusal_names_what_the_client_should_send_instead() {
         //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+        //= type=test
         //# If this
         //# version does not match a version understood by the server, the
         //# server MUST abort the WebSocket handshake described in this

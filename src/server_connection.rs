@@ -323,6 +323,11 @@ impl ServerConnection {
             return Err(AnswerError::NoUpgradePending);
         };
         //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+        //# When a client establishes a WebSocket connection to a server, the
+        //# server MUST complete the following steps to accept the connection and
+        //# send the server's opening handshake.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
         //# The value chosen MUST be derived
         //# from the client's handshake, specifically by selecting one of
         //# the values from the |Sec-WebSocket-Protocol| field that the
@@ -339,6 +344,10 @@ impl ServerConnection {
             &mut self.outbox,
         );
         let mut connection = Connection::new(ServerEnd);
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.8
+        //# The endpoints of a connection
+        //# MUST negotiate the use of any extensions during the opening
+        //# handshake.
         if let Some(negotiated) = deflate {
             connection = connection.with_deflate(Deflate::new(negotiated, &self.config.deflate));
         }
@@ -358,6 +367,17 @@ impl ServerConnection {
                 peer_eof,
                 ..
             } => {
+                //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+                //# If the server does not wish to accept this
+                //# connection, it MUST return an appropriate HTTP error code
+                //# (e.g., 403 Forbidden) and abort the WebSocket handshake
+                //# described in this section.
+                //
+                //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+                //# If the
+                //# requested service is not available, the server MUST send an
+                //# appropriate HTTP error code (such as 404 Not Found) and abort
+                //# the WebSocket handshake.
                 queue_response(response, &mut self.outbox);
                 self.enter_closing(peer_eof, now);
                 Ok(())
@@ -419,6 +439,11 @@ impl ServerConnection {
         //# The underlying TCP connection, in most normal cases, SHOULD be closed
         //# first by the server, so that it holds the TIME_WAIT state and not the
         //# client
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+        //# After both sending and receiving a Close message, an endpoint
+        //# considers the WebSocket connection closed and MUST close the
+        //# underlying TCP connection.
         self.enter_closing(false, now);
     }
 

@@ -15,6 +15,19 @@ fn url(addr: SocketAddr, path: &str) -> String {
     format!("ws://{addr}{path}")
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# When the client is to _Establish a WebSocket Connection_ given a set
+//# of (/host/, /port/, /resource name/, and /secure/ flag), along with a
+//# list of /protocols/ and /extensions/ to be used, and an /origin/ in
+//# the case of web browsers, it MUST open a connection, send an opening
+//# handshake, and read the server's handshake in response.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# If the client is not configured to use a proxy, then a direct TCP
+//# connection SHOULD be opened to the host given by /host/ and the
+//# port given by /port/.
 #[test]
 fn echoes_text_and_binary_with_and_without_compression() {
     let server = start(Mode::Echo, config());
@@ -61,6 +74,29 @@ impl Handler for Picky {
     }
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# 4.  If the connection could not be opened, either because a direct
+//# connection failed or because any proxy used returned an error,
+//# then the client MUST _Fail the WebSocket Connection_ and abort
+//# the connection attempt.
+#[test]
+fn a_connection_that_cannot_be_opened_fails() {
+    // A port nothing listens on: bound, then released.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let error = Client::connect(&url(addr, "/")).unwrap_err();
+    assert!(matches!(error, Error::Io(_)), "{error}");
+}
+
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+//= type=test
+//# If the
+//# requested service is not available, the server MUST send an
+//# appropriate HTTP error code (such as 404 Not Found) and abort
+//# the WebSocket handshake.
 #[test]
 fn a_refused_upgrade_keeps_its_status_and_headers() {
     let server = start_with(Picky, config());

@@ -96,6 +96,24 @@ fn wss(addr: SocketAddr, path: &str) -> String {
     format!("wss://localhost:{}{path}", addr.port())
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+//= type=test
+//# If this fails
+//# (e.g., the client indicated a host name in the extended client
+//# hello "server_name" extension that the server does not host),
+//# then close the connection; otherwise, all further communication
+//# for the connection (including the server's handshake) MUST run
+//# through the encrypted tunnel [RFC5246].
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# 5.  If /secure/ is true, the client MUST perform a TLS handshake over
+//# the connection after opening the connection and before sending
+//# the handshake data [RFC2818].  If this fails (e.g., the server's
+//# certificate could not be verified), then the client MUST _Fail
+//# the WebSocket Connection_ and abort the connection.  Otherwise,
+//# all further communication on this channel MUST run through the
+//# encrypted tunnel [RFC5246].
 #[test]
 fn echoes_over_wss_with_and_without_compression() {
     let pki = Pki::new();
@@ -181,6 +199,15 @@ fn refuses_an_upgrade_over_tls() {
     assert_eq!(stats.handshake_rejections, [(404, 1)]);
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# 5.  If /secure/ is true, the client MUST perform a TLS handshake over
+//# the connection after opening the connection and before sending
+//# the handshake data [RFC2818].  If this fails (e.g., the server's
+//# certificate could not be verified), then the client MUST _Fail
+//# the WebSocket Connection_ and abort the connection.  Otherwise,
+//# all further communication on this channel MUST run through the
+//# encrypted tunnel [RFC5246].
 #[test]
 fn the_client_verifies_the_server() {
     let pki = Pki::new();
@@ -288,6 +315,14 @@ fn a_stalled_tls_handshake_is_cut_at_the_handshake_deadline_and_counted() {
     assert_eq!(stats.timeouts, 3);
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+//= type=test
+//# If this fails
+//# (e.g., the client indicated a host name in the extended client
+//# hello "server_name" extension that the server does not host),
+//# then close the connection; otherwise, all further communication
+//# for the connection (including the server's handshake) MUST run
+//# through the encrypted tunnel [RFC5246].
 #[test]
 fn a_plain_request_on_the_tls_port_fails_at_once_with_an_alert() {
     let pki = Pki::new();

@@ -297,6 +297,54 @@ impl Client<Stream> {
     /// Connects with options: subprotocols, `Origin`, more header fields, limits, and for
     /// `wss://` how to verify the server.
     pub fn connect_with(url: &str, options: ClientOptions) -> Result<Self, Error> {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+        //# When the client is to _Establish a WebSocket Connection_ given a set
+        //# of (/host/, /port/, /resource name/, and /secure/ flag), along with a
+        //# list of /protocols/ and /extensions/ to be used, and an /origin/ in
+        //# the case of web browsers, it MUST open a connection, send an opening
+        //# handshake, and read the server's handshake in response.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+        //= type=exception
+        //= reason=Not met: each call opens its own connection at once, and no call knows of
+        //= reason=another. The rule keeps a script in a browser from flooding a host; this client is
+        //= reason=driven by its application, which decides how many connections it opens, and when.
+        //# 2.  If the client already has a WebSocket connection to the remote
+        //# host (IP address) identified by /host/ and port /port/ pair, even
+        //# if the remote host is known by another name, the client MUST wait
+        //# until that connection has been established or for that connection
+        //# to have failed.  There MUST be no more than one connection in a
+        //# CONNECTING state.  If multiple connections to the same IP address
+        //# are attempted simultaneously, the client MUST serialize them so
+        //# that there is no more than one connection at a time running
+        //# through the following steps.
+        //# If the client cannot determine the IP address of the remote host
+        //# (for example, because all communication is being done through a
+        //# proxy server that performs DNS queries itself), then the client
+        //# MUST assume for the purposes of this step that each host name
+        //# refers to a distinct remote host, and instead the client SHOULD
+        //# limit the total number of simultaneous pending connections to a
+        //# reasonably low number (e.g., the client might allow simultaneous
+        //# pending connections to a.example.com and b.example.com, but if
+        //# thirty simultaneous connections to a single host are requested,
+        //# that may not be allowed).
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+        //= type=exception
+        //= reason=The client has no proxy setting: it always connects directly.
+        //# 3.  _Proxy Usage_: If the client is configured to use a proxy when
+        //# using the WebSocket Protocol to connect to host /host/ and port
+        //# /port/, then the client SHOULD connect to that proxy and ask it
+        //# to open a TCP connection to the host given by /host/ and the port
+        //# given by /port/.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+        //= type=exception
+        //= reason=The client runs no proxy autoconfiguration script.
+        //# For the purpose of proxy autoconfiguration scripts, the URI to
+        //# pass the function MUST be constructed from /host/, /port/,
+        //# /resource name/, and the /secure/ flag using the definition of a
+        //# WebSocket URI as given in Section 3.
         let url = WsUrl::parse(url).map_err(Error::Url)?;
         // The TLS settings first: a bad CA file is reported before any connection is made.
         #[cfg(feature = "tls")]
@@ -315,12 +363,24 @@ impl Client<Stream> {
             .max(Duration::from_millis(1));
         let addrs = (host, url.port).to_socket_addrs()?;
         let mut last_error = io::Error::new(io::ErrorKind::NotFound, "no address");
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+        //# If the client is not configured to use a proxy, then a direct TCP
+        //# connection SHOULD be opened to the host given by /host/ and the
+        //# port given by /port/.
         for addr in addrs {
             match TcpStream::connect_timeout(&addr, timeout) {
                 Ok(stream) => {
                     stream.set_nodelay(true)?;
                     #[cfg(feature = "tls")]
                     if let Some(config) = tls {
+                        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+                        //# 5.  If /secure/ is true, the client MUST perform a TLS handshake over
+                        //# the connection after opening the connection and before sending
+                        //# the handshake data [RFC2818].  If this fails (e.g., the server's
+                        //# certificate could not be verified), then the client MUST _Fail
+                        //# the WebSocket Connection_ and abort the connection.  Otherwise,
+                        //# all further communication on this channel MUST run through the
+                        //# encrypted tunnel [RFC5246].
                         let stream = TlsStream::connect(stream, host, config, timeout)?;
                         return Self::handshake(Stream::Tls(Box::new(stream)), &url, options);
                     }
@@ -329,6 +389,11 @@ impl Client<Stream> {
                 Err(error) => last_error = error,
             }
         }
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+        //# 4.  If the connection could not be opened, either because a direct
+        //#     connection failed or because any proxy used returned an error,
+        //#     then the client MUST _Fail the WebSocket Connection_ and abort
+        //#     the connection attempt.
         Err(Error::Io(last_error))
     }
 }
@@ -662,6 +727,10 @@ mod tests {
         assert_eq!(closure.cause, crate::closure::CloseCause::ClosedByPeer);
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.2.1
+    //= type=test
+    //# If at any point the underlying transport layer connection is
+    //# unexpectedly lost, the client MUST _Fail the WebSocket Connection_.
     #[test]
     fn a_reset_while_open_ends_the_connection_with_1006() {
         let mut client = connect([Step::Fail(io::ErrorKind::ConnectionReset)]);

@@ -33,6 +33,11 @@ impl TlsStream {
         config: Arc<rustls::ClientConfig>,
         timeout: Duration,
     ) -> Result<Self, Error> {
+        // rustls sends the name in the Server Name Indication extension (its default); for an IP
+        // address it sends none, as RFC 6066 §3 allows no literal address there.
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+        //# Clients MUST use the Server Name Indication extension in the TLS
+        //# handshake [RFC6066].
         let name = ServerName::try_from(server_name.to_owned())
             .map_err(|_| Error::InvalidServerName(server_name.to_owned()))?;
         let conn = rustls::ClientConnection::new(config, name).map_err(Error::Tls)?;

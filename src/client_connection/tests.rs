@@ -54,6 +54,11 @@ fn the_response_must_come_within_the_handshake_timeout() {
     assert_eq!(conn.closure(), None, "never opened");
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# If the server's response does not conform to the requirements for the
+//# server's handshake as defined in this section and in Section 4.2.2,
+//# the client MUST _Fail the WebSocket Connection_.
 #[test]
 fn a_response_that_breaks_a_rule_fails_without_opening() {
     let start = Instant::now();
@@ -72,6 +77,68 @@ fn a_response_that_breaks_a_rule_fails_without_opening() {
         conn.send(MessageKind::Text, b"x", &mut SharedDeflate::new()),
         Err(SendError::NotOpen)
     );
+}
+
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# The nonce
+//# MUST be selected randomly for each connection.
+#[test]
+fn each_connection_draws_its_key_from_its_entropy() {
+    let key_of = |first: u8| {
+        let request = ClientRequest::for_url(&client_handshake::WsUrl::parse("ws://h/").unwrap());
+        let config = Arc::new(ClientConfig::default());
+        let mut conn =
+            ClientConnection::new(config, request, Box::new(Sequence(first)), Instant::now());
+        let sent = String::from_utf8(conn.take_output()).unwrap();
+        let line = sent.lines().find(|l| l.starts_with("Sec-WebSocket-Key: "));
+        line.unwrap()["Sec-WebSocket-Key: ".len()..].to_string()
+    };
+    let nonce = |first: u8| std::array::from_fn(|i| first.wrapping_add(i as u8));
+    assert_eq!(key_of(0), client_handshake::new_key(nonce(0)));
+    assert_eq!(key_of(16), client_handshake::new_key(nonce(16)));
+    assert_ne!(key_of(0), key_of(16));
+}
+
+//= https://www.rfc-editor.org/rfc/rfc6455#section-9.1
+//= type=test
+//# Note that the client is only offering
+//# to use any advertised extensions and MUST NOT use them unless the
+//# server indicates that it wishes to use the extension.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# Once the client's opening handshake has been sent, the client MUST
+//# wait for a response from the server before sending any further data.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# Once a connection to the server has been established (including a
+//# connection via a proxy or over a TLS-encrypted tunnel), the client
+//# MUST send an opening handshake to the server.
+#[test]
+fn nothing_is_sent_before_the_response() {
+    let start = Instant::now();
+    let mut conn = client(ClientConfig::default(), start);
+    let mut shared = SharedDeflate::new();
+    assert!(conn.take_output().starts_with(b"GET / HTTP/1.1\r\n"));
+    assert_eq!(
+        conn.send(MessageKind::Text, b"x", &mut shared),
+        Err(SendError::NotOpen)
+    );
+    assert_eq!(conn.ping(b""), Err(SendError::NotOpen));
+    assert_eq!(
+        conn.close(CloseCode::NORMAL, "", start),
+        Err(SendError::NotOpen)
+    );
+    assert!(conn.take_output().is_empty());
+    let mut head = response("Sec-WebSocket-Protocol: chat\r\n");
+    conn.handle_input(&mut head, start, &mut shared).unwrap();
+    // The server did not accept permessage-deflate: even a message that compresses well goes
+    // out plain (RSV1 clear).
+    conn.send(MessageKind::Text, &[b'a'; 4096], &mut shared)
+        .unwrap();
+    assert_eq!(conn.take_output()[0], 0x81);
 }
 
 #[test]
@@ -93,6 +160,10 @@ fn frames_in_the_same_read_as_the_response_are_processed_after_it() {
     assert_eq!(message.as_text(), Some("hi"));
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
+//= type=test
+//# A client MUST close a connection if it detects a masked
+//# frame.
 #[test]
 fn frames_the_client_sends_are_masked_and_masked_frames_it_receives_fail() {
     let start = Instant::now();
@@ -208,6 +279,11 @@ fn exchange(
     (client_saw, server_saw)
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.8
+//= type=test
+//# The endpoints of a connection
+//# MUST negotiate the use of any extensions during the opening
+//# handshake.
 #[test]
 fn a_client_and_a_server_talk_in_memory_with_compression() {
     let now = Instant::now();

@@ -20,6 +20,24 @@ fn check(head: &[u8], offered: &ClientRequest) -> Result<Accepted, ResponseError
     )
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-3
+//= type=test
+//# Fragment identifiers are meaningless in the context of WebSocket URIs
+//# and MUST NOT be used on these URIs.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-3
+//= type=test
+//# As with any URI scheme, the
+//# character "#", when not indicating the start of a fragment, MUST be
+//# escaped as %23.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# The components of the WebSocket URI passed into this algorithm
+//# (/host/, /port/, /resource name/, and /secure/ flag) MUST be
+//# valid according to the specification of WebSocket URIs specified
+//# in Section 3.  If any of the components are invalid, the client
+//# MUST _Fail the WebSocket Connection_ and abort these steps.
 #[test]
 fn parses_urls() {
     let url = WsUrl::parse("ws://example.com").unwrap();
@@ -39,12 +57,46 @@ fn parses_urls() {
     assert_eq!(WsUrl::parse("WSS://h?x").unwrap().resource, "/?x");
     assert_eq!(WsUrl::parse("http://h/"), Err(UrlError::Scheme));
     assert_eq!(WsUrl::parse("ws://h/#frag"), Err(UrlError::Fragment));
+    assert_eq!(WsUrl::parse("ws://h/a#b"), Err(UrlError::Fragment));
+    assert_eq!(WsUrl::parse("ws://h/a%23b").unwrap().resource, "/a%23b");
     assert_eq!(WsUrl::parse("ws://h:0/"), Err(UrlError::Port));
     assert_eq!(WsUrl::parse("ws://h:x/"), Err(UrlError::Port));
     assert_eq!(WsUrl::parse("ws:///"), Err(UrlError::Host));
     assert_eq!(WsUrl::parse("ws://user@h/"), Err(UrlError::Host));
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# The handshake MUST be a valid HTTP request as specified by
+//# [RFC2616].
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# The method of the request MUST be GET, and the HTTP version MUST
+//# be at least 1.1.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# The request MUST contain an |Upgrade| header field whose value
+//# MUST include the "websocket" keyword.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# The request MUST contain a |Connection| header field whose value
+//# MUST include the "Upgrade" token.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# The request MUST include a header field with the name
+//# |Sec-WebSocket-Key|.  The value of this header field MUST be a
+//# nonce consisting of a randomly selected 16-byte value that has
+//# been base64-encoded (see Section 4 of [RFC4648]).
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# 9.   The request MUST include a header field with the name
+//# |Sec-WebSocket-Version|.  The value of this header field MUST be
+//# 13.
 #[test]
 fn the_request_has_every_required_field() {
     let request = ClientRequest {
@@ -73,6 +125,59 @@ fn the_request_has_every_required_field() {
     );
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# The "Request-URI" part of the request MUST match the /resource
+//# name/ defined in Section 3 (a relative URI) or be an absolute
+//# http/https URI that, when parsed, has a /resource name/, /host/,
+//# and /port/ that match the corresponding ws/wss URI.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# The request MUST contain a |Host| header field whose value
+//# contains /host/ plus optionally ":" followed by /port/ (when not
+//# using the default port).
+#[test]
+fn a_request_for_a_url_names_its_resource_and_host() {
+    for (url, line, host) in [
+        (
+            "ws://example.com/chat",
+            "GET /chat HTTP/1.1\r\n",
+            "Host: example.com\r\n",
+        ),
+        (
+            "ws://example.com:80/",
+            "GET / HTTP/1.1\r\n",
+            "Host: example.com\r\n",
+        ),
+        (
+            "wss://example.com:443?q",
+            "GET /?q HTTP/1.1\r\n",
+            "Host: example.com\r\n",
+        ),
+        (
+            "ws://example.com:8080/a?b=c",
+            "GET /a?b=c HTTP/1.1\r\n",
+            "Host: example.com:8080\r\n",
+        ),
+        (
+            "wss://[::1]:80/",
+            "GET / HTTP/1.1\r\n",
+            "Host: [::1]:80\r\n",
+        ),
+    ] {
+        let mut out = Vec::new();
+        write_request(
+            &ClientRequest::for_url(&WsUrl::parse(url).unwrap()),
+            KEY,
+            None,
+            &mut out,
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with(&format!("{line}{host}")), "{url}: {text}");
+    }
+}
+
 #[test]
 fn a_header_that_would_split_the_request_is_left_out() {
     let request = ClientRequest {
@@ -86,6 +191,12 @@ fn a_header_that_would_split_the_request_is_left_out() {
     assert!(!String::from_utf8(out).unwrap().contains("evil"));
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# The request MUST include a header field with the name
+//# |Sec-WebSocket-Key|.  The value of this header field MUST be a
+//# nonce consisting of a randomly selected 16-byte value that has
+//# been base64-encoded (see Section 4 of [RFC4648]).
 #[test]
 fn the_key_is_16_bytes_in_base64() {
     assert_eq!(new_key([0; 16]), "AAAAAAAAAAAAAAAAAAAAAA==");
@@ -103,6 +214,49 @@ fn accepts_the_rfc_1_3_response() {
     );
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# The client MUST validate the server's response as follows:
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# 2.  If the response lacks an |Upgrade| header field or the |Upgrade|
+//# header field contains a value that is not an ASCII case-
+//# insensitive match for the value "websocket", the client MUST
+//# _Fail the WebSocket Connection_.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# 3.  If the response lacks a |Connection| header field or the
+//# |Connection| header field doesn't contain a token that is an
+//# ASCII case-insensitive match for the value "Upgrade", the client
+//# MUST _Fail the WebSocket Connection_.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# 4.  If the response lacks a |Sec-WebSocket-Accept| header field or
+//# the |Sec-WebSocket-Accept| contains a value other than the
+//# base64-encoded SHA-1 of the concatenation of the |Sec-WebSocket-
+//# Key| (as a string, not base64-decoded) with the string "258EAFA5-
+//# E914-47DA-95CA-C5AB0DC85B11" but ignoring any leading and
+//# trailing whitespace, the client MUST _Fail the WebSocket
+//# Connection_.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# 5.  If the response includes a |Sec-WebSocket-Extensions| header
+//# field and this header field indicates the use of an extension
+//# that was not present in the client's handshake (the server has
+//# indicated an extension not requested by the client), the client
+//# MUST _Fail the WebSocket Connection_.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# 6.  If the response includes a |Sec-WebSocket-Protocol| header field
+//# and this header field indicates the use of a subprotocol that was
+//# not present in the client's handshake (the server has indicated a
+//# subprotocol not requested by the client), the client MUST _Fail
+//# the WebSocket Connection_.
 #[test]
 fn each_rule_of_section_4_1_fails_on_its_own() {
     let plain = ClientRequest::default();
@@ -143,6 +297,10 @@ fn each_rule_of_section_4_1_fails_on_its_own() {
     }
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# 1.  If the status code received from the server is not 101, the
+//# client handles the response per HTTP [RFC2616] procedures.
 #[test]
 fn a_refusal_keeps_its_status_and_headers() {
     let head =
@@ -158,6 +316,13 @@ fn a_refusal_keeps_its_status_and_headers() {
     );
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# 6.  If the response includes a |Sec-WebSocket-Protocol| header field
+//# and this header field indicates the use of a subprotocol that was
+//# not present in the client's handshake (the server has indicated a
+//# subprotocol not requested by the client), the client MUST _Fail
+//# the WebSocket Connection_.
 #[test]
 fn a_subprotocol_must_be_one_that_was_offered() {
     let offered = ClientRequest {
@@ -172,6 +337,13 @@ fn a_subprotocol_must_be_one_that_was_offered() {
     );
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# 5.  If the response includes a |Sec-WebSocket-Extensions| header
+//# field and this header field indicates the use of an extension
+//# that was not present in the client's handshake (the server has
+//# indicated an extension not requested by the client), the client
+//# MUST _Fail the WebSocket Connection_.
 #[test]
 fn permessage_deflate_answers_are_checked() {
     let plain = ClientRequest::default();

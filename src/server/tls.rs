@@ -197,6 +197,15 @@ pub(crate) struct TlsSession {
 
 impl TlsSession {
     pub fn new(config: &TlsConfig) -> io::Result<Self> {
+        // A failed TLS handshake fails the session (`failed`) and the connection is closed; the
+        // WebSocket connection reads and writes only the plaintext of this session.
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+        //# If this fails
+        //# (e.g., the client indicated a host name in the extended client
+        //# hello "server_name" extension that the server does not host),
+        //# then close the connection; otherwise, all further communication
+        //# for the connection (including the server's handshake) MUST run
+        //# through the encrypted tunnel [RFC5246].
         let mut conn = rustls::ServerConnection::new(config.0.clone()).map_err(io::Error::other)?;
         conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
         Ok(TlsSession {

@@ -150,6 +150,11 @@ fn a_request_dripped_byte_by_byte_is_reported_once_complete() {
     assert_eq!(request.path, "/chat?room=a");
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+//= type=test
+//# When a client establishes a WebSocket connection to a server, the
+//# server MUST complete the following steps to accept the connection and
+//# send the server's opening handshake.
 #[test]
 fn frames_after_the_request_in_the_same_read_wait_for_the_answer() {
     let mut h = Harness::new(ServerConfig::default());
@@ -177,6 +182,12 @@ fn frames_after_the_request_in_the_same_read_wait_for_the_answer() {
     );
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+//= type=test
+//# The value chosen MUST be derived
+//# from the client's handshake, specifically by selecting one of
+//# the values from the |Sec-WebSocket-Protocol| field that the
+//# server is willing to use for this connection (if any).
 #[test]
 fn accepting_a_protocol_the_client_did_not_offer_is_refused() {
     let mut h = Harness::new(ServerConfig::default());
@@ -196,6 +207,12 @@ fn accepting_a_protocol_the_client_did_not_offer_is_refused() {
     );
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
+//= type=test
+//# If the server does not wish to accept this
+//# connection, it MUST return an appropriate HTTP error code
+//# (e.g., 403 Forbidden) and abort the WebSocket handshake
+//# described in this section.
 #[test]
 fn the_application_can_refuse_an_upgrade() {
     let mut h = Harness::new(ServerConfig::default());
@@ -347,6 +364,11 @@ fn our_close_is_given_the_close_timeout() {
     assert_eq!(closure.code, CloseCode::ABNORMAL);
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+//= type=test
+//# After both sending and receiving a Close message, an endpoint
+//# considers the WebSocket connection closed and MUST close the
+//# underlying TCP connection.
 #[test]
 fn our_close_answered_is_a_clean_close_by_us() {
     let mut h = Harness::open(ServerConfig::default());
@@ -366,6 +388,10 @@ fn our_close_answered_is_a_clean_close_by_us() {
     assert!(closure.was_clean());
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.2
+//= type=test
+//# Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+//# response, unless it already received a Close frame.
 #[test]
 fn answers_ping_after_sending_close() {
     let mut h = Harness::open(ServerConfig::default());
@@ -378,6 +404,10 @@ fn answers_ping_after_sending_close() {
     assert_eq!(h.conn.take_output(), pong);
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.2
+//= type=test
+//# Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+//# response, unless it already received a Close frame.
 #[test]
 fn ignores_ping_after_receiving_close() {
     let mut h = Harness::open(ServerConfig::default());
@@ -483,6 +513,10 @@ fn a_ping_flood_from_a_client_that_never_reads_holds_a_bounded_number_of_pongs()
     assert!(h.conn.take_output().is_empty());
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.2
+//= type=test
+//# It SHOULD
+//# respond with Pong frame as soon as is practical.
 #[test]
 fn a_burst_of_pings_gets_every_pong() {
     let mut h = Harness::open(ServerConfig::default());
