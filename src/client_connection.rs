@@ -43,7 +43,7 @@
 //! assert!(conn.is_closed() && conn.closure().unwrap().was_clean());
 //! ```
 
-use crate::client_handshake::{self, ClientRequest, ResponseError};
+use crate::client_handshake::{self, ClientRequest, RequestError, ResponseError};
 use crate::close::{CloseCode, CloseFrame};
 use crate::closure::{CloseCause, Closure};
 use crate::connection::{ClientEnd, Connection, Event, Received};
@@ -191,13 +191,15 @@ pub struct ClientConnection {
 
 impl ClientConnection {
     /// A connection whose transport was just established at `now`: its opening request is
-    /// queued, with a fresh `Sec-WebSocket-Key` drawn from `keys`.
+    /// queued, with a fresh `Sec-WebSocket-Key` drawn from `keys`. Fails, before drawing a key,
+    /// when the request offers a subprotocol that is not a token or offers one twice.
     pub fn new(
         config: Arc<ClientConfig>,
         request: ClientRequest,
         mut keys: Keys,
         now: Instant,
-    ) -> Self {
+    ) -> Result<Self, RequestError> {
+        client_handshake::check_request(&request)?;
         //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
         //# The nonce
         //# MUST be selected randomly for each connection.
@@ -217,7 +219,7 @@ impl ClientConnection {
                 buf,
             )
         });
-        ClientConnection {
+        Ok(ClientConnection {
             config,
             phase: Phase::AwaitingResponse {
                 scanner: HeadScanner::new(),
@@ -227,7 +229,7 @@ impl ClientConnection {
             outbox,
             closure: None,
             protocol: None,
-        }
+        })
     }
 
     /// Processes bytes received from the server, in place: while the response head is

@@ -5,6 +5,7 @@
 
 use crate::deflate::{self, DeflateConfig, Negotiated};
 use crate::handshake::{WEBSOCKET_VERSION, accept_key};
+use crate::http;
 use crate::limits::Limits;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -89,6 +90,14 @@ impl WsUrl {
             query if query.starts_with('?') => format!("/{query}"),
             path => path.to_string(),
         };
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-11.1.1
+        //# Characters in other components that are excluded by the syntax
+        //# defined above MUST be converted from Unicode to ASCII by first
+        //# encoding the characters as UTF-8 and then replacing the
+        //# corresponding bytes using their percent-encoded form as defined in
+        //# the URI [RFC3986] and Internationalized Resource Identifier (IRI)
+        //# [RFC3987] specifications.
+        let resource = percent_encode_resource(&resource);
         let (host, port) = match authority.rfind(':') {
             Some(colon) if !authority[colon..].contains(']') => {
                 let port = authority[colon + 1..]
@@ -129,6 +138,28 @@ impl WsUrl {
     }
 }
 
+/// `resource` with every byte that RFC 3986 does not allow in a path or a query
+/// percent-encoded: spaces, control characters, the bytes of non-ASCII characters (a `str` is
+/// UTF-8 already) and `"<>[\\]^`{|}`. A `%` is kept as it is: the caller may have encoded
+/// already, and encoding it again would change the resource.
+fn percent_encode_resource(resource: &str) -> String {
+    // RFC 3986 §3.3 and §3.4: pchar = unreserved / pct-encoded / sub-delims / ":" / "@", and
+    // "/" and "?" between segments and before the query.
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b);
+    if resource.bytes().all(allowed) {
+        return resource.to_string();
+    }
+    let mut encoded = String::with_capacity(resource.len() * 3);
+    for b in resource.bytes() {
+        if allowed(b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    encoded
+}
+
 /// What a client asks for in its opening request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ClientRequest {
@@ -163,6 +194,49 @@ impl ClientRequest {
             ..ClientRequest::default()
         }
     }
+}
+
+/// Why a request cannot be sent as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// A subprotocol is empty or has a character a token may not have.
+    InvalidProtocol(String),
+    /// A subprotocol is offered twice.
+    DuplicateProtocol(String),
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::InvalidProtocol(name) => {
+                write!(f, "subprotocol {name:?} is not an HTTP token")
+            }
+            RequestError::DuplicateProtocol(name) => {
+                write!(f, "subprotocol {name:?} is offered twice")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// Checks what a request offers before it is sent.
+pub fn check_request(request: &ClientRequest) -> Result<(), RequestError> {
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+    //# The elements that comprise this value
+    //# MUST be non-empty strings with characters in the range U+0021 to
+    //# U+007E not including separator characters as defined in
+    //# [RFC2616] and MUST all be unique strings.
+    for (i, protocol) in request.protocols.iter().enumerate() {
+        if !http::is_token(protocol) {
+            return Err(RequestError::InvalidProtocol(protocol.clone()));
+        }
+        if request.protocols[..i].contains(protocol) {
+            return Err(RequestError::DuplicateProtocol(protocol.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// A fresh `Sec-WebSocket-Key` from 16 random bytes.

@@ -140,7 +140,7 @@ fn push_field(out: &mut Vec<u8>, name: &str, value: &str) {
 }
 
 /// RFC 9110 §5.6.2 `token`: one or more `tchar`.
-fn is_token(name: &str) -> bool {
+pub(crate) fn is_token(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()

@@ -144,6 +144,18 @@ fn an_invalid_close_code_is_a_usage_error() {
     assert!(stderr(&output).contains("--close"), "{}", stderr(&output));
 }
 
+#[test]
+fn a_subprotocol_that_is_not_a_token_is_refused_before_connecting() {
+    // Port 9 (discard) has no server: the answer comes before any connection is tried.
+    let output = client(&["ws://127.0.0.1:9/", "--protocol", "a b"], b"");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("\"a b\" is not an HTTP token"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 /// Accepts on one path only, greets every connection with what it asked for (subprotocol,
 /// `X-Token`), and answers every message with a binary message of the same bytes; closes with
 /// 4001 when asked.

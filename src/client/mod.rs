@@ -30,7 +30,7 @@ mod tls;
 pub use tls::{TlsStream, client_config};
 
 use crate::client_connection::{ClientConfig, ClientConnection, ClientError, ClientEvent};
-use crate::client_handshake::{ClientRequest, ResponseError, UrlError, WsUrl};
+use crate::client_handshake::{self, ClientRequest, RequestError, ResponseError, UrlError, WsUrl};
 use crate::close::CloseCode;
 use crate::closure::Closure;
 use crate::deflate::SharedDeflate;
@@ -171,6 +171,8 @@ pub enum Error {
     InvalidServerName(String),
     /// The transport failed, or a read timed out (`WouldBlock` or `TimedOut`: call again).
     Io(io::Error),
+    /// The request offers a subprotocol that is not a token, or one twice (§4.1).
+    Request(RequestError),
     /// The server's response broke a rule of RFC 6455 §4.1, or refused the upgrade.
     Handshake(ResponseError),
     /// The server's frames broke a rule: the connection was failed.
@@ -209,6 +211,7 @@ impl fmt::Display for Error {
             }
             Error::InvalidServerName(name) => write!(f, "{name:?} is not a valid TLS server name"),
             Error::Io(error) => write!(f, "{error}"),
+            Error::Request(error) => write!(f, "invalid request: {error}"),
             Error::Handshake(error) => write!(f, "handshake failed: {error}"),
             Error::Protocol(error) => write!(f, "connection failed: {error}"),
             Error::NotOpen => f.write_str("the connection is not open"),
@@ -346,7 +349,13 @@ impl Client<Stream> {
         //# /resource name/, and the /secure/ flag using the definition of a
         //# WebSocket URI as given in Section 3.
         let url = WsUrl::parse(url).map_err(Error::Url)?;
-        // The TLS settings first: a bad CA file is reported before any connection is made.
+        // What is offered, and the TLS settings, first: a bad subprotocol or CA file is reported
+        // before any connection is made.
+        client_handshake::check_request(&ClientRequest {
+            protocols: options.protocols.clone(),
+            ..ClientRequest::default()
+        })
+        .map_err(Error::Request)?;
         #[cfg(feature = "tls")]
         let tls = match url.secure {
             true => Some(client_config(&options)?),
@@ -412,7 +421,8 @@ impl<S: Transport> Client<S> {
             request,
             Box::new(OsEntropy),
             Instant::now(),
-        );
+        )
+        .map_err(Error::Request)?;
         let mut client = Client {
             stream,
             conn,

@@ -15,7 +15,7 @@ fn client(config: ClientConfig, start: Instant) -> ClientConnection {
         protocols: vec!["chat".into()],
         ..ClientRequest::default()
     };
-    ClientConnection::new(Arc::new(config), request, Box::new(Sequence(0)), start)
+    ClientConnection::new(Arc::new(config), request, Box::new(Sequence(0)), start).unwrap()
 }
 
 fn response(extra: &str) -> Vec<u8> {
@@ -89,7 +89,8 @@ fn each_connection_draws_its_key_from_its_entropy() {
         let request = ClientRequest::for_url(&client_handshake::WsUrl::parse("ws://h/").unwrap());
         let config = Arc::new(ClientConfig::default());
         let mut conn =
-            ClientConnection::new(config, request, Box::new(Sequence(first)), Instant::now());
+            ClientConnection::new(config, request, Box::new(Sequence(first)), Instant::now())
+                .unwrap();
         let sent = String::from_utf8(conn.take_output()).unwrap();
         let line = sent.lines().find(|l| l.starts_with("Sec-WebSocket-Key: "));
         line.unwrap()["Sec-WebSocket-Key: ".len()..].to_string()
@@ -347,4 +348,24 @@ fn terminate_queues_a_masked_close_drops_the_message_and_closes_our_side() {
     assert!(conn.send(MessageKind::Text, b"late", &mut shared).is_err());
     conn.handle_eof(start);
     assert!(conn.is_closed());
+}
+
+#[test]
+fn a_request_that_offers_an_invalid_subprotocol_is_not_sent() {
+    let request = ClientRequest {
+        host: "example.com".into(),
+        resource: "/".into(),
+        protocols: vec!["chat".into(), "chat".into()],
+        ..ClientRequest::default()
+    };
+    let conn = ClientConnection::new(
+        Arc::new(ClientConfig::default()),
+        request,
+        Box::new(Sequence(0)),
+        Instant::now(),
+    );
+    assert_eq!(
+        conn.err(),
+        Some(RequestError::DuplicateProtocol("chat".into()))
+    );
 }

@@ -65,6 +65,32 @@ fn parses_urls() {
     assert_eq!(WsUrl::parse("ws://user@h/"), Err(UrlError::Host));
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-11.1.1
+//= type=test
+//# Characters in other components that are excluded by the syntax
+//# defined above MUST be converted from Unicode to ASCII by first
+//# encoding the characters as UTF-8 and then replacing the
+//# corresponding bytes using their percent-encoded form as defined in
+//# the URI [RFC3986] and Internationalized Resource Identifier (IRI)
+//# [RFC3987] specifications.
+#[test]
+fn a_resource_is_percent_encoded_where_uri_syntax_excludes_a_character() {
+    let resource = |url: &str| WsUrl::parse(url).unwrap().resource;
+    assert_eq!(resource("ws://h/a b"), "/a%20b");
+    assert_eq!(
+        resource("ws://h/caf\u{e9}?q=\u{e9}t\u{e9}"),
+        "/caf%C3%A9?q=%C3%A9t%C3%A9"
+    );
+    assert_eq!(
+        resource("ws://h/\"<>[\\]^`{|}\t"),
+        "/%22%3C%3E%5B%5C%5D%5E%60%7B%7C%7D%09"
+    );
+    // Already encoded, and every character RFC 3986 allows, stay as they are.
+    assert_eq!(resource("ws://h/a%20b"), "/a%20b");
+    let allowed = "/AZaz09-._~!$&'()*+,;=:@/?x=%41";
+    assert_eq!(resource(&format!("ws://h{allowed}")), allowed);
+}
+
 //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
 //= type=test
 //# The handshake MUST be a valid HTTP request as specified by
@@ -401,5 +427,45 @@ fn permessage_deflate_answers_are_checked() {
         ),
         Err(ResponseError::ExtensionNotOffered),
         "not offered"
+    );
+}
+
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# The elements that comprise this value
+//# MUST be non-empty strings with characters in the range U+0021 to
+//# U+007E not including separator characters as defined in
+//# [RFC2616] and MUST all be unique strings.
+#[test]
+fn subprotocols_offered_are_unique_tokens() {
+    let offering = |protocols: &[&str]| ClientRequest {
+        protocols: protocols.iter().map(|p| p.to_string()).collect(),
+        ..ClientRequest::default()
+    };
+    assert_eq!(check_request(&offering(&[])), Ok(()));
+    assert_eq!(
+        check_request(&offering(&["chat", "v2.json", "a~b"])),
+        Ok(())
+    );
+    for bad in [
+        "",
+        "a b",
+        "a,b",
+        "a;b",
+        "a/b",
+        "caf\u{e9}",
+        "a\"",
+        "{x}",
+        "a\tb",
+    ] {
+        assert_eq!(
+            check_request(&offering(&["chat", bad])),
+            Err(RequestError::InvalidProtocol(bad.to_string())),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        check_request(&offering(&["a", "b", "a"])),
+        Err(RequestError::DuplicateProtocol("a".to_string()))
     );
 }

@@ -9,7 +9,7 @@
 
 use super::handle::HandleError;
 use crate::client_connection::{ClientConfig, ClientConnection};
-use crate::client_handshake::{ClientRequest, ResponseError, UrlError, WsUrl};
+use crate::client_handshake::{ClientRequest, RequestError, ResponseError, UrlError, WsUrl};
 use crate::entropy::OsEntropy;
 use crate::handshake::{Request, WEBSOCKET_VERSION};
 use std::fmt;
@@ -53,6 +53,8 @@ pub enum ConnectError {
     /// The socket could not be made, the connection was refused or reset, or a read or write
     /// failed before the connection opened.
     Io(io::Error),
+    /// The request offers a subprotocol that is not a token, or one twice (§4.1).
+    Request(RequestError),
     /// The server answered, but not with a valid `101` (§4.1): a refusal
     /// ([`ResponseError::Refused`], with its status and headers) or a response that breaks a
     /// rule.
@@ -83,6 +85,7 @@ impl fmt::Display for ConnectError {
             ConnectError::TooManyConnections => f.write_str("too many connections"),
             ConnectError::ShuttingDown => f.write_str("the server is shutting down"),
             ConnectError::Io(error) => write!(f, "{error}"),
+            ConnectError::Request(error) => write!(f, "invalid request: {error}"),
             ConnectError::Handshake(error) => write!(f, "handshake failed: {error}"),
             ConnectError::TimedOut => f.write_str("no response within the handshake timeout"),
             ConnectError::Closed => {
@@ -99,6 +102,7 @@ impl std::error::Error for ConnectError {
         match self {
             ConnectError::Url(error) => Some(error),
             ConnectError::Io(error) => Some(error),
+            ConnectError::Request(error) => Some(error),
             ConnectError::Handshake(error) => Some(error),
             ConnectError::Handle(error) => Some(error),
             _ => None,
@@ -142,7 +146,7 @@ pub(crate) struct Outbound {
 
 impl Outbound {
     /// A connection to `url` whose TCP connect started at `now`.
-    pub fn new(url: &WsUrl, options: ConnectOptions, now: Instant) -> Self {
+    pub fn new(url: &WsUrl, options: ConnectOptions, now: Instant) -> Result<Self, ConnectError> {
         let request = ClientRequest {
             origin: options.origin,
             protocols: options.protocols,
@@ -154,13 +158,14 @@ impl Outbound {
             request.clone(),
             Box::new(OsEntropy),
             now,
-        );
-        Outbound {
+        )
+        .map_err(ConnectError::Request)?;
+        Ok(Outbound {
             conn,
             request: Some(request),
             connecting: true,
             failure: None,
-        }
+        })
     }
 
     /// Records why the connection did not open, unless a cause is known already.
@@ -259,7 +264,7 @@ mod tests {
             headers: vec![("X-Id".into(), "7".into())],
             ..ConnectOptions::default()
         };
-        let outbound = Outbound::new(&url, options, Instant::now());
+        let outbound = Outbound::new(&url, options, Instant::now()).unwrap();
         let sent = outbound.request.as_ref().unwrap();
         let request = sent_request(sent);
         assert_eq!((request.method, request.path), ("GET", "/feed?a=1"));

@@ -240,6 +240,7 @@ impl Peers {
         if self.slab.len() >= self.config.max_connections {
             return Err(ConnectError::TooManyConnections);
         }
+        let outbound = Outbound::new(url, options, self.now)?;
         let mut stream = TcpStream::connect(addr).map_err(ConnectError::Io)?;
         if let Err(e) = stream.set_nodelay(true) {
             log::debug!("{addr}: set_nodelay: {e}");
@@ -256,7 +257,7 @@ impl Peers {
                 Interest::READABLE | Interest::WRITABLE,
             )
             .map_err(ConnectError::Io)?;
-        let conn = Conn::Outbound(Box::new(Outbound::new(url, options, self.now)));
+        let conn = Conn::Outbound(Box::new(outbound));
         let mut peer = Peer::new(stream, generation, conn, None, false);
         peer.write_interest = true;
         entry.insert(peer);
