@@ -21,7 +21,7 @@
 //! let (now, mut shared) = (Instant::now(), SharedDeflate::new());
 //! let request = ClientRequest::for_url(&WsUrl::parse("ws://example.com/chat").unwrap());
 //! let config = Arc::new(ClientConfig::default());
-//! let mut conn = ClientConnection::new(config, request, Box::new(Sequence(0)), now);
+//! let mut conn = ClientConnection::new(config, request, Box::new(Sequence(0)), now).unwrap();
 //! let sent = conn.take_output();
 //! assert!(sent.starts_with(b"GET /chat HTTP/1.1\r\nHost: example.com\r\n"));
 //! // The key of Sequence(0) is 00 01 .. 0f in base64; the server answers with its accept value.
