@@ -21,7 +21,7 @@
 //! let (now, mut shared) = (Instant::now(), SharedDeflate::new());
 //! let request = ClientRequest::for_url(&WsUrl::parse("ws://example.com/chat").unwrap());
 //! let config = Arc::new(ClientConfig::default());
-//! let mut conn = ClientConnection::new(config, request, Box::new(Sequence(0)), now);
+//! let mut conn = ClientConnection::new(config, request, Box::new(Sequence(0)), now).unwrap();
 //! let sent = conn.take_output();
 //! assert!(sent.starts_with(b"GET /chat HTTP/1.1\r\nHost: example.com\r\n"));
 //! // The key of Sequence(0) is 00 01 .. 0f in base64; the server answers with its accept value.
@@ -45,17 +45,20 @@
 
 use crate::client_handshake::{self, ClientRequest, RequestError, ResponseError};
 use crate::close::{CloseCode, CloseFrame};
-use crate::closure::{CloseCause, Closure};
+#[cfg(test)]
+use crate::closure::CloseCause;
+use crate::closure::Closure;
 use crate::connection::{ClientEnd, Connection, Event, Received};
 use crate::deflate::{self, Deflate, DeflateConfig, SharedDeflate};
 use crate::entropy::Entropy;
 use crate::error::{ProtocolError, SendError};
 use crate::frame::Status;
 use crate::handshake::HeadScanner;
+use crate::lifecycle::{FirstToClose, Lifecycle};
 use crate::limits::Limits;
 use crate::message::{Message, MessageKind};
 use crate::outbox::Outbox;
-use crate::session::{Ended, Session, Timeouts};
+use crate::session::Timeouts;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -97,6 +100,7 @@ impl Default for ClientConfig {
 impl ClientConfig {
     fn timeouts(&self) -> Timeouts {
         Timeouts {
+            handshake: self.handshake_timeout,
             idle: self.idle_timeout,
             pong: self.pong_timeout,
             close: self.close_timeout,
@@ -158,34 +162,19 @@ impl fmt::Debug for dyn Entropy + Send {
     }
 }
 
-/// Where the connection is in its life.
+/// The client's side of the opening handshake: the request is queued; reading the response head.
+/// Its deadline counts from the connection's start.
 #[derive(Debug)]
-enum Phase {
-    /// The request is queued; reading the response head.
-    AwaitingResponse {
-        scanner: HeadScanner,
-        started: Instant,
-        pending: Box<Pending>,
-    },
-    /// The WebSocket connection is open, or we sent our Close and wait for the server's.
-    Open(Session<ClientEnd<Keys>>),
-    /// The connection is over: waiting (at most the close timeout) for the server to close TCP.
-    Closing {
-        /// The server's end of stream arrived (and ours follows what is queued).
-        peer_eof: bool,
-        since: Instant,
-    },
-    /// The transport should be closed.
-    Closed,
+struct AwaitingResponse {
+    scanner: HeadScanner,
+    pending: Box<Pending>,
 }
 
 /// One client-side connection, sans-IO. See the [module documentation](self).
 #[derive(Debug)]
 pub struct ClientConnection {
     config: Arc<ClientConfig>,
-    phase: Phase,
-    outbox: Outbox,
-    closure: Option<Box<Closure>>,
+    lifecycle: Lifecycle<AwaitingResponse, ClientEnd<Keys>>,
     protocol: Option<Box<str>>,
 }
 
@@ -219,15 +208,13 @@ impl ClientConnection {
                 buf,
             )
         });
+        let awaiting = AwaitingResponse {
+            scanner: HeadScanner::new(),
+            pending: Box::new(Pending { key, request, keys }),
+        };
         Ok(ClientConnection {
             config,
-            phase: Phase::AwaitingResponse {
-                scanner: HeadScanner::new(),
-                started: now,
-                pending: Box::new(Pending { key, request, keys }),
-            },
-            outbox,
-            closure: None,
+            lifecycle: Lifecycle::new(awaiting, outbox, now),
             protocol: None,
         })
     }
@@ -241,10 +228,9 @@ impl ClientConnection {
         now: Instant,
         shared: &mut SharedDeflate,
     ) -> Result<Received<ClientEvent<'a>>, ClientError> {
-        match self.phase {
-            Phase::AwaitingResponse { .. } => self.read_response(input, now),
-            Phase::Open(_) => self.receive_frames(input, now, shared),
-            Phase::Closing { .. } | Phase::Closed => Ok(Received::used(input.len(), None)),
+        match self.lifecycle.handshake() {
+            Some(AwaitingResponse { .. }) => self.read_response(input, now),
+            None => self.receive_frames(input, now, shared),
         }
     }
 
@@ -253,7 +239,7 @@ impl ClientConnection {
         input: &'a mut [u8],
         now: Instant,
     ) -> Result<Received<ClientEvent<'a>>, ClientError> {
-        let Phase::AwaitingResponse { scanner, .. } = &mut self.phase else {
+        let Some(AwaitingResponse { scanner, .. }) = self.lifecycle.handshake_mut() else {
             unreachable!("called while awaiting the response");
         };
         let limits = &self.config.limits;
@@ -262,9 +248,7 @@ impl ClientConnection {
             Ok(Status::Complete(head_len)) => head_len,
             Err(_) => return Err(self.fail_handshake(ResponseError::HeadTooLarge)),
         };
-        let Phase::AwaitingResponse { pending, .. } =
-            std::mem::replace(&mut self.phase, Phase::Closed)
-        else {
+        let Some(AwaitingResponse { pending, .. }) = self.lifecycle.take_handshake() else {
             unreachable!("checked above");
         };
         let Pending { key, request, keys } = *pending;
@@ -292,7 +276,7 @@ impl ClientConnection {
         if let Some(negotiated) = accepted.deflate {
             connection = connection.with_deflate(Deflate::new(negotiated, &self.config.deflate));
         }
-        self.phase = Phase::Open(Session::new(connection, now));
+        self.lifecycle.open(connection, now);
         Ok(Received::used(head_len, Some(ClientEvent::Open)))
     }
 
@@ -302,7 +286,7 @@ impl ClientConnection {
         //# If the server's response does not conform to the requirements for
         //# the server's handshake as defined in this section and in
         //# Section 4.2.2, the client MUST _Fail the WebSocket Connection_.
-        self.phase = Phase::Closed;
+        self.lifecycle.end_now();
         ClientError::Handshake(error)
     }
 
@@ -312,21 +296,20 @@ impl ClientConnection {
         now: Instant,
         shared: &mut SharedDeflate,
     ) -> Result<Received<ClientEvent<'a>>, ClientError> {
-        let Phase::Open(session) = &mut self.phase else {
-            unreachable!("called while open");
-        };
         let limits = &self.config.limits;
-        let (received, ended) = match session.receive(input, now, &mut self.outbox, limits, shared)
-        {
-            Ok(received) => received,
-            Err((error, ended)) => {
-                self.end_open(ended, now);
-                return Err(ClientError::Protocol(error));
-            }
-        };
-        if let Some(ended) = ended {
-            self.end_open(ended, now);
-        }
+        // After a clean close the client waits for the server to close TCP; after failing the
+        // connection it closes its side once its Close is written.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+        //# The server MUST close the underlying TCP
+        //# connection immediately; the client SHOULD wait for the server to
+        //# close the connection but MAY close the connection at any time after
+        //# sending and receiving a Close message, e.g., if it has not received a
+        //# TCP Close from the server in a reasonable time period.
+        let received = self
+            .lifecycle
+            .receive(input, now, limits, shared, FirstToClose::Peer)
+            .map_err(ClientError::Protocol)?;
         Ok(received.map(|event| match event {
             Event::Message(message) => ClientEvent::Message(message),
             Event::Ping(payload) => ClientEvent::Ping(payload),
@@ -335,107 +318,42 @@ impl ClientConnection {
         }))
     }
 
-    /// The open connection ended: after a clean close the client waits for the server to close
-    /// TCP; after failing the connection it closes its side once its Close is written.
-    fn end_open(&mut self, ended: Ended, now: Instant) {
-        let failed = matches!(ended, Ended::Failed(_));
-        self.closure
-            .get_or_insert_with(|| Box::new(ended.into_closure()));
-        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
-        //# The server MUST close the underlying TCP
-        //# connection immediately; the client SHOULD wait for the server to
-        //# close the connection but MAY close the connection at any time after
-        //# sending and receiving a Close message, e.g., if it has not received a
-        //# TCP Close from the server in a reasonable time period.
-        if failed {
-            self.outbox.finish();
-        }
-        self.phase = Phase::Closing {
-            peer_eof: false,
-            since: now,
-        };
-    }
-
     /// The server ended its stream (TCP FIN): the client closes its side too, after what is
     /// queued.
     pub fn handle_eof(&mut self, now: Instant) {
-        match &mut self.phase {
-            Phase::AwaitingResponse { .. } => self.phase = Phase::Closed,
-            Phase::Open(_) => {
-                //= https://www.rfc-editor.org/rfc/rfc6455#section-7.2.1
-                //# If at any point the underlying transport layer connection is
-                //# unexpectedly lost, the client MUST _Fail the WebSocket Connection_.
-                self.closure.get_or_insert_with(|| {
-                    Box::new(Closure::abnormal(CloseCause::TransportClosed))
-                });
-                self.outbox.finish();
-                self.phase = Phase::Closing {
-                    peer_eof: true,
-                    since: now,
-                };
-            }
-            Phase::Closing { peer_eof, .. } => {
-                *peer_eof = true;
-                self.outbox.finish();
-            }
-            Phase::Closed => {}
-        }
+        self.lifecycle.handle_eof(now);
     }
 
     /// Acts on the deadline that passed by `now`, if any.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let timeouts = self.config.timeouts();
-        let due = self.poll_timeout().is_some_and(|deadline| now >= deadline);
-        match &mut self.phase {
-            Phase::Open(session) => {
-                if let Some(ended) = session.handle_timeout(now, &timeouts, &mut self.outbox) {
-                    self.closure = Some(Box::new(ended.into_closure()));
-                    self.phase = Phase::Closed;
-                }
-            }
-            // No response in time, or no TCP close from the server after the closing
-            // handshake: the client closes the connection itself (§7.1.1 allows it).
-            _ if due => self.phase = Phase::Closed,
-            _ => {}
-        }
+        self.lifecycle.handle_timeout(now, &self.config.timeouts());
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let config = &self.config;
-        let (since, after) = match &self.phase {
-            Phase::AwaitingResponse { started, .. } => (*started, config.handshake_timeout),
-            Phase::Open(session) => return session.poll_timeout(&config.timeouts()),
-            Phase::Closing { since, .. } => (*since, config.close_timeout),
-            Phase::Closed => return None,
-        };
-        (!after.is_zero()).then(|| since + after)
+        self.lifecycle.poll_timeout(&self.config.timeouts())
     }
 
     /// Whether the transport should now be closed.
     pub fn is_closed(&self) -> bool {
-        match self.phase {
-            Phase::Closed => true,
-            Phase::Closing { peer_eof, .. } => peer_eof && self.outbox.eof_taken(),
-            _ => false,
-        }
+        self.lifecycle.is_closed()
     }
 
     /// Whether the connection is open for sending.
     pub fn is_open(&self) -> bool {
-        matches!(&self.phase, Phase::Open(session) if session.is_open())
+        self.lifecycle.is_open()
     }
 
     /// Whether work is left that needs no more input (a compressed message being inflated a
     /// step at a time): call [`handle_input`](Self::handle_input) again, with no new bytes if
     /// none came.
     pub fn has_pending_work(&self) -> bool {
-        matches!(&self.phase, Phase::Open(session) if session.connection.has_pending_work())
+        self.lifecycle.has_pending_work()
     }
 
     /// Whether the response has not arrived yet.
     pub fn is_handshaking(&self) -> bool {
-        matches!(self.phase, Phase::AwaitingResponse { .. })
+        self.lifecycle.is_handshaking()
     }
 
     /// The subprotocol the server chose, if any.
@@ -445,34 +363,27 @@ impl ClientConnection {
 
     /// How the connection ended, once an open connection has ended (or started to).
     pub fn closure(&self) -> Option<&Closure> {
-        self.closure.as_deref()
+        self.lifecycle.closure()
     }
 
     /// Ends the connection at once for a reason of the caller's (an IO error, say).
     pub fn abort(&mut self, reason: &'static str) {
-        if matches!(self.phase, Phase::Open(_)) {
-            self.closure
-                .get_or_insert_with(|| Box::new(Closure::abnormal(CloseCause::Dropped(reason))));
-        }
-        self.phase = Phase::Closed;
+        self.lifecycle.abort(reason);
     }
 
     /// The bytes to write, and the end of the output stream.
     pub fn outbox(&mut self) -> &mut Outbox {
-        &mut self.outbox
+        self.lifecycle.outbox()
     }
 
     /// Bytes queued and not yet written.
     pub fn queued(&self) -> usize {
-        self.outbox.len()
+        self.lifecycle.queued()
     }
 
     /// Bytes held for the message being assembled (0 when none is).
     pub fn buffered(&self) -> usize {
-        match &self.phase {
-            Phase::Open(session) => session.connection.buffered(),
-            _ => 0,
-        }
+        self.lifecycle.buffered()
     }
 
     /// Ends an open connection now for a reason of the caller's (an IO shell shedding load): a
@@ -480,37 +391,12 @@ impl ClientConnection {
     /// assembled is dropped, and the client closes its side once that is written, as after a
     /// failure. A connection that is not open is aborted.
     pub fn terminate(&mut self, code: CloseCode, reason: &'static str, now: Instant) {
-        let Phase::Open(session) = &mut self.phase else {
-            self.abort(reason);
-            return;
-        };
-        session.connection.terminate(code, reason, &mut self.outbox);
-        self.closure
-            .get_or_insert_with(|| Box::new(Closure::abnormal(CloseCause::Dropped(reason))));
-        self.outbox.finish();
-        self.phase = Phase::Closing {
-            peer_eof: false,
-            since: now,
-        };
+        self.lifecycle.terminate(code, reason, now);
     }
 
     /// Takes every queued byte at once.
     pub fn take_output(&mut self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.outbox.len());
-        self.outbox
-            .write_to(&mut out)
-            .expect("writing into a Vec cannot fail");
-        out
-    }
-
-    fn session(&mut self) -> Result<(&mut Session<ClientEnd<Keys>>, &mut Outbox), SendError> {
-        //= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
-        //# Once the client's opening handshake has been sent, the client MUST
-        //# wait for a response from the server before sending any further data.
-        match &mut self.phase {
-            Phase::Open(session) => Ok((session, &mut self.outbox)),
-            _ => Err(SendError::NotOpen),
-        }
+        self.lifecycle.take_output()
     }
 
     /// Queues a data message, masked (and compressed if permessage-deflate is in use and it is
@@ -521,8 +407,7 @@ impl ClientConnection {
         payload: &[u8],
         shared: &mut SharedDeflate,
     ) -> Result<(), SendError> {
-        let (session, outbox) = self.session()?;
-        session.connection.send(kind, payload, outbox, shared)
+        self.lifecycle.send(kind, payload, shared)
     }
 
     /// Queues a data message whose payload is an owned buffer, masked in place: no copy when it
@@ -533,28 +418,22 @@ impl ClientConnection {
         payload: Vec<u8>,
         shared: &mut SharedDeflate,
     ) -> Result<(), SendError> {
-        let (session, outbox) = self.session()?;
-        session.connection.send_owned(kind, payload, outbox, shared)
+        self.lifecycle.send_owned(kind, payload, shared)
     }
 
     /// The window this connection compresses a `len`-byte message with, if it compresses it.
     pub fn compression_window(&self, len: usize) -> Option<u8> {
-        match &self.phase {
-            Phase::Open(session) => session.connection.compression_window(len),
-            _ => None,
-        }
+        self.lifecycle.compression_window(len)
     }
 
     /// Queues a ping (§5.5.2).
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
-        let (session, outbox) = self.session()?;
-        session.connection.ping(payload, outbox)
+        self.lifecycle.ping(payload)
     }
 
     /// Starts the closing handshake (§7.1.2) with `code` and `reason`.
     pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), SendError> {
-        let (session, outbox) = self.session()?;
-        session.close(code, reason, now, outbox)
+        self.lifecycle.close(code, reason, now)
     }
 }
 

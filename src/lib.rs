@@ -79,6 +79,7 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod http;
+mod lifecycle;
 pub mod limits;
 pub mod mask;
 pub mod message;

@@ -59,18 +59,21 @@
 //! ```
 
 use crate::close::{CloseCode, CloseFrame};
-use crate::closure::{CloseCause, Closure};
+#[cfg(test)]
+use crate::closure::CloseCause;
+use crate::closure::Closure;
 use crate::connection::{Connection, Event, Received, ServerEnd};
 use crate::deflate::{self, Deflate, DeflateConfig, Negotiated, SharedDeflate};
 use crate::error::{AnswerError, Error, HandshakeError, SendError};
 use crate::frame::Status;
 use crate::handshake::{self, HeadScanner, HostPolicy, OriginPolicy, Request};
 use crate::http::Response;
+use crate::lifecycle::{FirstToClose, Lifecycle};
 use crate::limits::Limits;
 use crate::message::{Message, MessageKind};
 use crate::outbox::Outbox;
 use crate::prepared::PreparedFrame;
-use crate::session::{Session, Timeouts};
+use crate::session::Timeouts;
 use std::io::{IoSlice, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -135,34 +138,17 @@ pub enum ServerEvent<'a> {
     Close(Option<CloseFrame<'a>>),
 }
 
-/// Where the connection is in its life.
+/// The server's side of the opening handshake; its deadline counts from the connection's start.
 #[derive(Debug)]
-enum Phase {
-    /// Reading the request head; the scanner remembers how far it looked. The handshake
-    /// deadline counts from `started`.
-    ReadingRequest {
-        scanner: HeadScanner,
-        started: Instant,
-    },
+enum Handshake {
+    /// Reading the request head; the scanner remembers how far it looked.
+    ReadingRequest { scanner: HeadScanner },
     /// A request was reported and waits for the application's answer.
     AwaitingAnswer {
         request: PendingRequest,
         /// The peer's end of stream arrived meanwhile.
         peer_eof: bool,
-        started: Instant,
     },
-    /// The WebSocket connection is open, or we sent our Close and wait for the peer's.
-    Open(Session<ServerEnd>),
-    /// The connection is over: our output ends after what is queued (TCP half-close), and the
-    /// peer's input is read and dropped until it closes its side too (or the close deadline).
-    Closing {
-        /// The peer's end of stream arrived.
-        peer_eof: bool,
-        /// When the connection ended: the close deadline counts from here.
-        since: Instant,
-    },
-    /// The transport should be closed.
-    Closed,
 }
 
 /// What the request waiting for an answer asked for.
@@ -185,23 +171,18 @@ const ACCEPT_LEN: usize = 28;
 #[derive(Debug)]
 pub struct ServerConnection {
     config: Arc<ServerConfig>,
-    phase: Phase,
-    outbox: Outbox,
-    /// How the connection ended, once an open connection has ended (or started to).
-    closure: Option<Box<Closure>>,
+    lifecycle: Lifecycle<Handshake, ServerEnd>,
 }
 
 impl ServerConnection {
     /// A connection whose transport was just established at `now`.
     pub fn new(config: Arc<ServerConfig>, now: Instant) -> Self {
+        let reading = Handshake::ReadingRequest {
+            scanner: HeadScanner::new(),
+        };
         ServerConnection {
             config,
-            phase: Phase::ReadingRequest {
-                scanner: HeadScanner::new(),
-                started: now,
-            },
-            outbox: Outbox::new(),
-            closure: None,
+            lifecycle: Lifecycle::new(reading, Outbox::new(), now),
         }
     }
 
@@ -228,11 +209,10 @@ impl ServerConnection {
         now: Instant,
         shared: &mut SharedDeflate,
     ) -> Result<Received<ServerEvent<'a>>, Error> {
-        match self.phase {
-            Phase::ReadingRequest { .. } => self.read_request(input, now),
-            Phase::AwaitingAnswer { .. } => Ok(Received::nothing()),
-            Phase::Open(_) => self.receive_frames(input, now, shared),
-            Phase::Closing { .. } | Phase::Closed => Ok(Received::used(input.len(), None)),
+        match self.lifecycle.handshake() {
+            Some(Handshake::ReadingRequest { .. }) => self.read_request(input, now),
+            Some(Handshake::AwaitingAnswer { .. }) => Ok(Received::nothing()),
+            None => self.receive_frames(input, now, shared),
         }
     }
 
@@ -241,10 +221,9 @@ impl ServerConnection {
         input: &'a mut [u8],
         now: Instant,
     ) -> Result<Received<ServerEvent<'a>>, Error> {
-        let Phase::ReadingRequest { scanner, started } = &mut self.phase else {
+        let Some(Handshake::ReadingRequest { scanner }) = self.lifecycle.handshake_mut() else {
             unreachable!("called while reading the request");
         };
-        let started = *started;
         let input: &'a [u8] = input;
         let limits = self.config.limits;
         let head_len = match scanner.scan(input, limits.max_head_size) {
@@ -260,11 +239,7 @@ impl ServerConnection {
                 Err(error) => return Err(self.refuse_request(error, now)),
             };
         if !request.is_websocket_attempt() {
-            self.phase = Phase::AwaitingAnswer {
-                request: PendingRequest::Http,
-                peer_eof: false,
-                started,
-            };
+            self.await_answer(PendingRequest::Http);
             return Ok(Received::used(head_len, Some(ServerEvent::Http(request))));
         }
         let checked = handshake::validate_upgrade(&request).and_then(|upgrade| {
@@ -278,15 +253,21 @@ impl ServerConnection {
         };
         let mut accept = [0u8; ACCEPT_LEN];
         accept.copy_from_slice(handshake::accept_key(key.as_bytes()).as_bytes());
-        self.phase = Phase::AwaitingAnswer {
-            request: PendingRequest::Upgrade { accept, deflate },
-            peer_eof: false,
-            started,
-        };
+        self.await_answer(PendingRequest::Upgrade { accept, deflate });
         Ok(Received::used(
             head_len,
             Some(ServerEvent::Upgrade(request)),
         ))
+    }
+
+    /// The request head is read and reported: wait for the application's answer to `request`.
+    fn await_answer(&mut self, request: PendingRequest) {
+        if let Some(handshake) = self.lifecycle.handshake_mut() {
+            *handshake = Handshake::AwaitingAnswer {
+                request,
+                peer_eof: false,
+            };
+        }
     }
 
     /// Answers a request that broke a rule with its HTTP error, and ends the connection.
@@ -299,8 +280,8 @@ impl ServerConnection {
         //# specified for the components of the handshake, the server MUST stop
         //# processing the client's handshake and return an HTTP response with an
         //# appropriate error code (such as 400 Bad Request).
-        queue_response(&handshake::error_response(error), &mut self.outbox);
-        self.enter_closing(false, now);
+        queue_response(&handshake::error_response(error), self.lifecycle.outbox());
+        self.lifecycle.enter_closing(false, now);
         Error::Handshake(error)
     }
 
@@ -314,11 +295,10 @@ impl ServerConnection {
         protocol: Option<&str>,
         now: Instant,
     ) -> Result<(), AnswerError> {
-        let Phase::AwaitingAnswer {
+        let Some(&Handshake::AwaitingAnswer {
             request: PendingRequest::Upgrade { accept, deflate },
             peer_eof,
-            ..
-        } = self.phase
+        }) = self.lifecycle.handshake()
         else {
             return Err(AnswerError::NoUpgradePending);
         };
@@ -341,7 +321,7 @@ impl ServerConnection {
         let extensions = deflate.map(|negotiated| negotiated.server_response());
         queue_response(
             &handshake::switching_protocols(accept, protocol, extensions.as_deref()),
-            &mut self.outbox,
+            self.lifecycle.outbox(),
         );
         let mut connection = Connection::new(ServerEnd);
         //= https://www.rfc-editor.org/rfc/rfc6455#section-5.8
@@ -351,7 +331,7 @@ impl ServerConnection {
         if let Some(negotiated) = deflate {
             connection = connection.with_deflate(Deflate::new(negotiated, &self.config.deflate));
         }
-        self.phase = Phase::Open(Session::new(connection, now));
+        self.lifecycle.open(connection, now);
         if peer_eof {
             self.handle_eof(now);
         }
@@ -361,12 +341,11 @@ impl ServerConnection {
     /// Refuses the upgrade request just reported with `response` (for example a 401, 403 or
     /// 404), and ends the connection after it.
     pub fn refuse(&mut self, response: &Response, now: Instant) -> Result<(), AnswerError> {
-        match self.phase {
-            Phase::AwaitingAnswer {
+        match self.lifecycle.handshake() {
+            Some(&Handshake::AwaitingAnswer {
                 request: PendingRequest::Upgrade { .. },
                 peer_eof,
-                ..
-            } => {
+            }) => {
                 //= https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2
                 //# If the server does not wish to accept this
                 //# connection, it MUST return an appropriate HTTP error code
@@ -378,8 +357,8 @@ impl ServerConnection {
                 //# requested service is not available, the server MUST send an
                 //# appropriate HTTP error code (such as 404 Not Found) and abort
                 //# the WebSocket handshake.
-                queue_response(response, &mut self.outbox);
-                self.enter_closing(peer_eof, now);
+                queue_response(response, self.lifecycle.outbox());
+                self.lifecycle.enter_closing(peer_eof, now);
                 Ok(())
             }
             _ => Err(AnswerError::NoUpgradePending),
@@ -389,14 +368,13 @@ impl ServerConnection {
     /// Answers the plain HTTP request just reported ([`ServerEvent::Http`]) with `response`, and
     /// ends the connection after it.
     pub fn respond(&mut self, response: &Response, now: Instant) -> Result<(), AnswerError> {
-        match self.phase {
-            Phase::AwaitingAnswer {
+        match self.lifecycle.handshake() {
+            Some(&Handshake::AwaitingAnswer {
                 request: PendingRequest::Http,
                 peer_eof,
-                ..
-            } => {
-                queue_response(response, &mut self.outbox);
-                self.enter_closing(peer_eof, now);
+            }) => {
+                queue_response(response, self.lifecycle.outbox());
+                self.lifecycle.enter_closing(peer_eof, now);
                 Ok(())
             }
             _ => Err(AnswerError::NoHttpRequestPending),
@@ -409,32 +387,10 @@ impl ServerConnection {
         now: Instant,
         shared: &mut SharedDeflate,
     ) -> Result<Received<ServerEvent<'a>>, Error> {
-        let Phase::Open(session) = &mut self.phase else {
-            unreachable!("called while open");
-        };
         let limits = &self.config.limits;
-        let (received, ended) = match session.receive(input, now, &mut self.outbox, limits, shared)
-        {
-            Ok(received) => received,
-            Err((error, ended)) => {
-                self.end_open(ended.into_closure(), now);
-                return Err(Error::Protocol(error));
-            }
-        };
-        if let Some(ended) = ended {
-            self.end_open(ended.into_closure(), now);
-        }
-        Ok(received.map(|event| match event {
-            Event::Message(message) => ServerEvent::Message(message),
-            Event::Ping(payload) => ServerEvent::Ping(payload),
-            Event::Pong(payload) => ServerEvent::Pong(payload),
-            Event::Close(frame) => ServerEvent::Close(frame),
-        }))
-    }
-
-    /// The open connection ended as `closure` says: record it, and close TCP.
-    fn end_open(&mut self, closure: Closure, now: Instant) {
-        self.closure.get_or_insert_with(|| Box::new(closure));
+        // When the open connection ends, the server closes TCP as soon as what is queued is
+        // written:
+        //
         //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
         //# The underlying TCP connection, in most normal cases, SHOULD be closed
         //# first by the server, so that it holds the TIME_WAIT state and not the
@@ -444,103 +400,67 @@ impl ServerConnection {
         //# After both sending and receiving a Close message, an endpoint
         //# considers the WebSocket connection closed and MUST close the
         //# underlying TCP connection.
-        self.enter_closing(false, now);
-    }
-
-    /// Ends the output after what is queued, and waits (at most the close timeout) for the
-    /// peer's end of stream, reading and dropping its input meanwhile.
-    fn enter_closing(&mut self, peer_eof: bool, now: Instant) {
-        self.outbox.finish();
-        self.phase = Phase::Closing {
-            peer_eof,
-            since: now,
-        };
+        let received = self
+            .lifecycle
+            .receive(input, now, limits, shared, FirstToClose::Us)
+            .map_err(Error::Protocol)?;
+        Ok(received.map(|event| match event {
+            Event::Message(message) => ServerEvent::Message(message),
+            Event::Ping(payload) => ServerEvent::Ping(payload),
+            Event::Pong(payload) => ServerEvent::Pong(payload),
+            Event::Close(frame) => ServerEvent::Close(frame),
+        }))
     }
 
     /// The peer ended its stream (TCP FIN). What was queued is still written, then our side is
     /// closed too.
     pub fn handle_eof(&mut self, now: Instant) {
-        match &mut self.phase {
-            Phase::ReadingRequest { .. } => self.phase = Phase::Closed,
-            Phase::AwaitingAnswer { peer_eof, .. } | Phase::Closing { peer_eof, .. } => {
-                *peer_eof = true
-            }
-            Phase::Open { .. } => {
-                self.closure.get_or_insert_with(|| {
-                    Box::new(Closure::abnormal(CloseCause::TransportClosed))
-                });
-                self.enter_closing(true, now);
-            }
-            Phase::Closed => {}
+        match self.lifecycle.handshake_mut() {
+            // The answer to the request is still to come: the connection closes after it.
+            Some(Handshake::AwaitingAnswer { peer_eof, .. }) => *peer_eof = true,
+            _ => self.lifecycle.handle_eof(now),
         }
     }
 
     /// Acts on the deadline that passed by `now`, if any: the handshake deadline, the keepalive
     /// ping, the pong deadline, or the close deadlines.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let timeouts = self.config.timeouts();
-        let due = self.poll_timeout().is_some_and(|deadline| now >= deadline);
-        match &mut self.phase {
-            Phase::Open(session) => {
-                if let Some(ended) = session.handle_timeout(now, &timeouts, &mut self.outbox) {
-                    self.closure = Some(Box::new(ended.into_closure()));
-                    self.phase = Phase::Closed;
-                }
-            }
-            _ if due => self.phase = Phase::Closed,
-            _ => {}
-        }
+        self.lifecycle.handle_timeout(now, &self.config.timeouts());
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let config = &self.config;
-        let (since, after) = match &self.phase {
-            Phase::ReadingRequest { started, .. } | Phase::AwaitingAnswer { started, .. } => {
-                (*started, config.handshake_timeout)
-            }
-            Phase::Open(session) => return session.poll_timeout(&config.timeouts()),
-            Phase::Closing { since, .. } => (*since, config.close_timeout),
-            Phase::Closed => return None,
-        };
-        (!after.is_zero()).then(|| since + after)
+        self.lifecycle.poll_timeout(&self.config.timeouts())
     }
 
     /// Whether the transport should now be closed: the connection is over, its output (and end
     /// of stream) is written and the peer closed its side, or a deadline passed.
     pub fn is_closed(&self) -> bool {
-        match self.phase {
-            Phase::Closed => true,
-            Phase::Closing { peer_eof, .. } => peer_eof && self.outbox.eof_taken(),
-            _ => false,
-        }
+        self.lifecycle.is_closed()
     }
 
     /// Whether the WebSocket connection is open for sending (the handshake is complete and no
     /// Close was sent or received).
     pub fn is_open(&self) -> bool {
-        matches!(&self.phase, Phase::Open(session) if session.is_open())
+        self.lifecycle.is_open()
     }
 
     /// Whether work is left that needs no more input (a compressed message being inflated a
     /// step at a time): call [`handle_input`](Self::handle_input) again, with no new bytes if
     /// none came.
     pub fn has_pending_work(&self) -> bool {
-        matches!(&self.phase, Phase::Open(session) if session.connection.has_pending_work())
+        self.lifecycle.has_pending_work()
     }
 
     /// Whether the request head is still being read or answered.
     pub fn is_handshaking(&self) -> bool {
-        matches!(
-            self.phase,
-            Phase::ReadingRequest { .. } | Phase::AwaitingAnswer { .. }
-        )
+        self.lifecycle.is_handshaking()
     }
 
     /// How the connection ended: `Some` once a connection that was open has ended or started
     /// to close, `None` before, and for a connection that never opened.
     pub fn closure(&self) -> Option<&Closure> {
-        self.closure.as_deref()
+        self.lifecycle.closure()
     }
 
     /// Ends an open connection now for a reason of the caller's (a server shedding load): a
@@ -548,56 +468,33 @@ impl ServerConnection {
     /// assembled is dropped, and TCP closes as after a failure. A connection that is not open
     /// is aborted.
     pub fn terminate(&mut self, code: CloseCode, reason: &'static str, now: Instant) {
-        let Phase::Open(session) = &mut self.phase else {
-            self.abort(reason);
-            return;
-        };
-        session.connection.terminate(code, reason, &mut self.outbox);
-        self.end_open(Closure::abnormal(CloseCause::Dropped(reason)), now);
+        self.lifecycle.terminate(code, reason, now);
     }
 
     /// Bytes held for the message being assembled (0 when none is).
     pub fn buffered(&self) -> usize {
-        match &self.phase {
-            Phase::Open(session) => session.connection.buffered(),
-            _ => 0,
-        }
+        self.lifecycle.buffered()
     }
 
     /// Ends the connection at once for a reason of the caller's (an IO error, a slow consumer,
     /// the end of a graceful shutdown). Queued output is dropped with the transport.
     pub fn abort(&mut self, reason: &'static str) {
-        if matches!(self.phase, Phase::Open(_)) {
-            self.closure
-                .get_or_insert_with(|| Box::new(Closure::abnormal(CloseCause::Dropped(reason))));
-        }
-        self.phase = Phase::Closed;
+        self.lifecycle.abort(reason);
     }
 
     /// The bytes to write, and the end of the output stream.
     pub fn outbox(&mut self) -> &mut Outbox {
-        &mut self.outbox
+        self.lifecycle.outbox()
     }
 
     /// Bytes queued and not yet written.
     pub fn queued(&self) -> usize {
-        self.outbox.len()
+        self.lifecycle.queued()
     }
 
     /// Takes every queued byte at once (for tests and simple shells that copy).
     pub fn take_output(&mut self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.outbox.len());
-        self.outbox
-            .write_to(&mut out)
-            .expect("writing into a Vec cannot fail");
-        out
-    }
-
-    fn open_connection(&mut self) -> Result<(&mut Connection, &mut Outbox), SendError> {
-        match &mut self.phase {
-            Phase::Open(session) => Ok((&mut session.connection, &mut self.outbox)),
-            _ => Err(SendError::NotOpen),
-        }
+        self.lifecycle.take_output()
     }
 
     /// Queues a data message (compressed if permessage-deflate is in use and it is long enough;
@@ -608,8 +505,7 @@ impl ServerConnection {
         payload: &[u8],
         shared: &mut SharedDeflate,
     ) -> Result<(), SendError> {
-        let (connection, outbox) = self.open_connection()?;
-        connection.send(kind, payload, outbox, shared)
+        self.lifecycle.send(kind, payload, shared)
     }
 
     /// Queues a data message whose payload is an owned buffer, without copying it if it goes
@@ -620,24 +516,20 @@ impl ServerConnection {
         payload: Vec<u8>,
         shared: &mut SharedDeflate,
     ) -> Result<(), SendError> {
-        let (connection, outbox) = self.open_connection()?;
-        connection.send_owned(kind, payload, outbox, shared)
+        self.lifecycle.send_owned(kind, payload, shared)
     }
 
     /// Queues a frame encoded once for many connections, by reference. Call
     /// [`PreparedFrame::compress_for`] with [`compression_window`](Self::compression_window)
     /// first if this connection compresses such a message; otherwise it gets the plain frame.
     pub fn send_prepared(&mut self, frame: &PreparedFrame) -> Result<(), SendError> {
-        let (connection, outbox) = self.open_connection()?;
-        connection.send_prepared(frame, outbox)
+        let (session, outbox) = self.lifecycle.session()?;
+        session.connection.send_prepared(frame, outbox)
     }
 
     /// The window this connection compresses a `len`-byte message with, if it compresses it.
     pub fn compression_window(&self, len: usize) -> Option<u8> {
-        match &self.phase {
-            Phase::Open(session) => session.connection.compression_window(len),
-            _ => None,
-        }
+        self.lifecycle.compression_window(len)
     }
 
     /// Sends a data message by writing it straight to `writer` from where it lies, when nothing
@@ -654,7 +546,8 @@ impl ServerConnection {
         writer: &mut impl Write,
         shared: &mut SharedDeflate,
     ) -> Result<usize, SendError> {
-        let (connection, outbox) = self.open_connection()?;
+        let (session, outbox) = self.lifecycle.session()?;
+        let connection = &mut session.connection;
         let header = match connection.direct_write_header(kind, payload.len())? {
             Some((header, len)) if outbox.is_empty() => (header, len),
             _ => return connection.send(kind, payload, outbox, shared).map(|()| 0),
@@ -677,24 +570,21 @@ impl ServerConnection {
 
     /// Queues a ping (§5.5.2).
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
-        let (connection, outbox) = self.open_connection()?;
-        connection.ping(payload, outbox)
+        self.lifecycle.ping(payload)
     }
 
     /// Starts the closing handshake (§7.1.2) with `code` and `reason` (cut to 123 bytes). If the
     /// peer's Close does not come within the close timeout, the transport is closed anyway.
     pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), SendError> {
-        match &mut self.phase {
-            Phase::Open(session) => session.close(code, reason, now, &mut self.outbox),
-            _ => Err(SendError::NotOpen),
-        }
+        self.lifecycle.close(code, reason, now)
     }
 }
 
 impl ServerConfig {
-    /// The deadlines of an open connection.
+    /// The deadlines of a connection.
     fn timeouts(&self) -> Timeouts {
         Timeouts {
+            handshake: self.handshake_timeout,
             idle: self.idle_timeout,
             pong: self.pong_timeout,
             close: self.close_timeout,

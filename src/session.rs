@@ -13,15 +13,19 @@ use crate::limits::Limits;
 use crate::outbox::Outbox;
 use std::time::{Duration, Instant};
 
-/// The deadlines of an open connection.
+/// The deadlines of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Timeouts {
+    /// Time from the connection's start to the end of the opening handshake; zero disables the
+    /// deadline.
+    pub handshake: Duration,
     /// Silence after which the peer is pinged; zero disables keepalive.
     pub idle: Duration,
     /// Time after the keepalive ping with no input before the connection is dropped; zero
     /// means never.
     pub pong: Duration,
-    /// Time to wait for the peer's Close after ours.
+    /// Time to wait for the peer's Close after ours, and for its end of stream once the
+    /// connection has ended.
     pub close: Duration,
 }
 
