@@ -4,6 +4,7 @@
 mod broadcast;
 mod client;
 mod echo;
+mod heap;
 mod page;
 mod subprotocol;
 mod units;
@@ -278,6 +279,7 @@ fn main() -> ExitCode {
         Mode::Broadcast(args) => ("broadcast", args),
         Mode::Client(args) => return client::run(args),
     };
+    heap::keep_heap_slack();
     let config = match args.config() {
         Ok(config) if config.redis.is_some() && mode == "echo" => {
             eprintln!("error: --redis is for broadcast mode (echo has no rooms)");
