@@ -369,3 +369,14 @@ fn a_request_that_offers_an_invalid_subprotocol_is_not_sent() {
         Some(RequestError::DuplicateProtocol("chat".into()))
     );
 }
+
+#[test]
+fn open_for_sending_once_the_response_is_accepted_until_a_close() {
+    let start = Instant::now();
+    let conn = client(ClientConfig::default(), start);
+    assert!(!conn.is_open(), "before the response");
+    let (mut conn, _) = open(ClientConfig::default(), start);
+    assert!(conn.is_open());
+    conn.close(CloseCode::NORMAL, "", start).unwrap();
+    assert!(!conn.is_open(), "after our Close");
+}

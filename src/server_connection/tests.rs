@@ -623,3 +623,36 @@ fn invalid_utf8_in_compressed_text_fails_before_the_rest_is_inflated() {
     assert_eq!(error, Error::Protocol(crate::ProtocolError::InvalidUtf8));
     assert_eq!(calls, 1, "found in the first step, not after 4 MiB");
 }
+
+#[test]
+fn open_for_sending_only_between_the_handshake_and_a_close() {
+    let mut h = Harness::new(ServerConfig::default());
+    assert!(!h.conn.is_open(), "while the request is read");
+    assert_eq!(
+        h.conn.send(MessageKind::Text, b"early", &mut h.shared),
+        Err(SendError::NotOpen)
+    );
+    let mut h = Harness::open(ServerConfig::default());
+    assert!(h.conn.is_open());
+    h.conn.close(CloseCode::NORMAL, "", h.at(1.0)).unwrap();
+    assert!(!h.conn.is_open(), "after our Close");
+    let mut h = Harness::open(ServerConfig::default());
+    h.conn.abort("gone");
+    assert!(!h.conn.is_open(), "after an abort");
+}
+
+#[test]
+fn the_compression_window_is_the_negotiated_one_for_a_message_worth_compressing() {
+    let h = Harness::new(ServerConfig::default());
+    assert_eq!(h.conn.compression_window(1000), None, "not open yet");
+    let h = Harness::open(ServerConfig::default());
+    assert_eq!(h.conn.compression_window(1000), None, "not negotiated");
+    let mut h = open_compressed();
+    // The client offered no window bits: the server compresses with a 15-bit window.
+    assert_eq!(h.conn.compression_window(1000), Some(15));
+    let threshold = DeflateConfig::default().threshold;
+    assert_eq!(h.conn.compression_window(threshold - 1), None, "too short");
+    assert_eq!(h.conn.compression_window(threshold), Some(15));
+    h.conn.abort("gone");
+    assert_eq!(h.conn.compression_window(1000), None, "closed");
+}
