@@ -1059,4 +1059,243 @@ mod tests {
             b"the same words again and again"
         );
     }
+
+    fn params_of(value: &str) -> Result<Vec<(String, Option<String>)>, HandshakeError> {
+        let mut offers = parse_extensions([value.as_bytes()].into_iter())?;
+        assert_eq!(offers.len(), 1, "{value}");
+        Ok(offers.remove(0).params)
+    }
+
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-9.1
+    //= type=test
+    //# extension-param = token [ "=" (token | quoted-string) ]
+    //#     ;When using the quoted-string syntax variant, the value
+    //#     ;after quoted-string unescaping MUST conform to the
+    //#     ;'token' ABNF.
+    #[test]
+    fn a_quoted_value_is_unescaped_then_must_be_a_token() {
+        assert_eq!(
+            params_of(r#"x; a="b\c"; d="\1\2""#),
+            Ok(vec![
+                ("a".into(), Some("bc".into())),
+                ("d".into(), Some("12".into()))
+            ])
+        );
+        assert_eq!(
+            negotiate_default(&[r#"permessage-deflate; server_max_window_bits="1\2""#]),
+            Ok(Some(format!("{BASE}; server_max_window_bits=12")))
+        );
+        for bad in [
+            r#"x; a="b\"#,
+            r#"x; a="\ ""#,
+            r#"x; a="""#,
+            r#"x; a="b\"c""#,
+        ] {
+            assert_eq!(params_of(bad), Err(MALFORMED), "{bad}");
+        }
+    }
+
+    #[test]
+    fn compresses_from_the_threshold_on_and_never_with_a_window_of_8() {
+        let config = DeflateConfig {
+            threshold: 100,
+            ..DeflateConfig::default()
+        };
+        let with = |our_window_bits| {
+            Deflate::new(
+                Negotiated {
+                    our_window_bits,
+                    peer_resets_context: true,
+                },
+                &config,
+            )
+        };
+        assert!(!with(15).should_compress(99));
+        assert!(with(15).should_compress(100));
+        assert!(with(9).should_compress(100));
+        // RFC 7692 §7.1.2.2: a client may be told to use a 256-byte window, which zlib cannot
+        // produce; that end then sends every message uncompressed (§6 allows it per message).
+        assert!(!with(8).should_compress(100));
+        assert!(!with(8).should_compress(1 << 20));
+    }
+
+    #[test]
+    fn the_largest_limit_means_no_limit() {
+        let mut state = shared_state();
+        let mut compressed = Vec::new();
+        state.compress(b"Hello", &mut compressed, &mut SharedDeflate::new());
+        assert_eq!(
+            state
+                .decompress(&compressed, u64::MAX, &mut SharedDeflate::new())
+                .unwrap(),
+            b"Hello"
+        );
+    }
+
+    #[test]
+    fn a_message_gives_the_shared_inflater_back() {
+        let mut state = shared_state();
+        let mut shared = SharedDeflate::new();
+        let mut compressed = Vec::new();
+        state.compress(b"Hello", &mut compressed, &mut shared);
+        assert!(shared.inflater.is_none());
+        state.decompress(&compressed, 100, &mut shared).unwrap();
+        let first = &**shared.inflater.as_ref().expect("given back") as *const Decompress;
+        state.decompress(&compressed, 100, &mut shared).unwrap();
+        let second = &**shared.inflater.as_ref().expect("given back") as *const Decompress;
+        assert_eq!(first, second, "the same inflater, not a new one");
+    }
+
+    #[test]
+    fn a_message_of_exactly_the_limit_is_inflated() {
+        let mut state = shared_state();
+        let mut shared = SharedDeflate::new();
+        let mut compressed = Vec::new();
+        state.compress(b"Hello", &mut compressed, &mut shared);
+        assert_eq!(
+            state.decompress(&compressed, 5, &mut shared).unwrap(),
+            b"Hello"
+        );
+        assert_eq!(
+            state.decompress(&compressed, 4, &mut shared),
+            Err(ProtocolError::MessageTooBig { len: 5, limit: 4 })
+        );
+        // A step at a time, the first step ending at the limit.
+        let mut inflation = state.start_inflation(&mut shared);
+        inflation.push(&compressed);
+        inflation.end_input();
+        let mut out = Vec::new();
+        assert!(state.inflate_step(&mut inflation, &mut out, 5, 5).unwrap());
+        assert_eq!(out, b"Hello");
+        while state.inflate_step(&mut inflation, &mut out, 5, 5).unwrap() {}
+        assert!(inflation.is_done());
+        assert_eq!(out, b"Hello");
+        state.end_inflation(inflation, &mut shared);
+    }
+
+    /// A message cut anywhere, as frames cut it, into an output buffer of any starting size:
+    /// once a step says no work is left, nothing more comes out until more input arrives.
+    #[test]
+    fn no_work_left_means_no_output_until_more_input() {
+        let payload: Vec<u8> = (0..40_000u32)
+            .map(|i| {
+                if i % 5_000 < 4_000 {
+                    b'a'
+                } else {
+                    (i % 251) as u8
+                }
+            })
+            .collect();
+        let mut compressed = Vec::new();
+        SharedDeflate::new().compress(&payload, 15, 6, &mut compressed);
+        let mut state = shared_state();
+        let mut shared = SharedDeflate::new();
+        for capacity in [0, 1_000, 4_096] {
+            for cut in 1..compressed.len() {
+                let mut inflation = state.start_inflation(&mut shared);
+                let mut out = Vec::with_capacity(capacity);
+                inflation.push(&compressed[..cut]);
+                while state
+                    .inflate_step(&mut inflation, &mut out, 1 << 20, usize::MAX)
+                    .unwrap()
+                {}
+                let so_far = out.len();
+                assert!(
+                    !state
+                        .inflate_step(&mut inflation, &mut out, 1 << 20, usize::MAX)
+                        .unwrap()
+                );
+                assert_eq!(out.len(), so_far, "cut at {cut}, capacity {capacity}");
+                inflation.push(&compressed[cut..]);
+                inflation.end_input();
+                while state
+                    .inflate_step(&mut inflation, &mut out, 1 << 20, usize::MAX)
+                    .unwrap()
+                {}
+                assert!(inflation.is_done());
+                assert!(out == payload, "cut at {cut}, capacity {capacity}");
+                state.end_inflation(inflation, &mut shared);
+            }
+        }
+    }
+
+    #[test]
+    fn the_output_grows_64_kib_at_a_time() {
+        let mut state = shared_state();
+        let mut shared = SharedDeflate::new();
+        let mut compressed = Vec::new();
+        state.compress(&vec![b'a'; 300_000], &mut compressed, &mut shared);
+        let mut inflation = state.start_inflation(&mut shared);
+        inflation.push(&compressed);
+        inflation.end_input();
+        let mut out = Vec::new();
+        while state
+            .inflate_step(&mut inflation, &mut out, 1 << 20, usize::MAX)
+            .unwrap()
+        {}
+        assert_eq!(out.len(), 300_000);
+        assert_eq!(out.capacity(), 5 * 64 * 1024);
+    }
+
+    #[test]
+    fn each_window_and_level_has_its_own_compressor() {
+        // 1000 varied bytes three times over: a 512-byte window cannot see the repeats.
+        let block: Vec<u8> = (0..1000u32)
+            .map(|i| (i * 7 % 256) as u8 ^ (i / 3) as u8)
+            .collect();
+        let payload = block.repeat(3);
+        let fresh = |window_bits, level| {
+            let mut out = Vec::new();
+            SharedDeflate::new().compress(&payload, window_bits, level, &mut out);
+            out
+        };
+        assert_ne!(fresh(9, 6), fresh(15, 6));
+        assert_ne!(fresh(15, 1), fresh(15, 9));
+        let mut shared = SharedDeflate::new();
+        for (window_bits, level) in [(9, 6), (15, 6), (15, 1), (15, 9), (9, 6)] {
+            let mut out = Vec::new();
+            shared.compress(&payload, window_bits, level, &mut out);
+            assert_eq!(out, fresh(window_bits, level), "{window_bits} {level}");
+        }
+        assert_eq!(
+            format!("{shared:?}"),
+            "SharedDeflate { compressor_windows: [9, 15], inflater: false }"
+        );
+        let mut state = shared_state();
+        let mut compressed = Vec::new();
+        state.compress(b"Hello", &mut compressed, &mut shared);
+        state.decompress(&compressed, 100, &mut shared).unwrap();
+        assert_eq!(
+            format!("{shared:?}"),
+            "SharedDeflate { compressor_windows: [9, 15], inflater: true }"
+        );
+    }
+
+    #[test]
+    fn a_step_inflates_at_most_its_share_even_one_byte() {
+        let payload: Vec<u8> = b"Hello, hello, hello! ".repeat(100);
+        let mut state = shared_state();
+        let mut shared = SharedDeflate::new();
+        let mut compressed = Vec::new();
+        state.compress(&payload, &mut compressed, &mut shared);
+        for max_out in [1, 7, 100] {
+            let mut inflation = state.start_inflation(&mut shared);
+            inflation.push(&compressed);
+            inflation.end_input();
+            let mut out = Vec::new();
+            loop {
+                let before = out.len();
+                let more = state
+                    .inflate_step(&mut inflation, &mut out, 1 << 20, max_out)
+                    .unwrap();
+                assert!(out.len() - before <= max_out);
+                if !more {
+                    break;
+                }
+            }
+            assert!(inflation.is_done());
+            assert!(out == payload, "{max_out} bytes a step");
+            state.end_inflation(inflation, &mut shared);
+        }
+    }
 }

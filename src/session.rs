@@ -185,3 +185,96 @@ impl Ended {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::ServerEnd;
+    use crate::frame::{FrameHeader, Opcode, encode_frame};
+
+    const TIMEOUTS: Timeouts = Timeouts {
+        handshake: Duration::from_secs(10),
+        idle: Duration::from_secs(60),
+        pong: Duration::from_secs(30),
+        close: Duration::from_secs(5),
+    };
+
+    /// A masked client frame with the given opcode and payload.
+    fn masked(opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+        let header = FrameHeader::new(opcode, payload.len()).masked([1, 2, 3, 4]);
+        let mut out = Vec::new();
+        encode_frame(&header, payload, &mut out);
+        out
+    }
+
+    struct Harness {
+        session: Session<ServerEnd>,
+        out: Outbox,
+        shared: SharedDeflate,
+        start: Instant,
+    }
+
+    impl Harness {
+        fn new() -> Self {
+            let start = Instant::now();
+            Harness {
+                session: Session::new(Connection::new(ServerEnd), start),
+                out: Outbox::new(),
+                shared: SharedDeflate::new(),
+                start,
+            }
+        }
+
+        fn at(&self, secs: u64) -> Instant {
+            self.start + Duration::from_secs(secs)
+        }
+
+        fn receive_at(&mut self, secs: u64, mut input: Vec<u8>) {
+            let now = self.at(secs);
+            let (received, ended) = self
+                .session
+                .receive(
+                    &mut input,
+                    now,
+                    &mut self.out,
+                    &Limits::default(),
+                    &mut self.shared,
+                )
+                .unwrap();
+            assert!(ended.is_none());
+            assert_eq!(received.consumed, input.len());
+        }
+
+        fn deadline(&self) -> Option<Instant> {
+            self.session.poll_timeout(&TIMEOUTS)
+        }
+    }
+
+    #[test]
+    fn input_restarts_the_idle_time_but_an_empty_read_does_not() {
+        let mut h = Harness::new();
+        assert_eq!(h.deadline(), Some(h.at(60)));
+        h.receive_at(50, Vec::new());
+        assert_eq!(h.deadline(), Some(h.at(60)), "nothing was read");
+        h.receive_at(50, masked(Opcode::Text, b"hi"));
+        assert_eq!(h.deadline(), Some(h.at(110)));
+    }
+
+    #[test]
+    fn input_after_our_close_does_not_put_off_the_close_deadline() {
+        let mut h = Harness::new();
+        let now = h.at(10);
+        h.session
+            .close(CloseCode::NORMAL, "", now, &mut h.out)
+            .unwrap();
+        assert_eq!(h.deadline(), Some(h.at(15)));
+        // The peer goes on sending data frames instead of its Close.
+        h.receive_at(13, masked(Opcode::Text, b"still talking"));
+        assert_eq!(h.deadline(), Some(h.at(15)));
+        let now = h.at(15);
+        assert!(matches!(
+            h.session.handle_timeout(now, &TIMEOUTS, &mut h.out),
+            Some(Ended::TimedOut(_))
+        ));
+    }
+}

@@ -469,3 +469,120 @@ fn subprotocols_offered_are_unique_tokens() {
         Err(RequestError::DuplicateProtocol("a".to_string()))
     );
 }
+
+//= https://www.rfc-editor.org/rfc/rfc6455#section-3
+//= type=test
+//# host = <host, defined in [RFC3986], Section 3.2.2>
+#[test]
+fn an_ipv6_host_keeps_its_brackets_and_its_colons_are_not_a_port() {
+    let url = WsUrl::parse("ws://[::1]/chat").unwrap();
+    assert_eq!((url.host.as_str(), url.port), ("[::1]", 80));
+    assert_eq!(url.authority(), "[::1]");
+    let url = WsUrl::parse("wss://[2001:db8::7]:8443/").unwrap();
+    assert_eq!((url.host.as_str(), url.port), ("[2001:db8::7]", 8443));
+    assert_eq!(url.authority(), "[2001:db8::7]:8443");
+}
+
+#[test]
+fn a_host_is_a_name_or_something_in_brackets() {
+    for good in ["ws://a/", "ws://a-b.c_d~e%41/", "ws://[v]/"] {
+        assert!(WsUrl::parse(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "ws://[]/",
+        "ws://[/",
+        "ws://[abc/",
+        "ws://abc]/",
+        "ws://a!b/",
+        "ws://a b/",
+    ] {
+        assert_eq!(WsUrl::parse(bad), Err(UrlError::Host), "{bad}");
+    }
+}
+
+#[test]
+fn each_url_error_says_what_is_wrong() {
+    assert_eq!(
+        UrlError::Scheme.to_string(),
+        "the scheme is not ws:// or wss://"
+    );
+    assert_eq!(
+        UrlError::Host.to_string(),
+        "the host is missing or malformed"
+    );
+    assert_eq!(
+        UrlError::Port.to_string(),
+        "the port is not a number from 1 to 65535"
+    );
+    assert_eq!(
+        UrlError::Fragment.to_string(),
+        "a WebSocket URL has no fragment"
+    );
+}
+
+#[test]
+fn a_request_for_a_url_asks_for_its_host_and_resource_only() {
+    let url = WsUrl::parse("ws://example.com:8080/chat?room=a").unwrap();
+    assert_eq!(
+        ClientRequest::for_url(&url),
+        ClientRequest {
+            host: "example.com:8080".into(),
+            resource: "/chat?room=a".into(),
+            origin: None,
+            protocols: Vec::new(),
+            headers: Vec::new(),
+        }
+    );
+}
+
+#[test]
+fn each_response_error_names_its_rule_and_says_what_is_wrong() {
+    let refused = ResponseError::Refused(Box::new(Refusal {
+        status: 404,
+        reason: "Not Found".into(),
+        headers: Vec::new(),
+    }));
+    let cases = [
+        (
+            ResponseError::HeadTooLarge,
+            "limit",
+            "response head too large",
+        ),
+        (ResponseError::Malformed, "4.1", "malformed HTTP response"),
+        (refused, "4.1", "refused: 404 Not Found"),
+        (
+            ResponseError::MissingUpgrade,
+            "4.1",
+            "no Upgrade: websocket in the response",
+        ),
+        (
+            ResponseError::MissingConnectionUpgrade,
+            "4.1",
+            "no Connection: Upgrade in the response",
+        ),
+        (
+            ResponseError::WrongAccept,
+            "4.1",
+            "Sec-WebSocket-Accept does not match",
+        ),
+        (
+            ResponseError::ExtensionNotOffered,
+            "4.1",
+            "an extension that was not offered",
+        ),
+        (
+            ResponseError::InvalidExtension,
+            "RFC 7692 7.1",
+            "invalid Sec-WebSocket-Extensions",
+        ),
+        (
+            ResponseError::ProtocolNotOffered,
+            "4.1",
+            "a subprotocol that was not offered",
+        ),
+    ];
+    for (error, section, text) in cases {
+        assert_eq!(error.section(), section, "{error:?}");
+        assert_eq!(error.to_string(), text, "{error:?}");
+    }
+}
