@@ -114,6 +114,12 @@ fn wss(addr: SocketAddr, path: &str) -> String {
 //# the WebSocket Connection_ and abort the connection.  Otherwise,
 //# all further communication on this channel MUST run through the
 //# encrypted tunnel [RFC5246].
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-10.6
+//= type=test
+//# WebSocket implementations
+//# MUST support TLS and SHOULD employ it when communicating with their
+//# peers.
 #[test]
 fn echoes_over_wss_with_and_without_compression() {
     let pki = Pki::new();
@@ -257,6 +263,65 @@ fn the_client_verifies_the_server() {
     assert_eq!(stats.tls_handshakes, 1);
     // The client's alerts (unknown CA, bad certificate) failed the other two.
     assert_eq!(stats.tls_handshake_failures, 2);
+}
+
+/// A certificate resolver that only records the name the client sent in the `server_name`
+/// extension of its ClientHello, and has no certificate: the handshake then fails, after the
+/// ClientHello was read.
+#[derive(Debug, Default)]
+struct RecordsSni(std::sync::Mutex<Vec<Option<String>>>);
+
+impl rustls::server::ResolvesServerCert for RecordsSni {
+    fn resolve(
+        &self,
+        hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let name = hello.server_name().map(str::to_owned);
+        self.0.lock().unwrap().push(name);
+        None
+    }
+}
+
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# Clients MUST use the Server Name Indication extension in the TLS
+//# handshake [RFC6066].
+#[test]
+fn the_client_sends_the_host_name_in_server_name_indication() {
+    let sni = Arc::new(RecordsSni::default());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_cert_resolver(sni.clone()),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut tcp, _) = listener.accept().unwrap();
+            tcp.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+            let mut tls = rustls::ServerConnection::new(config.clone()).unwrap();
+            while tls.is_handshaking() {
+                if tls.complete_io(&mut tcp).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let options = ClientOptions {
+        danger_accept_invalid_certs: true,
+        ..ClientOptions::default()
+    };
+    let by_name = format!("wss://localhost:{}/", addr.port());
+    assert!(ws::Client::connect_with(&by_name, options.clone()).is_err());
+    // RFC 6066 §3 allows no literal address in the extension: none is sent for one.
+    let by_address = format!("wss://{addr}/");
+    assert!(ws::Client::connect_with(&by_address, options).is_err());
+    server.join().unwrap();
+    assert_eq!(*sni.0.lock().unwrap(), [Some("localhost".to_owned()), None]);
 }
 
 /// A ClientHello as rustls would send it for `localhost`.

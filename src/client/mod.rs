@@ -356,6 +356,13 @@ impl Client<Stream> {
             ..ClientRequest::default()
         })
         .map_err(Error::Request)?;
+        // The client supports TLS (feature `tls`) and employs it when the application asks for
+        // it with a `wss://` URL.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-10.6
+        //# WebSocket implementations
+        //# MUST support TLS and SHOULD employ it when communicating with their
+        //# peers.
         #[cfg(feature = "tls")]
         let tls = match url.secure {
             true => Some(client_config(&options)?),

@@ -22,6 +22,14 @@ use std::net::Shutdown;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+// The server supports TLS (feature `tls`): with a `TlsConfig` its listener speaks `wss://` and
+// `https://` only. Whether to employ it is the operator's choice (a certificate is needed); the
+// server's outbound connections (`Context::connect`) speak `ws://` only.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-10.6
+//# WebSocket implementations
+//# MUST support TLS and SHOULD employ it when communicating with their
+//# peers.
 /// The TLS settings of a server's WebSocket listener: its certificate chain and key, and
 /// everything else rustls negotiates. Cheap to clone (shared).
 #[derive(Clone)]
