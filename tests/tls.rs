@@ -407,6 +407,42 @@ fn a_plain_request_on_the_tls_port_fails_at_once_with_an_alert() {
     assert_eq!(stats.opened, 0);
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
+//= type=test
+//# (Note
+//# that masking is done whether or not the WebSocket Protocol is running
+//# over TLS.)  The server MUST close the connection upon receiving a
+//# frame that is not masked.
+#[test]
+fn an_unmasked_frame_over_tls_fails_the_connection() {
+    let pki = Pki::new();
+    let server = start(Mode::Echo, pki.config());
+    let config = ws::client_config(&pki.options()).unwrap();
+    let conn = rustls::ClientConnection::new(config, "localhost".try_into().unwrap()).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, common::tcp(server.addr));
+    tls.write_all(common::upgrade_request(server.addr).as_bytes())
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(tls.read(&mut byte).unwrap(), 1);
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101 "));
+    // A text frame without the mask bit, through the encrypted tunnel.
+    tls.write_all(&[0x81, 0x02, b'h', b'i']).unwrap();
+    // The server's Close with 1002 (protocol error), then the end of the TLS stream and of TCP.
+    let mut close = [0u8; 4];
+    tls.read_exact(&mut close).unwrap();
+    assert_eq!((close[0], &close[2..]), (0x88, &1002u16.to_be_bytes()[..]));
+    let mut rest = vec![0u8; usize::from(close[1]) - 2];
+    tls.read_exact(&mut rest).unwrap();
+    assert_eq!(tls.read_to_end(&mut rest).unwrap(), 0, "{rest:?}");
+    assert_eq!(tls.sock.read(&mut [0u8; 64]).unwrap(), 0);
+    let stats = server.stop();
+    assert_eq!(stats.tls_handshakes, 1);
+}
+
 /// The server's half-close is `close_notify`, then the TCP FIN: the client reads the end of
 /// the TLS stream (not a truncation), then the end of the TCP stream.
 #[test]
