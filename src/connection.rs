@@ -642,12 +642,10 @@ impl<P: Endpoint> Connection<P> {
                     //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
                     //# If an endpoint receives a Close frame and did not previously send a
                     //# Close frame, the endpoint MUST send a Close frame in response.
-                    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
-                    //# (When sending a Close frame in response, the endpoint typically
-                    //# echos the status code it received.)
                     //
                     //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
-                    //# It SHOULD do so as soon as practical.
+                    //# (When sending a Close frame in response, the endpoint typically
+                    //# echos the status code it received.)  It SHOULD do so as soon as practical.
                     let code = close_frame.map(|f| f.code.0.to_be_bytes());
                     let payload = code.as_ref().map_or(&[][..], |c| &c[..]);
                     self.queue_frame(Opcode::Close, payload, out);
@@ -1345,7 +1343,8 @@ mod tests {
     //
     //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
     //= type=test
-    //# It SHOULD do so as soon as practical.
+    //# (When sending a Close frame in response, the endpoint typically
+    //# echos the status code it received.)  It SHOULD do so as soon as practical.
     #[test]
     fn close_is_echoed_and_then_tcp_closes() {
         let input = concat(&[

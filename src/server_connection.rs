@@ -394,7 +394,17 @@ impl ServerConnection {
         //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
         //# The underlying TCP connection, in most normal cases, SHOULD be closed
         //# first by the server, so that it holds the TIME_WAIT state and not the
-        //# client
+        //# client (as this would prevent it from re-opening the connection for 2
+        //# maximum segment lifetimes (2MSL), while there is no corresponding
+        //# server impact as a TIME_WAIT connection is immediately reopened upon
+        //# a new SYN with a higher seq number).
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+        //# The server MUST close the underlying TCP
+        //# connection immediately; the client SHOULD wait for the server to
+        //# close the connection but MAY close the connection at any time after
+        //# sending and receiving a Close message, e.g., if it has not received a
+        //# TCP Close from the server in a reasonable time period.
         //
         //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
         //# After both sending and receiving a Close message, an endpoint

@@ -445,6 +445,21 @@ fn an_unmasked_frame_over_tls_fails_the_connection() {
 
 /// The server's half-close is `close_notify`, then the TCP FIN: the client reads the end of
 /// the TLS stream (not a truncation), then the end of the TCP stream.
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
+//= type=test
+//# An endpoint SHOULD use a method that
+//# cleanly closes the TCP connection, as well as the TLS session, if
+//# applicable, discarding any trailing bytes that may have been
+//# received.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
+//= type=test
+//# The underlying TCP connection, in most normal cases, SHOULD be closed
+//# first by the server, so that it holds the TIME_WAIT state and not the
+//# client (as this would prevent it from re-opening the connection for 2
+//# maximum segment lifetimes (2MSL), while there is no corresponding
+//# server impact as a TIME_WAIT connection is immediately reopened upon
+//# a new SYN with a higher seq number).
 #[test]
 fn ends_with_close_notify_then_fin() {
     let pki = Pki::new();

@@ -380,6 +380,12 @@ impl TlsSession {
     }
 
     /// Ends the output: `close_notify`, then (once it is written) the TCP half-close.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
+    //# An endpoint SHOULD use a method that
+    //# cleanly closes the TCP connection, as well as the TLS session, if
+    //# applicable, discarding any trailing bytes that may have been
+    //# received.
     pub fn shutdown_write(&mut self, stream: &mut mio::net::TcpStream) -> io::Result<()> {
         self.conn.send_close_notify();
         self.fin_pending = true;
