@@ -177,6 +177,18 @@ impl<H, P: Endpoint> Lifecycle<H, P> {
         //# WebSocket Connection_ as defined in Section 7.1.1.
         let our_side_closes = match ended {
             Ended::Cleanly(_) => first_to_close == FirstToClose::Us,
+            // A failure closes our side once our Close is written, in either role; the error
+            // is returned to the caller (the client's application, the server's shell, which
+            // logs it).
+            //
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+            //# To do so, the client MUST _Close the
+            //# WebSocket Connection_, and MAY report the problem to the user (which
+            //# would be especially useful for developers) in an appropriate manner.
+            //
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+            //# Similarly, to do so, the server MUST _Close the WebSocket
+            //# Connection_, and SHOULD log the problem.
             Ended::Failed(_) | Ended::TimedOut(_) => true,
         };
         self.closure

@@ -280,6 +280,13 @@ impl ServerConnection {
         //# specified for the components of the handshake, the server MUST stop
         //# processing the client's handshake and return an HTTP response with an
         //# appropriate error code (such as 400 Bad Request).
+        //
+        // After the response, the connection closes as after a failure: our side at once, the
+        // peer's input read and dropped until its end of stream or the close deadline.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.2.2
+        //# To do so, the
+        //# server MUST simply _Close the WebSocket Connection_ (Section 7.1.1).
         queue_response(&handshake::error_response(error), self.lifecycle.outbox());
         self.lifecycle.enter_closing(false, now);
         Error::Handshake(error)

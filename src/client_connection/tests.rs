@@ -59,6 +59,12 @@ fn the_response_must_come_within_the_handshake_timeout() {
 //# If the server's response does not conform to the requirements for the
 //# server's handshake as defined in this section and in Section 4.2.2,
 //# the client MUST _Fail the WebSocket Connection_.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.2.1
+//= type=test
+//# To do so, the
+//# client MUST _Fail the WebSocket Connection_ as defined in
+//# Section 7.1.7.
 #[test]
 fn a_response_that_breaks_a_rule_fails_without_opening() {
     let start = Instant::now();
@@ -165,6 +171,12 @@ fn frames_in_the_same_read_as_the_response_are_processed_after_it() {
 //= type=test
 //# A client MUST close a connection if it detects a masked
 //# frame.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+//= type=test
+//# To do so, the client MUST _Close the
+//# WebSocket Connection_, and MAY report the problem to the user (which
+//# would be especially useful for developers) in an appropriate manner.
 #[test]
 fn frames_the_client_sends_are_masked_and_masked_frames_it_receives_fail() {
     let start = Instant::now();

@@ -231,6 +231,10 @@ fn the_application_can_refuse_an_upgrade() {
     assert_eq!(h.conn.closure(), None);
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.2.2
+//= type=test
+//# To do so, the
+//# server MUST simply _Close the WebSocket Connection_ (Section 7.1.1).
 #[test]
 fn a_bad_request_gets_its_status_and_the_connection_closes() {
     let config = ServerConfig {
@@ -503,6 +507,11 @@ fn eof_before_a_close_is_abnormal_and_queued_echoes_still_go_out() {
     );
 }
 
+// The log line is the shell's (`event_loop.rs`); no test reads the log.
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+//= type=test
+//# Similarly, to do so, the server MUST _Close the WebSocket
+//# Connection_, and SHOULD log the problem.
 #[test]
 fn a_protocol_error_fails_with_its_code_and_reason_then_closes() {
     let mut h = Harness::open(ServerConfig::default());
