@@ -171,6 +171,31 @@ struct AwaitingResponse {
 }
 
 /// One client-side connection, sans-IO. See the [module documentation](self).
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+//= type=implication
+//= reason=A client connection closes only when its application asks (close, terminate, abort, or
+//= reason=dropping it), when it fails the connection, and when a deadline the application set passes
+//= reason=(handshake, close, and the keepalive pong timeout; keepalive is off by default). The
+//= reason=blocking client and the server's outbound connections add no reason of their own.
+//# Except as indicated above or as specified by the application layer
+//# (e.g., a script using the WebSocket API), clients SHOULD NOT close
+//# the connection.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.2.1
+//= type=implication
+//= reason=As for section 7.1.7: a client connection closes on its application's request, on a
+//= reason=failure, or at a deadline the application set; never of its own accord.
+//# Except as indicated above or as specified by the application layer
+//# (e.g., a script using the WebSocket API), clients SHOULD NOT close
+//# the connection.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.3
+//= type=implication
+//= reason=A client connection starts the closing handshake only when its application calls close:
+//= reason=nothing in the library does so of its own accord.
+//# Clients
+//# SHOULD NOT close the WebSocket connection arbitrarily.
 #[derive(Debug)]
 pub struct ClientConnection {
     config: Arc<ClientConfig>,
@@ -286,6 +311,14 @@ impl ClientConnection {
         //# If the server's response does not conform to the requirements for
         //# the server's handshake as defined in this section and in
         //# Section 4.2.2, the client MUST _Fail the WebSocket Connection_.
+        //
+        // Before the connection is established there is no Close to send: the transport closes
+        // at once, and the error goes to the caller.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.2.1
+        //# To do so, the
+        //# client MUST _Fail the WebSocket Connection_ as defined in
+        //# Section 7.1.7.
         self.lifecycle.end_now();
         ClientError::Handshake(error)
     }

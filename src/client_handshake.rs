@@ -97,6 +97,13 @@ impl WsUrl {
         //# corresponding bytes using their percent-encoded form as defined in
         //# the URI [RFC3986] and Internationalized Resource Identifier (IRI)
         //# [RFC3987] specifications.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-11.1.2
+        //# Characters in other components that are excluded by the syntax
+        //# defined above MUST be converted from Unicode to ASCII by first
+        //# encoding the characters as UTF-8 and then replacing the
+        //# corresponding bytes using their percent-encoded form as defined in
+        //# the URI [RFC3986] and IRI [RFC3987] specifications.
         let resource = percent_encode_resource(&resource);
         let (host, port) = match authority.rfind(':') {
             Some(colon) if !authority[colon..].contains(']') => {
@@ -109,6 +116,28 @@ impl WsUrl {
             }
             _ => (authority, if secure { 443 } else { 80 }),
         };
+        // A host is an IP literal in brackets, or ASCII letters, digits, `-._~` and
+        // percent-encodings: a non-ASCII host is refused.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-11.1.1
+        //= type=exception
+        //= reason=Not met: a host with characters outside ASCII (an internationalized domain
+        //= reason=name) is refused with UrlError::Host, not converted: IDNA (UTS 46 mapping and
+        //= reason=punycode) is not implemented. Give the host in its A-label form
+        //= reason=(xn--bcher-kva.example, not bücher.example).
+        //# Encoding considerations
+        //# Characters in the host component that are excluded by the syntax
+        //# defined above MUST be converted from Unicode to ASCII as specified
+        //# in [RFC3987] or its replacement.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-11.1.2
+        //= type=exception
+        //= reason=Not met, as for ws:// (section 11.1.1): a non-ASCII host is refused with
+        //= reason=UrlError::Host; give it in its A-label form.
+        //# Encoding considerations
+        //# Characters in the host component that are excluded by the syntax
+        //# defined above MUST be converted from Unicode to ASCII as specified
+        //# in [RFC3987] or its replacement.
         let bracketed = host.starts_with('[') && host.ends_with(']') && host.len() > 2;
         let valid = bracketed
             || (!host.is_empty()

@@ -29,6 +29,13 @@ impl CloseCode {
     /// 1009: a message too big to process.
     pub const MESSAGE_TOO_BIG: CloseCode = CloseCode(1009);
     /// 1010: the client expected an extension the server did not negotiate.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+    //= type=exception
+    //= reason=The library never sends 1010: its only extension, permessage-deflate, is optional, and
+    //= reason=a client whose offer the server declines opens without it. An application that needs an
+    //= reason=extension and closes with this code writes the list in the reason it passes to close.
+    //# are needed SHOULD appear in the /reason/ part of the Close frame.
     pub const MANDATORY_EXTENSION: CloseCode = CloseCode(1010);
     /// 1011: the server hit an unexpected condition.
     pub const INTERNAL_ERROR: CloseCode = CloseCode(1011);

@@ -501,16 +501,14 @@ impl<P: Endpoint> Connection<P> {
             return Err(ProtocolError::ReservedBitsSet);
         }
         match (P::ROLE, header.mask.is_some()) {
-            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
-            //# The server MUST close the connection upon receiving a
-            //# frame that is not masked.
+            // The framing machine does not know whether TLS is under it: the check is the same
+            // over TLS (the server's TLS session hands it the plaintext).
             //
             //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
-            //= type=implication
-            //= reason=The framing machine does not know whether TLS is under it: the check is the same.
             //# (Note
             //# that masking is done whether or not the WebSocket Protocol is running
-            //# over TLS.)
+            //# over TLS.)  The server MUST close the connection upon receiving a
+            //# frame that is not masked.
             (Role::Server, false) => return Err(ProtocolError::UnmaskedClientFrame),
             //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
             //# A client MUST close a connection if it detects a masked
@@ -644,12 +642,10 @@ impl<P: Endpoint> Connection<P> {
                     //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
                     //# If an endpoint receives a Close frame and did not previously send a
                     //# Close frame, the endpoint MUST send a Close frame in response.
-                    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
-                    //# (When sending a Close frame in response, the endpoint typically
-                    //# echos the status code it received.)
                     //
                     //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
-                    //# It SHOULD do so as soon as practical.
+                    //# (When sending a Close frame in response, the endpoint typically
+                    //# echos the status code it received.)  It SHOULD do so as soon as practical.
                     let code = close_frame.map(|f| f.code.0.to_be_bytes());
                     let payload = code.as_ref().map_or(&[][..], |c| &c[..]);
                     self.queue_frame(Opcode::Close, payload, out);
@@ -1162,6 +1158,10 @@ mod tests {
         }
     }
 
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
+    //= type=test
+    //# The server MUST close the connection upon receiving a
+    //# frame that is not masked.
     #[test]
     fn rejects_unmasked_client_frame() {
         let (seen, out) = check_every_split(&[0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
@@ -1184,6 +1184,18 @@ mod tests {
     //= type=test
     //# MUST be 0 unless an extension is negotiated that defines meanings
     //# for non-zero values.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+    //= type=test
+    //# frame-rsv1              = %x0 / %x1
+    //# ; 1 bit in length, MUST be 0 unless
+    //# ; negotiated otherwise
+    //# frame-rsv2              = %x0 / %x1
+    //# ; 1 bit in length, MUST be 0 unless
+    //# ; negotiated otherwise
+    //# frame-rsv3              = %x0 / %x1
+    //# ; 1 bit in length, MUST be 0 unless
+    //# ; negotiated otherwise
     #[test]
     fn rejects_rsv_bits_without_extension() {
         for first in [0xC1, 0xA1, 0x91] {
@@ -1218,13 +1230,23 @@ mod tests {
     //= type=test
     //# Subsequent data frames MUST be interpreted as belonging to a new
     //# WebSocket message.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-6.2
+    //= type=test
+    //# Upon
+    //# receiving a data frame (Section 5.6), the endpoint MUST note the
+    //# /type/ of the data as defined by the opcode (frame-opcode) from
+    //# Section 5.2.
     #[test]
     fn each_final_frame_ends_its_message() {
+        // Each message has the type of its first frame's opcode, whole or fragmented.
         let input = concat(&[
             client_frame(0x01, b"a"),
             client_frame(0x80, b"b"),
             client_frame(0x81, b"c"),
             client_frame(0x82, b"d"),
+            client_frame(0x02, b"e"),
+            client_frame(0x80, b"f"),
         ]);
         let (seen, _) = check_every_split(&input);
         assert_eq!(
@@ -1232,7 +1254,8 @@ mod tests {
             [
                 Seen::Text("ab".into()),
                 Seen::Text("c".into()),
-                Seen::Binary(b"d".to_vec())
+                Seen::Binary(b"d".to_vec()),
+                Seen::Binary(b"ef".to_vec())
             ]
         );
     }
@@ -1320,7 +1343,8 @@ mod tests {
     //
     //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
     //= type=test
-    //# It SHOULD do so as soon as practical.
+    //# (When sending a Close frame in response, the endpoint typically
+    //# echos the status code it received.)  It SHOULD do so as soon as practical.
     #[test]
     fn close_is_echoed_and_then_tcp_closes() {
         let input = concat(&[
@@ -1555,6 +1579,18 @@ mod tests {
     //= type=test
     //# MUST be 0 unless an extension is negotiated that defines meanings
     //# for non-zero values.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.2
+    //= type=test
+    //# frame-rsv1              = %x0 / %x1
+    //# ; 1 bit in length, MUST be 0 unless
+    //# ; negotiated otherwise
+    //# frame-rsv2              = %x0 / %x1
+    //# ; 1 bit in length, MUST be 0 unless
+    //# ; negotiated otherwise
+    //# frame-rsv3              = %x0 / %x1
+    //# ; 1 bit in length, MUST be 0 unless
+    //# ; negotiated otherwise
     #[test]
     fn a_message_goes_out_as_one_final_frame_of_its_opcode() {
         let mut conn = Connection::new(ServerEnd);
@@ -1588,6 +1624,18 @@ mod tests {
     //# Clients MUST choose a new masking key for each frame, using an
     //# algorithm that cannot be predicted by end applications that provide
     //# data.
+    //
+    // No test can show that a key is unpredictable: this one shows that each frame's key is the
+    // next four bytes of the connection's entropy and nothing else (both shells give theirs the
+    // operating system's, `OsEntropy`).
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
+    //= type=test
+    //# The masking key needs to
+    //# be unpredictable; thus, the masking key MUST be derived from a strong
+    //# source of entropy, and the masking key for a given frame MUST NOT
+    //# make it simple for a server/proxy to predict the masking key for a
+    //# subsequent frame.
     #[test]
     fn every_client_frame_gets_a_fresh_key_from_its_entropy() {
         let mut conn = Connection::new(ClientEnd(crate::entropy::Sequence(0)));

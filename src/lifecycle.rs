@@ -46,7 +46,15 @@ pub(crate) enum Stage<H, P> {
 }
 
 /// Which end closes TCP first after a clean closing handshake (§7.1.1). After a failure, we
-/// close our side as soon as our Close is written, in either role.
+/// close our side as soon as our Close is written, in either role: a client that failed the
+/// connection does not wait for the server's TCP close first (§7.1.1 lets a client close TCP in
+/// abnormal cases).
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
+//# As such, when a server
+//# is instructed to _Close the WebSocket Connection_ it SHOULD initiate
+//# a TCP Close immediately, and when a client is instructed to do the
+//# same, it SHOULD wait for a TCP Close from the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FirstToClose {
     /// We do, once what is queued is written: the server.
@@ -129,6 +137,16 @@ impl<H, P: Endpoint> Lifecycle<H, P> {
         shared: &mut SharedDeflate,
         first_to_close: FirstToClose,
     ) -> Result<Received<Event<'a>>, ProtocolError> {
+        // Once the connection is over, input is read and dropped until the peer's end of stream
+        // (or the close deadline), and only then is the transport closed: our side half-closes
+        // first (the outbox's end, which a TLS shell turns into close_notify, then the TCP
+        // half-close).
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
+        //# An endpoint SHOULD use a method that
+        //# cleanly closes the TCP connection, as well as the TLS session, if
+        //# applicable, discarding any trailing bytes that may have been
+        //# received.
         let session = match &mut self.stage {
             Stage::Handshake { .. } => return Ok(Received::nothing()),
             Stage::Open(session) => session,
@@ -151,8 +169,26 @@ impl<H, P: Endpoint> Lifecycle<H, P> {
     /// The open connection ended as `ended` says: record it, and close our side of TCP now
     /// unless the peer is to close first.
     fn end_open(&mut self, ended: Ended, first_to_close: FirstToClose, now: Instant) {
+        // `Ended::Cleanly`: our Close was sent (or its reply is queued) and the peer's received.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.2
+        //# Once an endpoint has both sent and
+        //# received a Close control frame, that endpoint SHOULD _Close the
+        //# WebSocket Connection_ as defined in Section 7.1.1.
         let our_side_closes = match ended {
             Ended::Cleanly(_) => first_to_close == FirstToClose::Us,
+            // A failure closes our side once our Close is written, in either role; the error
+            // is returned to the caller (the client's application, the server's shell, which
+            // logs it).
+            //
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+            //# To do so, the client MUST _Close the
+            //# WebSocket Connection_, and MAY report the problem to the user (which
+            //# would be especially useful for developers) in an appropriate manner.
+            //
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+            //# Similarly, to do so, the server MUST _Close the WebSocket
+            //# Connection_, and SHOULD log the problem.
             Ended::Failed(_) | Ended::TimedOut(_) => true,
         };
         self.closure

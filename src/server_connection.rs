@@ -280,6 +280,13 @@ impl ServerConnection {
         //# specified for the components of the handshake, the server MUST stop
         //# processing the client's handshake and return an HTTP response with an
         //# appropriate error code (such as 400 Bad Request).
+        //
+        // After the response, the connection closes as after a failure: our side at once, the
+        // peer's input read and dropped until its end of stream or the close deadline.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.2.2
+        //# To do so, the
+        //# server MUST simply _Close the WebSocket Connection_ (Section 7.1.1).
         queue_response(&handshake::error_response(error), self.lifecycle.outbox());
         self.lifecycle.enter_closing(false, now);
         Error::Handshake(error)
@@ -394,7 +401,17 @@ impl ServerConnection {
         //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
         //# The underlying TCP connection, in most normal cases, SHOULD be closed
         //# first by the server, so that it holds the TIME_WAIT state and not the
-        //# client
+        //# client (as this would prevent it from re-opening the connection for 2
+        //# maximum segment lifetimes (2MSL), while there is no corresponding
+        //# server impact as a TIME_WAIT connection is immediately reopened upon
+        //# a new SYN with a higher seq number).
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+        //# The server MUST close the underlying TCP
+        //# connection immediately; the client SHOULD wait for the server to
+        //# close the connection but MAY close the connection at any time after
+        //# sending and receiving a Close message, e.g., if it has not received a
+        //# TCP Close from the server in a reasonable time period.
         //
         //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
         //# After both sending and receiving a Close message, an endpoint

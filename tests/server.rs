@@ -122,6 +122,10 @@ fn client_close_is_echoed_and_server_closes_tcp_first() {
     client.expect_eof();
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+//= type=test
+//# Similarly, to do so, the server MUST _Close the WebSocket
+//# Connection_, and SHOULD log the problem.
 #[test]
 fn protocol_error_closes_with_1002_after_earlier_messages() {
     let server = start(Mode::Echo, config());

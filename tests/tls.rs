@@ -114,6 +114,12 @@ fn wss(addr: SocketAddr, path: &str) -> String {
 //# the WebSocket Connection_ and abort the connection.  Otherwise,
 //# all further communication on this channel MUST run through the
 //# encrypted tunnel [RFC5246].
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-10.6
+//= type=test
+//# WebSocket implementations
+//# MUST support TLS and SHOULD employ it when communicating with their
+//# peers.
 #[test]
 fn echoes_over_wss_with_and_without_compression() {
     let pki = Pki::new();
@@ -259,6 +265,65 @@ fn the_client_verifies_the_server() {
     assert_eq!(stats.tls_handshake_failures, 2);
 }
 
+/// A certificate resolver that only records the name the client sent in the `server_name`
+/// extension of its ClientHello, and has no certificate: the handshake then fails, after the
+/// ClientHello was read.
+#[derive(Debug, Default)]
+struct RecordsSni(std::sync::Mutex<Vec<Option<String>>>);
+
+impl rustls::server::ResolvesServerCert for RecordsSni {
+    fn resolve(
+        &self,
+        hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let name = hello.server_name().map(str::to_owned);
+        self.0.lock().unwrap().push(name);
+        None
+    }
+}
+
+//= https://www.rfc-editor.org/rfc/rfc6455#section-4.1
+//= type=test
+//# Clients MUST use the Server Name Indication extension in the TLS
+//# handshake [RFC6066].
+#[test]
+fn the_client_sends_the_host_name_in_server_name_indication() {
+    let sni = Arc::new(RecordsSni::default());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_cert_resolver(sni.clone()),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut tcp, _) = listener.accept().unwrap();
+            tcp.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+            let mut tls = rustls::ServerConnection::new(config.clone()).unwrap();
+            while tls.is_handshaking() {
+                if tls.complete_io(&mut tcp).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let options = ClientOptions {
+        danger_accept_invalid_certs: true,
+        ..ClientOptions::default()
+    };
+    let by_name = format!("wss://localhost:{}/", addr.port());
+    assert!(ws::Client::connect_with(&by_name, options.clone()).is_err());
+    // RFC 6066 §3 allows no literal address in the extension: none is sent for one.
+    let by_address = format!("wss://{addr}/");
+    assert!(ws::Client::connect_with(&by_address, options).is_err());
+    server.join().unwrap();
+    assert_eq!(*sni.0.lock().unwrap(), [Some("localhost".to_owned()), None]);
+}
+
 /// A ClientHello as rustls would send it for `localhost`.
 fn client_hello() -> Vec<u8> {
     let config = ws::client_config(&ClientOptions {
@@ -342,8 +407,59 @@ fn a_plain_request_on_the_tls_port_fails_at_once_with_an_alert() {
     assert_eq!(stats.opened, 0);
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.1
+//= type=test
+//# (Note
+//# that masking is done whether or not the WebSocket Protocol is running
+//# over TLS.)  The server MUST close the connection upon receiving a
+//# frame that is not masked.
+#[test]
+fn an_unmasked_frame_over_tls_fails_the_connection() {
+    let pki = Pki::new();
+    let server = start(Mode::Echo, pki.config());
+    let config = ws::client_config(&pki.options()).unwrap();
+    let conn = rustls::ClientConnection::new(config, "localhost".try_into().unwrap()).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, common::tcp(server.addr));
+    tls.write_all(common::upgrade_request(server.addr).as_bytes())
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(tls.read(&mut byte).unwrap(), 1);
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101 "));
+    // A text frame without the mask bit, through the encrypted tunnel.
+    tls.write_all(&[0x81, 0x02, b'h', b'i']).unwrap();
+    // The server's Close with 1002 (protocol error), then the end of the TLS stream and of TCP.
+    let mut close = [0u8; 4];
+    tls.read_exact(&mut close).unwrap();
+    assert_eq!((close[0], &close[2..]), (0x88, &1002u16.to_be_bytes()[..]));
+    let mut rest = vec![0u8; usize::from(close[1]) - 2];
+    tls.read_exact(&mut rest).unwrap();
+    assert_eq!(tls.read_to_end(&mut rest).unwrap(), 0, "{rest:?}");
+    assert_eq!(tls.sock.read(&mut [0u8; 64]).unwrap(), 0);
+    let stats = server.stop();
+    assert_eq!(stats.tls_handshakes, 1);
+}
+
 /// The server's half-close is `close_notify`, then the TCP FIN: the client reads the end of
 /// the TLS stream (not a truncation), then the end of the TCP stream.
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
+//= type=test
+//# An endpoint SHOULD use a method that
+//# cleanly closes the TCP connection, as well as the TLS session, if
+//# applicable, discarding any trailing bytes that may have been
+//# received.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
+//= type=test
+//# The underlying TCP connection, in most normal cases, SHOULD be closed
+//# first by the server, so that it holds the TIME_WAIT state and not the
+//# client (as this would prevent it from re-opening the connection for 2
+//# maximum segment lifetimes (2MSL), while there is no corresponding
+//# server impact as a TIME_WAIT connection is immediately reopened upon
+//# a new SYN with a higher seq number).
 #[test]
 fn ends_with_close_notify_then_fin() {
     let pki = Pki::new();

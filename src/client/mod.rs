@@ -271,6 +271,29 @@ pub struct ClientOptions {
 const READ_CHUNK: usize = 64 * 1024;
 
 /// A blocking WebSocket client.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.2.3
+//= type=exception
+//= reason=The library's clients never reconnect by themselves: the blocking Client and the
+//= reason=server's outbound connections report the end of a connection to the application, which
+//= reason=decides whether and when to connect again. (The binary's chat page, JavaScript outside
+//= reason=these sources, reconnects after any close with a delay of 0.5 s times a random factor
+//= reason=between 0.75 and 1.25, doubling each failed attempt up to 10 s, with the same jitter.)
+//# To prevent this, clients SHOULD use some form of backoff when trying
+//# to reconnect after abnormal closures as described in this section.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.2.3
+//= type=exception
+//= reason=No reconnect attempt is made: see above.
+//# The first reconnect attempt SHOULD be delayed by a random amount of
+//# time.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.2.3
+//= type=exception
+//= reason=No reconnect attempt is made: see above.
+//# Should the first reconnect attempt fail, subsequent reconnect
+//# attempts SHOULD be delayed by increasingly longer amounts of time,
+//# using a method such as truncated binary exponential backoff.
 pub struct Client<S: Transport = Stream> {
     stream: S,
     conn: ClientConnection,
@@ -356,6 +379,13 @@ impl Client<Stream> {
             ..ClientRequest::default()
         })
         .map_err(Error::Request)?;
+        // The client supports TLS (feature `tls`) and employs it when the application asks for
+        // it with a `wss://` URL.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-10.6
+        //# WebSocket implementations
+        //# MUST support TLS and SHOULD employ it when communicating with their
+        //# peers.
         #[cfg(feature = "tls")]
         let tls = match url.secure {
             true => Some(client_config(&options)?),

@@ -102,6 +102,12 @@ impl Transport for TlsStream {
     }
 
     /// `close_notify`, then the TCP half-close.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
+    //# An endpoint SHOULD use a method that
+    //# cleanly closes the TCP connection, as well as the TLS session, if
+    //# applicable, discarding any trailing bytes that may have been
+    //# received.
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.inner.conn.send_close_notify();
         while self.inner.conn.wants_write() {

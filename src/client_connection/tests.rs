@@ -59,6 +59,12 @@ fn the_response_must_come_within_the_handshake_timeout() {
 //# If the server's response does not conform to the requirements for the
 //# server's handshake as defined in this section and in Section 4.2.2,
 //# the client MUST _Fail the WebSocket Connection_.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.2.1
+//= type=test
+//# To do so, the
+//# client MUST _Fail the WebSocket Connection_ as defined in
+//# Section 7.1.7.
 #[test]
 fn a_response_that_breaks_a_rule_fails_without_opening() {
     let start = Instant::now();
@@ -165,6 +171,12 @@ fn frames_in_the_same_read_as_the_response_are_processed_after_it() {
 //= type=test
 //# A client MUST close a connection if it detects a masked
 //# frame.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+//= type=test
+//# To do so, the client MUST _Close the
+//# WebSocket Connection_, and MAY report the problem to the user (which
+//# would be especially useful for developers) in an appropriate manner.
 #[test]
 fn frames_the_client_sends_are_masked_and_masked_frames_it_receives_fail() {
     let start = Instant::now();
@@ -187,6 +199,20 @@ fn frames_the_client_sends_are_masked_and_masked_frames_it_receives_fail() {
     );
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+//= type=test
+//# The server MUST close the underlying TCP
+//# connection immediately; the client SHOULD wait for the server to
+//# close the connection but MAY close the connection at any time after
+//# sending and receiving a Close message, e.g., if it has not received a
+//# TCP Close from the server in a reasonable time period.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
+//= type=test
+//# As such, when a server
+//# is instructed to _Close the WebSocket Connection_ it SHOULD initiate
+//# a TCP Close immediately, and when a client is instructed to do the
+//# same, it SHOULD wait for a TCP Close from the server.
 #[test]
 fn after_the_closing_handshake_the_client_waits_for_the_server_to_close_tcp() {
     let start = Instant::now();
@@ -285,6 +311,21 @@ fn exchange(
 //# The endpoints of a connection
 //# MUST negotiate the use of any extensions during the opening
 //# handshake.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
+//= type=test
+//# The underlying TCP connection, in most normal cases, SHOULD be closed
+//# first by the server, so that it holds the TIME_WAIT state and not the
+//# client (as this would prevent it from re-opening the connection for 2
+//# maximum segment lifetimes (2MSL), while there is no corresponding
+//# server impact as a TIME_WAIT connection is immediately reopened upon
+//# a new SYN with a higher seq number).
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.2
+//= type=test
+//# Once an endpoint has both sent and
+//# received a Close control frame, that endpoint SHOULD _Close the
+//# WebSocket Connection_ as defined in Section 7.1.1.
 #[test]
 fn a_client_and_a_server_talk_in_memory_with_compression() {
     let now = Instant::now();

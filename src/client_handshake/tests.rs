@@ -65,6 +65,24 @@ fn parses_urls() {
     assert_eq!(WsUrl::parse("ws://user@h/"), Err(UrlError::Host));
 }
 
+/// §11.1.1 and §11.1.2 ask for a non-ASCII host to be converted to ASCII (IDNA); that is not
+/// implemented (an exception in `WsUrl::parse`): such a host is refused, and its A-label form is
+/// accepted.
+#[test]
+fn a_non_ascii_host_is_refused_and_its_a_label_accepted() {
+    for url in [
+        "ws://b\u{fc}cher.example/",
+        "wss://b\u{fc}cher.example:8443/chat",
+    ] {
+        assert_eq!(WsUrl::parse(url), Err(UrlError::Host), "{url}");
+    }
+    let url = WsUrl::parse("wss://xn--bcher-kva.example/").unwrap();
+    assert_eq!(
+        (url.host.as_str(), url.port),
+        ("xn--bcher-kva.example", 443)
+    );
+}
+
 //= https://www.rfc-editor.org/rfc/rfc6455#section-11.1.1
 //= type=test
 //# Characters in other components that are excluded by the syntax
@@ -73,10 +91,19 @@ fn parses_urls() {
 //# corresponding bytes using their percent-encoded form as defined in
 //# the URI [RFC3986] and Internationalized Resource Identifier (IRI)
 //# [RFC3987] specifications.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-11.1.2
+//= type=test
+//# Characters in other components that are excluded by the syntax
+//# defined above MUST be converted from Unicode to ASCII by first
+//# encoding the characters as UTF-8 and then replacing the
+//# corresponding bytes using their percent-encoded form as defined in
+//# the URI [RFC3986] and IRI [RFC3987] specifications.
 #[test]
 fn a_resource_is_percent_encoded_where_uri_syntax_excludes_a_character() {
     let resource = |url: &str| WsUrl::parse(url).unwrap().resource;
     assert_eq!(resource("ws://h/a b"), "/a%20b");
+    assert_eq!(resource("wss://h/a b?\u{e9}"), "/a%20b?%C3%A9");
     assert_eq!(
         resource("ws://h/caf\u{e9}?q=\u{e9}t\u{e9}"),
         "/caf%C3%A9?q=%C3%A9t%C3%A9"

@@ -713,6 +713,12 @@ impl Server {
             let received = match parts.peer.conn.receive(input, now, parts.shared) {
                 Ok(received) => received,
                 Err(error) => {
+                    // The connection closes itself (Lifecycle); the problem is logged, at debug
+                    // level (a peer's protocol error is no fault of the server's).
+                    //
+                    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+                    //# Similarly, to do so, the server MUST _Close the WebSocket
+                    //# Connection_, and SHOULD log the problem.
                     log::debug!("{id}: {error}");
                     if let (Error::Protocol(error), true) = (error, was_open) {
                         bump(&mut parts.stats.close_codes_sent, error.close_code().0);

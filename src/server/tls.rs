@@ -22,6 +22,14 @@ use std::net::Shutdown;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+// The server supports TLS (feature `tls`): with a `TlsConfig` its listener speaks `wss://` and
+// `https://` only. Whether to employ it is the operator's choice (a certificate is needed); the
+// server's outbound connections (`Context::connect`) speak `ws://` only.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-10.6
+//# WebSocket implementations
+//# MUST support TLS and SHOULD employ it when communicating with their
+//# peers.
 /// The TLS settings of a server's WebSocket listener: its certificate chain and key, and
 /// everything else rustls negotiates. Cheap to clone (shared).
 #[derive(Clone)]
@@ -372,6 +380,12 @@ impl TlsSession {
     }
 
     /// Ends the output: `close_notify`, then (once it is written) the TCP half-close.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
+    //# An endpoint SHOULD use a method that
+    //# cleanly closes the TCP connection, as well as the TLS session, if
+    //# applicable, discarding any trailing bytes that may have been
+    //# received.
     pub fn shutdown_write(&mut self, stream: &mut mio::net::TcpStream) -> io::Result<()> {
         self.conn.send_close_notify();
         self.fin_pending = true;

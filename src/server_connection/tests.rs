@@ -231,6 +231,10 @@ fn the_application_can_refuse_an_upgrade() {
     assert_eq!(h.conn.closure(), None);
 }
 
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.2.2
+//= type=test
+//# To do so, the
+//# server MUST simply _Close the WebSocket Connection_ (Section 7.1.1).
 #[test]
 fn a_bad_request_gets_its_status_and_the_connection_closes() {
     let config = ServerConfig {
@@ -369,6 +373,36 @@ fn our_close_is_given_the_close_timeout() {
 //# After both sending and receiving a Close message, an endpoint
 //# considers the WebSocket connection closed and MUST close the
 //# underlying TCP connection.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+//= type=test
+//# The server MUST close the underlying TCP
+//# connection immediately; the client SHOULD wait for the server to
+//# close the connection but MAY close the connection at any time after
+//# sending and receiving a Close message, e.g., if it has not received a
+//# TCP Close from the server in a reasonable time period.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
+//= type=test
+//# The underlying TCP connection, in most normal cases, SHOULD be closed
+//# first by the server, so that it holds the TIME_WAIT state and not the
+//# client (as this would prevent it from re-opening the connection for 2
+//# maximum segment lifetimes (2MSL), while there is no corresponding
+//# server impact as a TIME_WAIT connection is immediately reopened upon
+//# a new SYN with a higher seq number).
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
+//= type=test
+//# As such, when a server
+//# is instructed to _Close the WebSocket Connection_ it SHOULD initiate
+//# a TCP Close immediately, and when a client is instructed to do the
+//# same, it SHOULD wait for a TCP Close from the server.
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.2
+//= type=test
+//# Once an endpoint has both sent and
+//# received a Close control frame, that endpoint SHOULD _Close the
+//# WebSocket Connection_ as defined in Section 7.1.1.
 #[test]
 fn our_close_answered_is_a_clean_close_by_us() {
     let mut h = Harness::open(ServerConfig::default());
@@ -408,6 +442,12 @@ fn answers_ping_after_sending_close() {
 //= type=test
 //# Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
 //# response, unless it already received a Close frame.
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.1
+//= type=test
+//# An endpoint SHOULD use a method that
+//# cleanly closes the TCP connection, as well as the TLS session, if
+//# applicable, discarding any trailing bytes that may have been
+//# received.
 #[test]
 fn ignores_ping_after_receiving_close() {
     let mut h = Harness::open(ServerConfig::default());
@@ -467,6 +507,11 @@ fn eof_before_a_close_is_abnormal_and_queued_echoes_still_go_out() {
     );
 }
 
+// The log line is the shell's (`event_loop.rs`); no test reads the log.
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+//= type=test
+//# Similarly, to do so, the server MUST _Close the WebSocket
+//# Connection_, and SHOULD log the problem.
 #[test]
 fn a_protocol_error_fails_with_its_code_and_reason_then_closes() {
     let mut h = Harness::open(ServerConfig::default());

@@ -360,6 +360,14 @@ impl Terminal<'_> {
 
     /// Reports how the connection ended, and returns the exit status that says it.
     fn finish(&mut self, closure: &Closure) -> u8 {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+        //= type=exception
+        //= reason=Not met by this terminal client: it prints the server's close reason on standard error,
+        //= reason=quoted and escaped ({:?}), after the code, as a tool for developers testing a server. The
+        //= reason=library only hands the reason to the application (Closure::reason, the Close event); the
+        //= reason=chat page (a browser client) shows the close code alone.
+        //# As the data is not guaranteed to
+        //# be human readable, clients MUST NOT show it to end users.
         let code = closure.code.0;
         let reason = match closure.reason.as_str() {
             "" => String::new(),
