@@ -73,23 +73,7 @@ impl CloseCode {
     //# 1015 is a reserved value and MUST NOT be set as a status code in a
     //# Close control frame by an endpoint.
     //
-    // Still to do: the send path does not check yet. Connection::close puts any code it is given
-    // on the wire; it must refuse 1005, 1006 and 1015 (connection.rs, being rewritten).
-    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
-    //= type=todo
-    //# 1005 is a reserved value and MUST NOT be set as a status code in a
-    //# Close control frame by an endpoint.
-    //
-    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
-    //= type=todo
-    //# 1006 is a reserved value and MUST NOT be set as a status code in a
-    //# Close control frame by an endpoint.
-    //
-    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
-    //= type=todo
-    //# 1015 is a reserved value and MUST NOT be set as a status code in a
-    //# Close control frame by an endpoint.
-    //
+    // The send path checks too: `Connection::close` refuses a code that fails this test.
     //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
     //= type=exception
     //= reason=The RFC leaves open what a receiver does with an unused or reserved

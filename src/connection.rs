@@ -677,11 +677,16 @@ impl<P: Endpoint> Connection<P> {
 
     /// Ends the connection from this side at once: a Close with `code` and `reason` is queued
     /// (unless one was sent already), the message being assembled is dropped, and nothing more
-    /// is read or sent. For a failure (§7.1.7), or a server that must shed load.
+    /// is read or sent. For a failure (§7.1.7), or a server that must shed load. A code that may
+    /// not be sent (§7.4) gives a Close without a code.
     pub fn terminate(&mut self, code: CloseCode, reason: &str, out: &mut Outbox) {
         if self.state == State::Open {
             let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
-            let len = close::encode_close_payload(code, reason, &mut payload);
+            // A code that may not be sent leaves the Close without one (§7.4.1).
+            let len = match code.is_valid_on_wire() {
+                true => close::encode_close_payload(code, reason, &mut payload),
+                false => 0,
+            };
             self.queue_frame(Opcode::Close, &payload[..len], out);
         }
         self.state = State::Failed;
@@ -831,6 +836,20 @@ impl<P: Endpoint> Connection<P> {
         //# in Section 5.5.1, whose status code is set to /code/ and whose close
         //# reason is set to /reason/.
         self.check_open()?;
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+        //# 1005 is a reserved value and MUST NOT be set as a status code in a
+        //# Close control frame by an endpoint.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+        //# 1006 is a reserved value and MUST NOT be set as a status code in a
+        //# Close control frame by an endpoint.
+        //
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+        //# 1015 is a reserved value and MUST NOT be set as a status code in a
+        //# Close control frame by an endpoint.
+        if !code.is_valid_on_wire() {
+            return Err(SendError::InvalidCloseCode(code.0));
+        }
         let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
         let len = close::encode_close_payload(code, reason, &mut payload);
         self.queue_frame(Opcode::Close, &payload[..len], out);
@@ -1354,6 +1373,45 @@ mod tests {
         let (seen, out) = check_every_split(&input);
         assert_eq!(seen, [Seen::Close(Some((1000, "bye".into())))]);
         assert_eq!(out, [0x88, 0x02, 0x03, 0xE8]);
+    }
+
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+    //= type=test
+    //# 1005 is a reserved value and MUST NOT be set as a status code in a
+    //# Close control frame by an endpoint.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+    //= type=test
+    //# 1006 is a reserved value and MUST NOT be set as a status code in a
+    //# Close control frame by an endpoint.
+    //
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+    //= type=test
+    //# 1015 is a reserved value and MUST NOT be set as a status code in a
+    //# Close control frame by an endpoint.
+    #[test]
+    fn a_close_code_that_may_not_be_sent_is_refused() {
+        for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+            let mut conn = Connection::new(ServerEnd);
+            let mut out = Outbox::new();
+            assert_eq!(
+                conn.close(CloseCode(code), "no", &mut out),
+                Err(SendError::InvalidCloseCode(code))
+            );
+            assert!(out.is_empty() && conn.state() == State::Open, "{code}");
+        }
+        for code in [1000, 1003, 1007, 1014, 3000, 4999] {
+            let mut conn = Connection::new(ServerEnd);
+            let mut out = Outbox::new();
+            assert_eq!(conn.close(CloseCode(code), "", &mut out), Ok(()), "{code}");
+        }
+        // Terminating with one sends a Close without a code instead.
+        let mut conn = Connection::new(ServerEnd);
+        let mut out = Outbox::new();
+        conn.terminate(CloseCode(1006), "gone", &mut out);
+        let mut sent = Vec::new();
+        out.write_to(&mut sent).unwrap();
+        assert_eq!(sent, [0x88, 0x00]);
     }
 
     #[test]

@@ -217,6 +217,9 @@ pub enum SendError {
     NotOpen,
     /// §5.5: a control frame payload over 125 bytes.
     ControlPayloadTooLong(usize),
+    /// §7.4: a close code no endpoint may send (1005, 1006 and 1015 are reserved for reporting
+    /// a closure that had no code, and 0-999, 1004, 1016-2999 and 5000 up are not defined).
+    InvalidCloseCode(u16),
 }
 
 impl fmt::Display for SendError {
@@ -224,6 +227,7 @@ impl fmt::Display for SendError {
         f.write_str(match self {
             SendError::NotOpen => "the connection is not open",
             SendError::ControlPayloadTooLong(_) => "control frame payload over 125 bytes",
+            SendError::InvalidCloseCode(_) => "a close code that may not be sent",
         })
     }
 }
