@@ -467,9 +467,9 @@ fn the_memory_budget_closes_the_largest_holders_and_refuses_upgrades() {
     let server = Binary::start("echo", &["--max-memory", &BUDGET.to_string()]);
     let before = server.rss_kib();
     server.reset_peak_rss();
-    // Eight clients each send 8 MiB of a message that never ends: 64 MiB held in all if the
-    // server kept it, twice its 32 MiB budget.
-    const CLIENTS: usize = 8;
+    // Ten clients each send 8 MiB of a message that never ends: 80 MiB held in all if the
+    // server kept it, two and a half times its 32 MiB budget.
+    const CLIENTS: usize = 10;
     const MIB_EACH: usize = 8;
     let threads: Vec<_> = (0..CLIENTS)
         .map(|_| {
@@ -510,9 +510,12 @@ fn the_memory_budget_closes_the_largest_holders_and_refuses_upgrades() {
     let peak = server.peak_rss_kib();
     // The budget, plus what one turn reads past it (256 KiB per connection), plus a message
     // buffer briefly held twice while it grows (up to 4 + 8 MiB here) and the allocator's
-    // rounding: 16 MiB. A server without the budget holds 64 MiB, over this bound.
+    // rounding: 16 MiB; plus the 16 MiB of freed memory the binary lets glibc keep at the top of
+    // its heap (src/bin/rfc6455/heap.rs). A server without the budget holds 80 MiB more than it
+    // started with, over this bound.
+    const HEAP_TOP_PAD_KIB: u64 = 16 * 1024;
     assert!(
-        peak < before + BUDGET / 1024 + 16 * 1024,
+        peak < before + BUDGET / 1024 + 16 * 1024 + HEAP_TOP_PAD_KIB,
         "RSS peaked at {peak} KiB from {before} KiB"
     );
 }
