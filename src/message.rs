@@ -446,6 +446,15 @@ mod tests {
         a.push(&[2; 2], Some(0)).unwrap();
         assert_eq!(a.buffer.capacity(), 6, "full, not grown");
         assert_eq!(a.buffer, [1, 1, 1, 1, 2, 2]);
+
+        // Frames that are not final: 4 bytes, then 1 (the buffer doubles to 8), then 3 that
+        // fill it exactly.
+        let mut a = Assembler::new(MessageKind::Binary, None);
+        a.push(&[1; 4], None).unwrap();
+        a.push(&[2; 1], None).unwrap();
+        assert_eq!(a.buffer.capacity(), 8);
+        a.push(&[3; 3], None).unwrap();
+        assert_eq!(a.buffer.capacity(), 8, "full, not grown");
     }
 
     #[test]

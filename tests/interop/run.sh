@@ -44,6 +44,9 @@ start_server() { # name command...
     local name=$1
     shift
     port=""
+    # Made here, not only by the redirection below: that one runs in the child, which may not
+    # have opened the file yet when the loop first reads it.
+    : >"$logs/$name.out"
     "$@" >"$logs/$name.out" 2>"$logs/$name.err" &
     pids+=("$!")
     for _ in $(seq 1 200); do
