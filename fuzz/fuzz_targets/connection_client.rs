@@ -6,11 +6,13 @@
 //! Close; and memory stays within the configured limits.
 #![no_main]
 
+mod common;
+
 use libfuzzer_sys::fuzz_target;
 use rfc6455::client_handshake::ClientRequest;
 use rfc6455::deflate::{DeflateConfig, SharedDeflate};
 use rfc6455::entropy::Entropy;
-use rfc6455::frame::{self, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Opcode, Status};
+use rfc6455::frame::{MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Opcode};
 use rfc6455::handshake::accept_key;
 use rfc6455::limits::Limits;
 use rfc6455::{ClientConfig, ClientConnection, ClientError, ClientEvent};
@@ -83,9 +85,7 @@ fuzz_target!(|data: &[u8]| {
     input.extend_from_slice(frames);
 
     let mut shared = SharedDeflate::new();
-    let sizes: Vec<usize> = (0..4)
-        .map(|i| 1 + ((cuts >> (2 * i)) & 3) as usize * 37)
-        .collect();
+    let sizes = common::read_sizes(cuts);
     let mut pending: Vec<u8> = Vec::new();
     let mut offset = 0;
     let mut failed = false;
@@ -145,28 +145,7 @@ fuzz_target!(|data: &[u8]| {
 
     // The output parses as masked frames, each with its own key; a failed connection's last
     // frame is its Close.
-    let mut pos = 0;
-    let mut last = None;
-    let mut keys = Vec::new();
-    while pos < output.len() {
-        let Ok(Status::Complete((header, len))) = frame::decode_header(&output[pos..]) else {
-            panic!("malformed output at {pos}");
-        };
-        let key = header.mask.expect("every frame a client sends is masked");
-        assert!(header.fin && !header.rsv2 && !header.rsv3);
-        assert!(
-            !header.rsv1 || compressed,
-            "RSV1 only with permessage-deflate"
-        );
-        keys.push(key);
-        pos += len + header.payload_len as usize;
-        last = Some(header.opcode);
-    }
-    assert_eq!(pos, output.len());
-    let mut unique = keys.clone();
-    unique.sort_unstable();
-    unique.dedup();
-    assert_eq!(unique.len(), keys.len(), "a masking key was used twice");
+    let last = common::check_frames(&output, true, compressed);
     if failed {
         assert_eq!(last, Some(Opcode::Close));
     }

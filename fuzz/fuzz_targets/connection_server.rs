@@ -6,9 +6,11 @@
 //! message buffer, at most a header plus a control frame of unconsumed input).
 #![no_main]
 
+mod common;
+
 use libfuzzer_sys::fuzz_target;
 use rfc6455::deflate::{DeflateConfig, SharedDeflate};
-use rfc6455::frame::{self, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Opcode, Status};
+use rfc6455::frame::{MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Opcode};
 use rfc6455::limits::Limits;
 use rfc6455::{Error, ServerConfig, ServerConnection, ServerEvent};
 use std::sync::Arc;
@@ -50,9 +52,7 @@ fuzz_target!(|data: &[u8]| {
     let now = Instant::now();
     let mut connection = ServerConnection::new(Arc::new(config), now);
     let mut shared = SharedDeflate::new();
-    let sizes: Vec<usize> = (0..4)
-        .map(|i| 1 + ((cuts >> (2 * i)) & 3) as usize * 37)
-        .collect();
+    let sizes = common::read_sizes(cuts);
     let mut pending: Vec<u8> = Vec::new();
     let mut offset = 0;
     let mut failed = false;
@@ -115,21 +115,7 @@ fuzz_target!(|data: &[u8]| {
     output.extend(connection.take_output());
 
     // The output parses as unmasked frames; a failed connection's last frame is its Close.
-    let mut pos = 0;
-    let mut last = None;
-    while pos < output.len() {
-        let Ok(Status::Complete((header, len))) = frame::decode_header(&output[pos..]) else {
-            panic!("malformed output at {pos}");
-        };
-        assert!(header.mask.is_none() && header.fin && !header.rsv2 && !header.rsv3);
-        assert!(
-            !header.rsv1 || compressed,
-            "RSV1 only with permessage-deflate"
-        );
-        pos += len + header.payload_len as usize;
-        last = Some(header.opcode);
-    }
-    assert_eq!(pos, output.len());
+    let last = common::check_frames(&output, false, compressed);
     if failed {
         assert_eq!(last, Some(Opcode::Close));
         assert!(
