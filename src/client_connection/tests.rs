@@ -421,3 +421,99 @@ fn open_for_sending_once_the_response_is_accepted_until_a_close() {
     conn.close(CloseCode::NORMAL, "", start).unwrap();
     assert!(!conn.is_open(), "after our Close");
 }
+
+#[test]
+fn each_client_error_says_what_the_server_got_wrong() {
+    assert_eq!(
+        ClientError::Handshake(ResponseError::WrongAccept).to_string(),
+        "handshake failed: Sec-WebSocket-Accept does not match"
+    );
+    let error = ProtocolError::ReservedOpcode(3);
+    assert_eq!(
+        ClientError::Protocol(error).to_string(),
+        format!("connection failed (1002): {error}")
+    );
+}
+
+#[test]
+fn a_connection_debugs_without_its_entropy_source() {
+    let conn = client(ClientConfig::default(), Instant::now());
+    let debug = format!("{conn:?}");
+    assert!(debug.contains("keys: Entropy"), "{debug}");
+}
+
+#[test]
+fn is_closed_only_once_its_own_end_of_stream_is_taken() {
+    let start = Instant::now();
+    let (mut conn, mut shared) = open(ClientConfig::default(), start);
+    let mut close = [0x88, 0x02, 0x03, 0xe8];
+    conn.handle_input(&mut close, start, &mut shared).unwrap();
+    conn.take_output();
+    conn.handle_eof(start);
+    assert!(!conn.is_closed(), "its own FIN is not written yet");
+    assert!(conn.outbox().take_eof());
+    assert!(conn.is_closed());
+}
+
+#[test]
+fn is_open_from_the_response_to_the_close() {
+    let start = Instant::now();
+    let conn = client(ClientConfig::default(), start);
+    assert!(!conn.is_open() && conn.is_handshaking());
+    let (mut conn, _) = open(ClientConfig::default(), start);
+    assert!(conn.is_open() && !conn.is_handshaking());
+    conn.close(CloseCode::NORMAL, "", start).unwrap();
+    assert!(!conn.is_open());
+}
+
+#[test]
+fn a_large_compressed_message_leaves_work_pending_between_calls() {
+    use crate::frame::{FrameHeader, Opcode, encode_frame};
+    let start = Instant::now();
+    let mut conn = client(ClientConfig::default(), start);
+    let mut shared = SharedDeflate::new();
+    assert!(!conn.has_pending_work(), "not open");
+    let mut head = response(
+        "Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Extensions: permessage-deflate\r\n",
+    );
+    let received = conn.handle_input(&mut head, start, &mut shared).unwrap();
+    assert_eq!(received.event, Some(ClientEvent::Open));
+    assert!(!conn.has_pending_work(), "nothing received yet");
+    let mut compressed = Vec::new();
+    SharedDeflate::new().compress(&vec![0u8; 1 << 20], 15, 6, &mut compressed);
+    let header = FrameHeader::new(Opcode::Binary, compressed.len()).with_rsv1(true);
+    let mut frame = Vec::new();
+    encode_frame(&header, &compressed, &mut frame);
+    let mut pos = 0;
+    let mut pending = 0;
+    loop {
+        let received = conn
+            .handle_input(&mut frame[pos..], start, &mut shared)
+            .unwrap();
+        pos += received.consumed;
+        if let Some(ClientEvent::Message(message)) = received.event {
+            assert_eq!(message.as_bytes().len(), 1 << 20);
+            break;
+        }
+        assert!(conn.has_pending_work());
+        pending += 1;
+    }
+    assert!(pending >= 3, "{pending}");
+    assert!(!conn.has_pending_work());
+}
+
+#[test]
+fn abort_ends_the_connection_and_reports_a_drop_once_open() {
+    let start = Instant::now();
+    let mut conn = client(ClientConfig::default(), start);
+    conn.abort("io error");
+    assert!(conn.is_closed());
+    assert_eq!(conn.closure(), None, "never opened");
+    let (mut conn, _) = open(ClientConfig::default(), start);
+    conn.abort("io error");
+    assert!(conn.is_closed());
+    assert_eq!(
+        conn.closure().unwrap().cause,
+        CloseCause::Dropped("io error")
+    );
+}

@@ -701,3 +701,177 @@ fn the_compression_window_is_the_negotiated_one_for_a_message_worth_compressing(
     h.conn.abort("gone");
     assert_eq!(h.conn.compression_window(1000), None, "closed");
 }
+
+#[test]
+fn reports_its_config_and_where_it_is_in_its_life() {
+    let config = ServerConfig {
+        close_timeout: secs(3.0),
+        ..ServerConfig::default()
+    };
+    let mut h = Harness::new(config.clone());
+    assert_eq!(h.conn.config(), &config);
+    assert!(h.conn.is_handshaking() && !h.conn.is_open());
+    let mut request = REQUEST.to_vec();
+    let received = h.input_at(0.0, &mut request).unwrap();
+    let Some(ServerEvent::Upgrade(request)) = received.event else {
+        panic!("expected an upgrade")
+    };
+    assert!(h.conn.is_handshaking() && !h.conn.is_open(), "awaiting");
+    h.conn.accept(&request, None, h.start).unwrap();
+    assert!(!h.conn.is_handshaking() && h.conn.is_open());
+    h.conn.close(CloseCode::NORMAL, "", h.at(1.0)).unwrap();
+    assert!(!h.conn.is_handshaking() && !h.conn.is_open(), "closing");
+}
+
+#[test]
+fn terminate_queues_its_close_and_ends_the_connection() {
+    let mut h = Harness::open(ServerConfig::default());
+    h.conn
+        .terminate(CloseCode::GOING_AWAY, "shedding load", h.at(1.0));
+    assert_eq!(
+        close_payload(&h.conn.take_output()),
+        (1001, "shedding load".into())
+    );
+    assert!(!h.conn.is_open());
+    assert_eq!(
+        h.conn.closure().unwrap().cause,
+        CloseCause::Dropped("shedding load")
+    );
+    assert!(h.conn.outbox().take_eof(), "TCP closes as after a failure");
+    // A connection that is not open is aborted.
+    let mut h = Harness::new(ServerConfig::default());
+    h.conn
+        .terminate(CloseCode::GOING_AWAY, "shedding load", h.at(1.0));
+    assert!(h.conn.is_closed());
+}
+
+#[test]
+fn buffered_counts_the_message_being_assembled() {
+    let h = Harness::new(ServerConfig::default());
+    assert_eq!(h.conn.buffered(), 0);
+    let mut h = Harness::open(ServerConfig::default());
+    assert_eq!(h.feed(1.0, &masked(0x01, b"abc")), Vec::<String>::new());
+    assert_eq!(h.conn.buffered(), 3);
+}
+
+#[test]
+fn owned_and_prepared_messages_are_queued_only_while_open() {
+    let prepared = PreparedFrame::new(MessageKind::Binary, b"x");
+    let mut h = Harness::new(ServerConfig::default());
+    assert_eq!(
+        h.conn
+            .send_owned(MessageKind::Text, b"hi".to_vec(), &mut h.shared),
+        Err(SendError::NotOpen)
+    );
+    assert_eq!(h.conn.send_prepared(&prepared), Err(SendError::NotOpen));
+    let mut h = Harness::open(ServerConfig::default());
+    h.conn
+        .send_owned(MessageKind::Text, b"hi".to_vec(), &mut h.shared)
+        .unwrap();
+    h.conn.send_prepared(&prepared).unwrap();
+    assert_eq!(h.conn.take_output(), b"\x81\x02hi\x82\x01x");
+}
+
+#[test]
+fn the_compression_window_is_the_negotiated_one_from_the_threshold_on() {
+    let h = Harness::new(ServerConfig::default());
+    assert_eq!(h.conn.compression_window(1000), None, "not open");
+    let h = Harness::open(ServerConfig::default());
+    assert_eq!(
+        h.conn.compression_window(1000),
+        None,
+        "no permessage-deflate"
+    );
+    let h = open_compressed();
+    assert_eq!(h.conn.compression_window(1000), Some(15));
+    assert_eq!(h.conn.compression_window(63), None, "under the threshold");
+}
+
+/// A writer that takes at most `room` bytes in all, or fails.
+struct Taking {
+    written: Vec<u8>,
+    room: usize,
+    fail: bool,
+}
+
+impl Write for Taking {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        if self.fail {
+            return Err(std::io::ErrorKind::BrokenPipe.into());
+        }
+        let before = self.written.len();
+        for buf in bufs {
+            let take = buf.len().min(self.room - (self.written.len() - before));
+            self.written.extend_from_slice(&buf[..take]);
+        }
+        self.room -= self.written.len() - before;
+        Ok(self.written.len() - before)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn send_through_writes_what_the_writer_takes_and_queues_the_rest() {
+    let payload = [7u8; 200];
+    let mut frame = vec![0x82, 126, 0, 200];
+    frame.extend_from_slice(&payload);
+    for room in [0, 2, 4, 50, 204, 1000] {
+        let mut h = Harness::open(ServerConfig::default());
+        h.conn.outbox().release();
+        let mut writer = Taking {
+            written: Vec::new(),
+            room,
+            fail: false,
+        };
+        let written = h
+            .conn
+            .send_through(MessageKind::Binary, &payload, &mut writer, &mut h.shared)
+            .unwrap();
+        assert_eq!(written, room.min(204), "room {room}");
+        assert_eq!(writer.written, frame[..written], "room {room}");
+        assert_eq!(h.conn.queued(), 204 - written, "room {room}");
+        // A message that went out whole leaves the queue holding no memory.
+        assert!(!h.conn.outbox().holds_spare(), "room {room}");
+        assert_eq!(h.conn.take_output(), frame[written..], "room {room}");
+    }
+    // A failing writer: everything is queued.
+    let mut h = Harness::open(ServerConfig::default());
+    let mut writer = Taking {
+        written: Vec::new(),
+        room: 1000,
+        fail: true,
+    };
+    let sent = h
+        .conn
+        .send_through(MessageKind::Binary, &payload, &mut writer, &mut h.shared);
+    assert_eq!(sent, Ok(0));
+    assert_eq!(h.conn.take_output(), frame);
+    // Behind queued bytes, the message is queued after them.
+    let mut h = Harness::open(ServerConfig::default());
+    h.conn.ping(b"p").unwrap();
+    let mut writer = Taking {
+        written: Vec::new(),
+        room: 1000,
+        fail: false,
+    };
+    let sent = h
+        .conn
+        .send_through(MessageKind::Binary, &payload, &mut writer, &mut h.shared);
+    assert_eq!(sent, Ok(0));
+    assert!(writer.written.is_empty());
+    let mut expected = b"\x89\x01p".to_vec();
+    expected.extend_from_slice(&frame);
+    assert_eq!(h.conn.take_output(), expected);
+    // Not open.
+    let mut h = Harness::new(ServerConfig::default());
+    assert_eq!(
+        h.conn
+            .send_through(MessageKind::Binary, &payload, &mut writer, &mut h.shared),
+        Err(SendError::NotOpen)
+    );
+}
