@@ -517,3 +517,29 @@ fn abort_ends_the_connection_and_reports_a_drop_once_open() {
         CloseCause::Dropped("io error")
     );
 }
+
+#[test]
+fn the_compression_window_is_the_clients_once_permessage_deflate_is_agreed() {
+    let start = Instant::now();
+    let mut shared = SharedDeflate::new();
+    let threshold = DeflateConfig::default().threshold;
+    let mut conn = client(ClientConfig::default(), start);
+    assert_eq!(conn.compression_window(1000), None, "not open yet");
+    let mut head = response(
+        "Sec-WebSocket-Protocol: chat\r\n\
+         Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10\r\n",
+    );
+    conn.handle_input(&mut head, start, &mut shared).unwrap();
+    assert_eq!(
+        conn.compression_window(threshold),
+        Some(10),
+        "the window the server set"
+    );
+    assert_eq!(
+        conn.compression_window(threshold - 1),
+        None,
+        "too short to compress"
+    );
+    let (conn, _) = open(ClientConfig::default(), start);
+    assert_eq!(conn.compression_window(1000), None, "not agreed");
+}
