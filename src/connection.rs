@@ -815,6 +815,9 @@ impl<P: Endpoint> Connection<P> {
     /// Queues a ping (§5.5.2).
     pub fn ping(&mut self, payload: &[u8], out: &mut Outbox) -> Result<(), SendError> {
         self.check_open()?;
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5
+        //# All control frames MUST have a payload length of 125 bytes or less
+        //# and MUST NOT be fragmented.
         if payload.len() > MAX_CONTROL_PAYLOAD {
             return Err(SendError::ControlPayloadTooLong(payload.len()));
         }
@@ -924,6 +927,7 @@ impl<P: Endpoint> Connection<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deflate::DeflateConfig;
     use std::io::IoSlice;
 
     const LIMITS: Limits = Limits {
@@ -1801,5 +1805,148 @@ mod tests {
             )
         );
         assert_eq!(conn.state(), State::CloseReceived);
+    }
+
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-8.1
+    //= type=test
+    //# When an endpoint is to interpret a byte stream as UTF-8 but finds
+    //# that the byte stream is not, in fact, a valid UTF-8 stream, that
+    //# endpoint MUST _Fail the WebSocket Connection_.
+    #[test]
+    fn a_whole_text_frame_of_invalid_utf8_fails_and_a_binary_one_is_delivered() {
+        // One frame that arrives whole is delivered in place, without the assembler: its text
+        // is checked there, and a binary payload is not text, so is not checked at all.
+        let payload = b"\xCE\xBA\xFF";
+        let (seen, out) = check_every_split(&client_frame(0x81, payload));
+        assert_eq!(seen, [Seen::Error(ProtocolError::InvalidUtf8)]);
+        assert_eq!(out, failure(ProtocolError::InvalidUtf8, 1007));
+        let (seen, out) = check_every_split(&client_frame(0x82, payload));
+        assert_eq!(seen, [Seen::Binary(payload.to_vec())]);
+        assert!(out.is_empty());
+    }
+
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5
+    //= type=test
+    //# All control frames MUST have a payload length of 125 bytes or less
+    //# and MUST NOT be fragmented.
+    #[test]
+    fn a_ping_carries_at_most_125_bytes() {
+        let mut conn = Connection::new(ServerEnd);
+        let mut out = Outbox::new();
+        assert_eq!(
+            conn.ping(&[7; 126], &mut out),
+            Err(SendError::ControlPayloadTooLong(126))
+        );
+        assert!(out.is_empty());
+        conn.ping(&[7; 125], &mut out).unwrap();
+        let mut expected = vec![0x89, 125];
+        expected.extend_from_slice(&[7; 125]);
+        assert_eq!(drain(&mut out), expected);
+        assert_eq!(conn.state(), State::Open);
+    }
+
+    /// permessage-deflate for an end that compresses with `our_window_bits` and whose peer
+    /// compresses each message on its own, under the default configuration (messages of 64
+    /// bytes or more are worth compressing).
+    fn deflate(our_window_bits: u8) -> Deflate {
+        let params = Negotiated {
+            our_window_bits,
+            peer_resets_context: true,
+        };
+        Deflate::new(params, &DeflateConfig::default())
+    }
+
+    #[test]
+    fn reports_the_permessage_deflate_parameters_it_was_given() {
+        assert_eq!(Connection::new(ServerEnd).deflate_params(), None);
+        let params = Negotiated {
+            our_window_bits: 10,
+            peer_resets_context: false,
+        };
+        let conn = Connection::new(ServerEnd)
+            .with_deflate(Deflate::new(params, &DeflateConfig::default()));
+        assert_eq!(conn.deflate_params(), Some(params));
+    }
+
+    #[test]
+    fn with_permessage_deflate_a_message_is_compressed_from_the_threshold_on() {
+        let threshold = DeflateConfig::default().threshold;
+        let mut shared = SharedDeflate::new();
+        let mut out = Outbox::new();
+        let mut server = Connection::new(ServerEnd).with_deflate(deflate(15));
+        // Under the threshold: RSV1 clear and the payload as it is (RFC 7692 §6 lets an end
+        // send any message uncompressed).
+        let short = vec![b'a'; threshold - 1];
+        server
+            .send(MessageKind::Text, &short, &mut out, &mut shared)
+            .unwrap();
+        assert_eq!(
+            drain(&mut out),
+            [&[0x81, threshold as u8 - 1][..], &short].concat()
+        );
+        // From the threshold on: RSV1 set, and a client that agreed to the extension reads back
+        // the message.
+        let long = vec![b'a'; threshold];
+        server
+            .send(MessageKind::Text, &long, &mut out, &mut shared)
+            .unwrap();
+        let mut sent = drain(&mut out);
+        assert_eq!(sent[0], 0xC1);
+        assert!(sent.len() < 2 + long.len(), "{} bytes", sent.len());
+        let mut client =
+            Connection::new(ClientEnd(crate::entropy::Sequence(0))).with_deflate(deflate(15));
+        let mut pos = 0;
+        let message = loop {
+            let r = client
+                .receive(&mut sent[pos..], &mut out, &LIMITS, &mut shared)
+                .unwrap();
+            pos += r.consumed;
+            match r.event {
+                Some(Event::Message(message)) => break message.into_payload(),
+                None => assert!(!r.needs_more(), "the whole frame is there"),
+                Some(event) => panic!("{event:?}"),
+            }
+        };
+        assert_eq!(message, long);
+        // With a window of 8 bits, which zlib cannot compress with, nothing is compressed.
+        let mut server = Connection::new(ServerEnd).with_deflate(deflate(8));
+        server
+            .send(MessageKind::Binary, &long, &mut out, &mut shared)
+            .unwrap();
+        assert_eq!(
+            drain(&mut out),
+            [&[0x82, threshold as u8][..], &long].concat()
+        );
+    }
+
+    #[test]
+    fn a_header_to_write_directly_only_for_a_frame_sent_as_it_is() {
+        // A server's frame of a message not worth compressing goes out as it is: the header
+        // of an unmasked final frame of the message's opcode.
+        let mut server = Connection::new(ServerEnd);
+        let (bytes, len) = server
+            .direct_write_header(MessageKind::Binary, 200)
+            .unwrap()
+            .expect("a server without permessage-deflate writes every message as it is");
+        assert_eq!(bytes[..len], [0x82, 126, 0, 200]);
+        let mut server = Connection::new(ServerEnd).with_deflate(deflate(15));
+        let (bytes, len) = server
+            .direct_write_header(MessageKind::Text, 10)
+            .unwrap()
+            .expect("under the threshold");
+        assert_eq!(bytes[..len], [0x81, 10]);
+        // A message worth compressing must be compressed first.
+        assert_eq!(server.direct_write_header(MessageKind::Text, 64), Ok(None));
+        // A client masks every frame (§5.1), so it cannot write a payload as it lies.
+        let mut client = Connection::new(ClientEnd(crate::entropy::Sequence(0)));
+        assert_eq!(client.direct_write_header(MessageKind::Text, 10), Ok(None));
+        // Nor may anything be sent after our Close.
+        server
+            .close(CloseCode::NORMAL, "", &mut Outbox::new())
+            .unwrap();
+        assert_eq!(
+            server.direct_write_header(MessageKind::Text, 10),
+            Err(SendError::NotOpen)
+        );
     }
 }
