@@ -780,18 +780,24 @@ impl<P: Endpoint> Connection<P> {
         frame: &PreparedFrame,
         out: &mut Outbox,
     ) -> Result<(), SendError> {
+        out.push_shared(self.prepared_bytes(frame)?);
+        Ok(())
+    }
+
+    /// The bytes of `frame` this connection sends: the compressed frame when it compresses such
+    /// a message and one was made for its window, the plain frame otherwise. Only a server may
+    /// share a frame: its frames are unmasked, hence identical for every peer.
+    pub fn prepared_bytes<'f>(&self, frame: &'f PreparedFrame) -> Result<&'f Bytes, SendError> {
         debug_assert_eq!(
             P::ROLE,
             Role::Server,
             "client frames are masked per connection"
         );
         self.check_open()?;
-        let bytes = self
+        Ok(self
             .compression_window(frame.payload_len())
             .and_then(|bits| frame.compressed_for(bits))
-            .unwrap_or(frame.plain());
-        out.push_shared(bytes);
-        Ok(())
+            .unwrap_or(frame.plain()))
     }
 
     /// The header of an unmasked, uncompressed data frame for a payload the IO layer writes itself,
@@ -860,7 +866,7 @@ impl<P: Endpoint> Connection<P> {
         Ok(())
     }
 
-    fn check_open(&self) -> Result<(), SendError> {
+    pub(crate) fn check_open(&self) -> Result<(), SendError> {
         //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
         //# The application MUST NOT send any more data frames after sending a
         //# Close frame.

@@ -42,7 +42,8 @@ impl Chunk {
 }
 
 /// The largest shared chunk that is copied into the contiguous buffer rather than queued by
-/// reference. Measured with the broadcast benchmark, 100 senders to 1 000 (BENCHMARKS.md):
+/// reference (and the largest published frame the server gathers with others into one write
+/// rather than queuing by reference). Measured with the broadcast benchmark, 100 senders to 1 000 (BENCHMARKS.md):
 /// copying 256-byte frames costs about 30% less server CPU per delivery than sharing them, 1 KiB
 /// frames cost the same either way, and copying 4 KiB frames costs three to four times more (each
 /// recipient's buffer grows by kilobytes a turn).

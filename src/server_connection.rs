@@ -544,6 +544,41 @@ impl ServerConnection {
         session.connection.send_prepared(frame, outbox)
     }
 
+    /// Sends frames encoded once for many connections, in order. When nothing is queued ahead
+    /// of them they are gathered into `scratch` and written to `writer` at once, and only what
+    /// the writer does not take is queued; otherwise they are queued after what waits. Returns
+    /// how many bytes went to the writer. Meant for small frames (a large one is better queued
+    /// by reference with [`send_prepared`](Self::send_prepared) than copied). As there, call
+    /// [`PreparedFrame::compress_for`] first for a message this connection compresses.
+    ///
+    /// An error from the writer is not returned: the frames are queued, and the error shows
+    /// again when the queue is written.
+    pub fn send_prepared_through<'f>(
+        &mut self,
+        frames: impl IntoIterator<Item = &'f PreparedFrame>,
+        scratch: &mut Vec<u8>,
+        writer: &mut impl Write,
+    ) -> Result<usize, SendError> {
+        let (session, outbox) = self.lifecycle.session()?;
+        let connection = &session.connection;
+        connection.check_open()?;
+        if !outbox.is_empty() {
+            for frame in frames {
+                outbox.push_shared(connection.prepared_bytes(frame)?);
+            }
+            return Ok(0);
+        }
+        scratch.clear();
+        for frame in frames {
+            scratch.extend_from_slice(connection.prepared_bytes(frame)?);
+        }
+        let written = writer.write(scratch).unwrap_or(0);
+        if written < scratch.len() {
+            outbox.append(|buf| buf.extend_from_slice(&scratch[written..]));
+        }
+        Ok(written)
+    }
+
     /// The window this connection compresses a `len`-byte message with, if it compresses it.
     pub fn compression_window(&self, len: usize) -> Option<u8> {
         self.lifecycle.compression_window(len)

@@ -17,7 +17,15 @@ use std::sync::mpsc;
 /// - `mine`: answers the sorted topics of the connection;
 /// - `say T text`: publishes `text` to T, the sender included, answering nothing;
 /// - `others T text`: publishes `text` to T, the sender left out;
-/// - `local T text`: publishes `text` to this process's subscribers of T (all of them here).
+/// - `local T text`: publishes `text` to this process's subscribers of T (all of them here);
+/// - `say-tell T text`, `say-join T text`, `say-leave T text`: publishes `text` to T, then
+///   answers `told`, joins T or leaves T (answering as `join` and `leave` do), all in the same
+///   call: what was published first must reach the connection first, and only if it was a
+///   subscriber when it was published;
+/// - `say-echo T text`: publishes `text` to T, then forwards the command back to the sender;
+/// - `say-bye T text`: publishes `text` to T, then closes the connection (1000, "bye").
+///
+/// When a connection closes, `closed` is published to `/departures`.
 struct Rooms {
     ids: mpsc::Sender<PeerId>,
 }
@@ -26,6 +34,10 @@ impl Handler for Rooms {
     fn on_open(&mut self, ctx: &mut Context<'_>, peer: PeerId, opening: &Opening<'_>) {
         let _ = ctx.subscribe(peer, opening.request.path);
         let _ = self.ids.send(peer);
+    }
+
+    fn on_close(&mut self, ctx: &mut Context<'_>, _peer: PeerId, _closure: &rfc6455::Closure) {
+        ctx.publish("/departures", MessageKind::Text, b"closed");
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_>, peer: PeerId, message: Message<'_>) {
@@ -52,6 +64,24 @@ impl Handler for Rooms {
             (Some("local"), Some(topic), Some(text)) => {
                 ctx.publish_local(topic, MessageKind::Text, text.as_bytes());
                 None
+            }
+            (Some("say-echo"), Some(topic), Some(text)) => {
+                ctx.publish(topic, MessageKind::Text, text.as_bytes());
+                let _ = ctx.forward(peer, message);
+                None
+            }
+            (Some("say-bye"), Some(topic), Some(text)) => {
+                ctx.publish(topic, MessageKind::Text, text.as_bytes());
+                let _ = ctx.close(peer, rfc6455::CloseCode::NORMAL, "bye");
+                None
+            }
+            (Some(then @ ("say-tell" | "say-join" | "say-leave")), Some(topic), Some(text)) => {
+                ctx.publish(topic, MessageKind::Text, text.as_bytes());
+                Some(match then {
+                    "say-tell" => "told".to_owned(),
+                    "say-join" => format!("ok {}", ctx.subscribe(peer, topic).is_ok_and(|new| new)),
+                    _ => format!("ok {}", ctx.unsubscribe(peer, topic)),
+                })
             }
             (Some("others"), Some(topic), Some(text)) => {
                 ctx.publish_except(topic, peer, MessageKind::Text, text.as_bytes());
@@ -143,6 +173,104 @@ fn subscribe_and_unsubscribe_change_what_a_connection_receives() {
     a.send_text("say /a two");
     assert_eq!(text(&mut a), "two");
     assert_eq!(ask(&mut b, "count /a"), "count 1", "b got nothing from /a");
+}
+
+#[test]
+fn what_is_published_reaches_a_connection_before_what_is_sent_to_it_after() {
+    let (ids, _) = mpsc::channel();
+    let server = start_with(Rooms { ids }, config());
+    let mut a = connect(server.addr, "/a");
+    let mut b = connect(server.addr, "/b");
+    // Published, then a reply to the sender, a subscriber: the publication first.
+    a.send_text("say-tell /a one");
+    assert_eq!(text(&mut a), "one");
+    assert_eq!(text(&mut a), "told");
+    // Published, then the sender joins: it was not a subscriber when it was published.
+    b.send_text("say-join /a two");
+    assert_eq!(text(&mut b), "ok true");
+    assert_eq!(text(&mut a), "two");
+    assert_eq!(ask(&mut b, "mine"), "/a,/b", "b got nothing else");
+    // Published, then the sender leaves: it was a subscriber when it was published.
+    a.send_text("say-leave /a three");
+    assert_eq!(text(&mut a), "three");
+    assert_eq!(text(&mut a), "ok true");
+    assert_eq!(text(&mut b), "three");
+    assert_eq!(ask(&mut a, "mine"), "", "a left, and got nothing else");
+    assert_eq!(ask(&mut b, "mine"), "/a,/b", "b got nothing else");
+    // Published, then the command forwarded back to the sender: a small one, and one large
+    // enough to be written from the read buffer where it lies.
+    for size in [10, 10_000] {
+        let echoed = "e".repeat(size);
+        b.send_text(&format!("say-echo /b {echoed}"));
+        assert_eq!(text(&mut b), echoed);
+        assert_eq!(text(&mut b), format!("say-echo /b {echoed}"));
+    }
+    // Published, then the sender is closed: the publication before the Close.
+    b.send_text("say-bye /a four");
+    assert_eq!(text(&mut b), "four");
+    assert_eq!(b.expect_close(), Some(1000));
+}
+
+#[test]
+fn what_a_handler_publishes_as_a_connection_closes_reaches_the_subscribers() {
+    let (ids, _) = mpsc::channel();
+    let server = start_with(Rooms { ids }, config());
+    let mut watcher = connect(server.addr, "/departures");
+    let mut leaving = connect(server.addr, "/a");
+    leaving.send_frame(true, Opcode::Close, &1000u16.to_be_bytes());
+    assert_eq!(leaving.expect_close(), Some(1000));
+    leaving.expect_eof();
+    // Published from `on_close`, while the server writes what the pass produced.
+    let frame = watcher
+        .poll_frame(std::time::Duration::from_secs(2))
+        .expect("the departure, within 2 s");
+    assert_eq!(frame.payload, b"closed");
+}
+
+#[test]
+fn many_messages_published_at_once_arrive_whole_in_order_to_the_right_connections() {
+    let (ids, _) = mpsc::channel();
+    let server = start_with(Rooms { ids }, config());
+    let mut a1 = connect(server.addr, "/a");
+    let mut a2 = connect(server.addr, "/a");
+    let mut b = connect(server.addr, "/b");
+    assert_eq!(ask(&mut b, "join /a"), "ok true");
+    // One write of many commands, most of them read and handled in one pass of the server:
+    // small and large messages (over the size that is copied rather than shared), to /a with
+    // and without the sender, and to /b, interleaved.
+    let large = "L".repeat(3000);
+    let mut commands = Vec::new();
+    let (mut to_a1, mut to_a2, mut to_b) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..300 {
+        let (command, payload) = match i % 5 {
+            0 => ("say /a", format!("a{i}")),
+            1 => ("others /a", format!("o{i}")),
+            2 => ("say /b", format!("b{i}")),
+            3 => ("say /a", format!("{large}{i}")),
+            _ => ("others /a", format!("{large}{i}")),
+        };
+        commands.extend(Client::encode(
+            true,
+            Opcode::Text,
+            format!("{command} {payload}").as_bytes(),
+        ));
+        if command.ends_with("/b") {
+            to_b.push(payload);
+        } else {
+            if command.starts_with("say") {
+                to_a1.push(payload.clone());
+            }
+            to_a2.push(payload.clone());
+            to_b.push(payload);
+        }
+    }
+    std::io::Write::write_all(&mut a1.stream, &commands).unwrap();
+    for (client, expected) in [(&mut a1, to_a1), (&mut a2, to_a2), (&mut b, to_b)] {
+        for (n, payload) in expected.iter().enumerate() {
+            assert_eq!(&text(client), payload, "message {n}");
+        }
+        assert_eq!(ask(client, "count /a"), "count 3", "nothing else came");
+    }
 }
 
 #[test]

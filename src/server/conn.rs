@@ -218,6 +218,26 @@ impl Conn {
         }
     }
 
+    /// See [`ServerConnection::send_prepared_through`]: a client's frames are masked, so they
+    /// are always queued.
+    pub fn send_prepared_through<'f>(
+        &mut self,
+        frames: impl IntoIterator<Item = &'f PreparedFrame>,
+        scratch: &mut Vec<u8>,
+        writer: &mut impl Write,
+        shared: &mut SharedDeflate,
+    ) -> Result<usize, SendError> {
+        match self {
+            Conn::Accepted(conn) => conn.send_prepared_through(frames, scratch, writer),
+            Conn::Outbound(outbound) => {
+                for frame in frames {
+                    outbound.conn.send(frame.kind(), frame.payload(), shared)?;
+                }
+                Ok(0)
+            }
+        }
+    }
+
     /// The window a shared compressed frame is made with for this connection; none for a
     /// client's, which compresses (and masks) its own.
     pub fn compression_window(&self, len: usize) -> Option<u8> {

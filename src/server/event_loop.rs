@@ -770,7 +770,12 @@ impl Server {
     /// Writes the output of every peer that got some during this pass, and removes those whose
     /// connection is over.
     fn flush_dirty<H: Handler>(&mut self, handler: &mut H) {
-        while let Some(key) = self.peers.pop_dirty() {
+        // What was published is handed out first, and again after each peer: a handler called
+        // meanwhile (`on_close`) may publish more.
+        while let Some(key) = {
+            self.peers.hand_out();
+            self.peers.pop_dirty()
+        } {
             match self.peers.flush(key) {
                 Flushed::Done => {}
                 Flushed::ResumeReading => {
@@ -839,8 +844,7 @@ impl Server {
                     .send(to, kind, &payload)
                     .map_err(|e| e.to_string()),
                 Command::Broadcast { kind, payload } => {
-                    self.peers
-                        .broadcast(&mut PreparedFrame::new(kind, &payload));
+                    self.peers.broadcast(PreparedFrame::new(kind, &payload));
                     Ok(())
                 }
                 Command::Close { to, code, reason } => self
@@ -853,7 +857,7 @@ impl Server {
                     .map(drop)
                     .map_err(|e| e.to_string()),
                 Command::Unsubscribe { peer, topic } => {
-                    self.peers.topics.unsubscribe(peer, &topic);
+                    self.peers.unsubscribe(peer, &topic);
                     Ok(())
                 }
                 Command::Publish {

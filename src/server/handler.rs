@@ -156,11 +156,13 @@ impl Context<'_> {
     }
 
     /// Sends a message to every open connection (those the application opened too, each of
-    /// which masks its own copy), encoded (and compressed) once and shared by all
-    /// recipients. A recipient whose queue is over the outbound high-water mark is disconnected
-    /// as a slow consumer. Returns the number of recipients.
+    /// which masks its own copy), encoded (and compressed) once and shared by all recipients.
+    /// It is written at the end of the pass, with everything else published during it (each
+    /// recipient's in one write), and before anything sent to a connection after it. The output
+    /// limits apply to each recipient as to any connection. Returns the number of connections
+    /// open now; those open at the end of the pass get it.
     pub fn broadcast(&mut self, kind: MessageKind, payload: &[u8]) -> usize {
-        self.peers.broadcast(&mut PreparedFrame::new(kind, payload))
+        self.peers.broadcast(PreparedFrame::new(kind, payload))
     }
 
     /// Subscribes an open connection to `topic` (a room): it receives every message published
@@ -174,7 +176,7 @@ impl Context<'_> {
 
     /// Unsubscribes a connection from `topic`. Returns whether it was subscribed.
     pub fn unsubscribe(&mut self, peer: PeerId, topic: &str) -> bool {
-        self.peers.topics.unsubscribe(peer, topic)
+        self.peers.unsubscribe(peer, topic)
     }
 
     /// Whether a connection is subscribed to `topic`.
@@ -188,8 +190,9 @@ impl Context<'_> {
     }
 
     /// Sends a message to every subscriber of `topic`, encoded (and compressed) once and shared
-    /// by all of them, with the same output limits as [`broadcast`](Self::broadcast). Returns
-    /// the number of recipients queued on this server now: with a broker
+    /// by all of them, written as [`broadcast`](Self::broadcast) writes. Returns the number of
+    /// its subscribers on this server now (who get it, but for any that close before the end
+    /// of the pass): with a broker
     /// ([`Config::redis`](super::Config)) that is 0, as the message goes through Redis and is
     /// delivered here, to every process's subscribers in the same order, when it comes back
     /// (or at once to the local ones, and counted, when Redis cannot take it).

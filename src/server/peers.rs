@@ -16,6 +16,7 @@ use crate::close::CloseCode;
 use crate::deflate::SharedDeflate;
 use crate::error::SendError;
 use crate::message::{Message, MessageKind};
+use crate::outbox::{COPY_MAX, SPARE_MAX};
 use crate::prepared::PreparedFrame;
 use crate::server_connection::{ServerConfig, ServerConnection};
 use mio::net::TcpStream;
@@ -131,6 +132,10 @@ pub(crate) struct Peers {
     drained: Vec<usize>,
     /// The same, from the turn before: released at the end of this turn unless used again.
     drained_before: Vec<usize>,
+    /// Frames published during this pass, in order, not yet handed to their recipients.
+    published: Vec<Run>,
+    /// Where a recipient's frames are gathered for one write.
+    scratch: Vec<u8>,
     next_generation: u32,
     /// Every topic with subscribers, and every connection's subscriptions.
     pub topics: Topics,
@@ -162,6 +167,8 @@ impl Peers {
             held_total: 0,
             drained: Vec::new(),
             drained_before: Vec::new(),
+            published: Vec::new(),
+            scratch: Vec::new(),
             next_generation: 0,
             topics: Topics::default(),
             #[cfg(feature = "redis")]
@@ -372,6 +379,7 @@ impl Peers {
 
     /// Queues a message for one connection.
     pub fn send(&mut self, to: PeerId, kind: MessageKind, payload: &[u8]) -> Result<(), SendError> {
+        self.hand_out();
         let peer = live(&mut self.slab, to)?;
         peer.conn.send(kind, payload, &mut self.shared)?;
         self.queued(to.key);
@@ -385,6 +393,7 @@ impl Peers {
         kind: MessageKind,
         payload: Vec<u8>,
     ) -> Result<(), SendError> {
+        self.hand_out();
         let peer = live(&mut self.slab, to)?;
         peer.conn.send_owned(kind, payload, &mut self.shared)?;
         self.queued(to.key);
@@ -396,6 +405,7 @@ impl Peers {
     /// message) is queued by reference, and a large one still in the read buffer is written
     /// straight from it when nothing is queued ahead of it.
     pub fn forward(&mut self, to: PeerId, message: Message<'_>) -> Result<(), SendError> {
+        self.hand_out();
         let kind = message.kind();
         match message.into_cow() {
             Cow::Owned(payload) if payload.len() >= ZERO_COPY_MIN => {
@@ -413,61 +423,119 @@ impl Peers {
         }
     }
 
-    /// Queues a frame encoded once for every open connection. The output limits apply to each
-    /// recipient as to any connection: over the high-water mark it is not read from; judged a
-    /// slow consumer only once its queue stays over the mark after writing (see
-    /// [`flush`](Self::flush)). Returns the number of recipients.
-    pub fn broadcast(&mut self, frame: &mut PreparedFrame) -> usize {
-        let level = self.config.connection.deflate.level;
-        let mut recipients = 0;
-        for (key, peer) in self.slab.iter_mut() {
-            let mut out = Outlet {
-                config: &self.config,
-                shared: &mut self.shared,
-                stats: &mut self.stats,
-                dirty: &mut self.dirty,
-            };
-            recipients += usize::from(out.queue(key, peer, frame, level));
+    /// Publishes a frame to every open connection; it is written at the end of the pass (see
+    /// [`hand_out`](Self::hand_out)). The output limits apply to each recipient as to any
+    /// connection: over the high-water mark it is not read from; judged a slow consumer only once
+    /// its queue stays over the mark after writing (see [`flush`](Self::flush)). Returns the
+    /// number of connections open now (one that closes before the end of the pass does not get
+    /// it).
+    pub fn broadcast(&mut self, frame: PreparedFrame) -> usize {
+        match self.published.last_mut() {
+            Some(run) if run.audience == Audience::Everyone => run.frames.push((frame, None)),
+            _ => self.published.push(Run {
+                audience: Audience::Everyone,
+                frames: vec![(frame, None)],
+            }),
         }
-        self.stats.messages_out += recipients as u64;
+        self.stats.open as usize
+    }
+
+    /// Publishes a frame to every subscriber of `topic` on this server but `except`, with the
+    /// same output limits and timing as [`broadcast`](Self::broadcast). Returns the number of
+    /// those subscribers.
+    pub fn deliver(&mut self, topic: &str, frame: PreparedFrame, except: Option<PeerId>) -> usize {
+        let recipients = self.subscribers_but(topic, except);
+        if recipients == 0 {
+            return 0;
+        }
+        match self.published.last_mut() {
+            Some(run) if run.audience.is_topic(topic) => run.frames.push((frame, except)),
+            _ => self.published.push(Run {
+                audience: Audience::Topic(topic.into()),
+                frames: vec![(frame, except)],
+            }),
+        }
         recipients
     }
 
-    /// Queues a frame encoded once for every subscriber of `topic` on this server but `except`,
-    /// with the same output limits as [`broadcast`](Self::broadcast). Returns the number of
-    /// recipients.
-    pub fn deliver(
-        &mut self,
-        topic: &str,
-        frame: &mut PreparedFrame,
-        except: Option<PeerId>,
-    ) -> usize {
-        let Some(subscribers) = self.topics.subscribers(topic) else {
-            return 0;
-        };
-        let level = self.config.connection.deflate.level;
-        let mut recipients = 0;
-        for &id in subscribers {
-            if Some(id) == except {
-                continue;
-            }
-            let Some(peer) = self
-                .slab
-                .get_mut(id.key)
-                .filter(|peer| peer.generation == id.generation)
-            else {
-                continue;
-            };
-            let mut out = Outlet {
-                config: &self.config,
-                shared: &mut self.shared,
-                stats: &mut self.stats,
-                dirty: &mut self.dirty,
-            };
-            recipients += usize::from(out.queue(id.key, peer, frame, level));
+    /// The number of subscribers of `topic` here, `except` not counted.
+    fn subscribers_but(&self, topic: &str, except: Option<PeerId>) -> usize {
+        let except_subscribed = except.is_some_and(|id| self.topics.is_subscribed(id, topic));
+        self.topics.count(topic) - usize::from(except_subscribed)
+    }
+
+    /// Hands the frames published during this pass to their recipients, in the order they were
+    /// published. Anything else queued for a connection calls this first, so that a connection
+    /// gets its output in the order it was produced.
+    ///
+    /// Publishing is deferred to here so that each recipient is visited once for everything
+    /// published to it during the pass (uWebSockets drains its topics the same way): its small
+    /// frames are gathered into one buffer, which stays in the processor's cache from one
+    /// recipient to the next, and written at once when nothing is queued ahead of them; only
+    /// what the socket does not take is queued. A large frame is queued by reference (never
+    /// copied per recipient) and written when the dirty connections are flushed.
+    pub fn hand_out(&mut self) {
+        if self.published.is_empty() {
+            return;
         }
-        self.stats.messages_out += recipients as u64;
-        recipients
+        let mut published = std::mem::take(&mut self.published);
+        let level = self.config.connection.deflate.level;
+        for mut run in published.drain(..) {
+            let gather = run
+                .frames
+                .iter()
+                .all(|(frame, _)| frame.plain().len() <= COPY_MAX);
+            let (config, shared, stats, dirty, scratch) = (
+                &*self.config,
+                &mut self.shared,
+                &mut self.stats,
+                &mut self.dirty,
+                &mut self.scratch,
+            );
+            each_recipient(&mut self.slab, &self.topics, &run.audience, |key, peer| {
+                let id = peer_id(key, peer);
+                let count = run.frames.iter().filter(|(_, ex)| *ex != Some(id)).count();
+                if count == 0 {
+                    return;
+                }
+                // Each frame is compressed once per window, when a recipient first needs it.
+                for (frame, _) in run.frames.iter_mut().filter(|(_, ex)| *ex != Some(id)) {
+                    if let Some(bits) = peer.conn.compression_window(frame.payload_len()) {
+                        frame.compress_for(bits, level, shared);
+                    }
+                }
+                let frames = run
+                    .frames
+                    .iter()
+                    .filter(|(_, ex)| *ex != Some(id))
+                    .map(|(frame, _)| frame);
+                let sent = if gather {
+                    let (conn, mut transport) = peer.transport();
+                    conn.send_prepared_through(frames, scratch, &mut transport, shared)
+                        .map(|written| stats.bytes_out += written as u64)
+                } else {
+                    frames
+                        .into_iter()
+                        .try_for_each(|frame| peer.conn.send_prepared(frame, shared))
+                };
+                if sent.is_err() {
+                    return;
+                }
+                stats.messages_out += count as u64;
+                if peer.wants_write() {
+                    apply_output_limits(key, peer, config, stats);
+                    if !peer.dirty {
+                        peer.dirty = true;
+                        dirty.push(key);
+                    }
+                }
+            });
+        }
+        // Keep the list's memory for the next pass, and the scratch buffer's unless it grew large.
+        self.published = published;
+        if self.scratch.capacity() > SPARE_MAX {
+            self.scratch = Vec::new();
+        }
     }
 
     /// Publishes a message to `topic`: through the broker if there is one (which delivers it
@@ -503,11 +571,10 @@ impl Peers {
         payload: &[u8],
         except: Option<PeerId>,
     ) -> usize {
-        let except_subscribed = except.is_some_and(|id| self.topics.is_subscribed(id, topic));
-        if self.topics.count(topic) <= usize::from(except_subscribed) {
-            return 0;
+        match self.subscribers_but(topic, except) {
+            0 => 0, // not even encoded
+            _ => self.deliver(topic, PreparedFrame::new(kind, payload), except),
         }
-        self.deliver(topic, &mut PreparedFrame::new(kind, payload), except)
     }
 
     /// Attaches a Redis broker: topics then span every process on it.
@@ -529,11 +596,7 @@ impl Peers {
             return;
         };
         work(&mut broker, &mut |d| {
-            self.deliver(
-                d.topic,
-                &mut PreparedFrame::new(d.kind, d.payload),
-                d.except,
-            );
+            self.deliver(d.topic, PreparedFrame::new(d.kind, d.payload), d.except);
         });
         self.stats.redis = Some(broker.stats());
         self.broker = Some(broker);
@@ -626,8 +689,16 @@ impl Peers {
         None
     }
 
+    /// Unsubscribes a connection from `topic`, after handing it what was published before.
+    /// Returns whether it was subscribed.
+    pub fn unsubscribe(&mut self, peer: PeerId, topic: &str) -> bool {
+        self.hand_out();
+        self.topics.unsubscribe(peer, topic)
+    }
+
     /// Subscribes an open connection to `topic`.
     pub fn subscribe(&mut self, peer: PeerId, topic: &str) -> Result<bool, TopicError> {
+        self.hand_out();
         match live(&mut self.slab, peer) {
             Ok(p) if p.conn.is_open() => {}
             _ => return Err(TopicError::NotOpen),
@@ -638,6 +709,7 @@ impl Peers {
 
     /// Starts the closing handshake with one connection.
     pub fn close(&mut self, id: PeerId, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        self.hand_out();
         let now = self.now;
         let peer = self.get(id).ok_or(SendError::NotOpen)?;
         peer.conn.close(code, reason, now)?;
@@ -900,35 +972,51 @@ impl Peers {
     }
 }
 
-/// What queuing a shared frame for a recipient needs besides the recipient.
-struct Outlet<'a> {
-    config: &'a Config,
-    shared: &'a mut SharedDeflate,
-    stats: &'a mut Stats,
-    dirty: &'a mut Vec<usize>,
+/// Who a published frame goes to.
+#[derive(PartialEq, Eq)]
+enum Audience {
+    /// Every open connection.
+    Everyone,
+    /// The subscribers of a topic.
+    Topic(Box<str>),
 }
 
-impl Outlet<'_> {
-    /// Queues `frame` (compressed once per window, on demand) for the peer in slot `key` and
-    /// applies the output limits to it. Returns whether it was queued (the peer is open).
-    fn queue(
-        &mut self,
-        key: usize,
-        peer: &mut Peer,
-        frame: &mut PreparedFrame,
-        level: u32,
-    ) -> bool {
-        if let Some(bits) = peer.conn.compression_window(frame.payload_len()) {
-            frame.compress_for(bits, level, self.shared);
+/// Frames published one after another during the current pass to the same audience.
+struct Run {
+    audience: Audience,
+    /// Each frame, with a connection that does not get it (the sender, say).
+    frames: Vec<(PreparedFrame, Option<PeerId>)>,
+}
+
+impl Audience {
+    fn is_topic(&self, name: &str) -> bool {
+        matches!(self, Audience::Topic(topic) if **topic == *name)
+    }
+}
+
+/// Calls `visit` for every connection in `audience`, in slab order (which is memory
+/// order: a topic's subscribers are kept sorted by key).
+fn each_recipient(
+    slab: &mut Slab<Peer>,
+    topics: &Topics,
+    audience: &Audience,
+    mut visit: impl FnMut(usize, &mut Peer),
+) {
+    match audience {
+        Audience::Everyone => {
+            for (key, peer) in slab.iter_mut() {
+                visit(key, peer);
+            }
         }
-        if peer.conn.send_prepared(frame, self.shared).is_err() {
-            return false;
+        Audience::Topic(topic) => {
+            for &id in topics.subscribers(topic).into_iter().flatten() {
+                if let Some(peer) = slab
+                    .get_mut(id.key)
+                    .filter(|peer| peer.generation == id.generation)
+                {
+                    visit(id.key, peer);
+                }
+            }
         }
-        apply_output_limits(key, peer, self.config, self.stats);
-        if !peer.dirty {
-            peer.dirty = true;
-            self.dirty.push(key);
-        }
-        true
     }
 }

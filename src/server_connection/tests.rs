@@ -787,11 +787,13 @@ fn the_compression_window_is_the_negotiated_one_from_the_threshold_on() {
     assert_eq!(h.conn.compression_window(63), None, "under the threshold");
 }
 
-/// A writer that takes at most `room` bytes in all, or fails.
+/// A writer that takes at most `room` bytes in all, or fails; it counts the calls made to it.
+#[derive(Default)]
 struct Taking {
     written: Vec<u8>,
     room: usize,
     fail: bool,
+    calls: usize,
 }
 
 impl Write for Taking {
@@ -799,6 +801,7 @@ impl Write for Taking {
         self.write_vectored(&[IoSlice::new(buf)])
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        self.calls += 1;
         if self.fail {
             return Err(std::io::ErrorKind::BrokenPipe.into());
         }
@@ -824,9 +827,8 @@ fn send_through_writes_what_the_writer_takes_and_queues_the_rest() {
         let mut h = Harness::open(ServerConfig::default());
         h.conn.outbox().release();
         let mut writer = Taking {
-            written: Vec::new(),
             room,
-            fail: false,
+            ..Taking::default()
         };
         let written = h
             .conn
@@ -842,9 +844,9 @@ fn send_through_writes_what_the_writer_takes_and_queues_the_rest() {
     // A failing writer: everything is queued.
     let mut h = Harness::open(ServerConfig::default());
     let mut writer = Taking {
-        written: Vec::new(),
         room: 1000,
         fail: true,
+        ..Taking::default()
     };
     let sent = h
         .conn
@@ -855,9 +857,8 @@ fn send_through_writes_what_the_writer_takes_and_queues_the_rest() {
     let mut h = Harness::open(ServerConfig::default());
     h.conn.ping(b"p").unwrap();
     let mut writer = Taking {
-        written: Vec::new(),
         room: 1000,
-        fail: false,
+        ..Taking::default()
     };
     let sent = h
         .conn
@@ -874,4 +875,99 @@ fn send_through_writes_what_the_writer_takes_and_queues_the_rest() {
             .send_through(MessageKind::Binary, &payload, &mut writer, &mut h.shared),
         Err(SendError::NotOpen)
     );
+}
+
+#[test]
+fn prepared_frames_sent_through_go_out_in_one_write_and_the_rest_is_queued() {
+    let frames = [
+        PreparedFrame::new(MessageKind::Text, b"one"),
+        PreparedFrame::new(MessageKind::Binary, &[9u8; 200]),
+        PreparedFrame::new(MessageKind::Text, b""),
+    ];
+    let mut wire = b"\x81\x03one\x82\x7e\x00\xc8".to_vec();
+    wire.extend_from_slice(&[9u8; 200]);
+    wire.extend_from_slice(b"\x81\x00");
+    let total = wire.len();
+    for room in [0, 1, 5, 6, 100, total, total + 10] {
+        let mut h = Harness::open(ServerConfig::default());
+        let mut writer = Taking {
+            room,
+            ..Taking::default()
+        };
+        let mut scratch = b"left over".to_vec();
+        let written = h
+            .conn
+            .send_prepared_through(&frames, &mut scratch, &mut writer)
+            .unwrap();
+        assert_eq!(writer.calls, 1, "room {room}: gathered into one write");
+        assert_eq!(written, room.min(total), "room {room}");
+        assert_eq!(writer.written, wire[..written], "room {room}");
+        assert_eq!(h.conn.queued(), total - written, "room {room}");
+        assert_eq!(h.conn.take_output(), wire[written..], "room {room}");
+    }
+    // A failing writer: everything is queued, in order.
+    let mut h = Harness::open(ServerConfig::default());
+    let mut writer = Taking {
+        room: 1000,
+        fail: true,
+        ..Taking::default()
+    };
+    let sent = h
+        .conn
+        .send_prepared_through(&frames, &mut Vec::new(), &mut writer);
+    assert_eq!(sent, Ok(0));
+    assert_eq!(h.conn.take_output(), wire);
+    // Behind queued bytes, the frames are queued after them and nothing is written.
+    let mut h = Harness::open(ServerConfig::default());
+    h.conn.ping(b"p").unwrap();
+    let mut writer = Taking {
+        room: 1000,
+        ..Taking::default()
+    };
+    let sent = h
+        .conn
+        .send_prepared_through(&frames, &mut Vec::new(), &mut writer);
+    assert_eq!(sent, Ok(0));
+    assert_eq!(writer.calls, 0);
+    let mut expected = b"\x89\x01p".to_vec();
+    expected.extend_from_slice(&wire);
+    assert_eq!(h.conn.take_output(), expected);
+    // Not open: before the handshake, and after our Close.
+    for mut h in [
+        Harness::new(ServerConfig::default()),
+        Harness::open(ServerConfig::default()),
+    ] {
+        if h.conn.is_open() {
+            h.conn.close(CloseCode::NORMAL, "", h.start).unwrap();
+            h.conn.take_output();
+        }
+        assert_eq!(
+            h.conn
+                .send_prepared_through(&frames, &mut Vec::new(), &mut writer),
+            Err(SendError::NotOpen)
+        );
+        assert_eq!(h.conn.queued(), 0);
+    }
+    assert_eq!(writer.calls, 0);
+}
+
+#[test]
+fn a_prepared_frame_sent_through_is_the_compressed_one_for_the_connections_window() {
+    let payload = [b'a'; 1000];
+    let mut frame = PreparedFrame::new(MessageKind::Text, &payload);
+    let mut h = open_compressed();
+    let bits = h.conn.compression_window(frame.payload_len()).unwrap();
+    frame.compress_for(bits, 6, &mut h.shared);
+    let compressed = frame.compressed_for(bits).unwrap().to_vec();
+    assert_eq!(compressed[0], 0xC1, "FIN, RSV1, text");
+    let mut writer = Taking {
+        room: 10_000,
+        ..Taking::default()
+    };
+    let written = h
+        .conn
+        .send_prepared_through([&frame], &mut Vec::new(), &mut writer)
+        .unwrap();
+    assert_eq!(written, compressed.len());
+    assert_eq!(writer.written, compressed);
 }
