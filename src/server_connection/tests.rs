@@ -890,6 +890,7 @@ fn prepared_frames_sent_through_go_out_in_one_write_and_the_rest_is_queued() {
     let total = wire.len();
     for room in [0, 1, 5, 6, 100, total, total + 10] {
         let mut h = Harness::open(ServerConfig::default());
+        h.conn.outbox().release();
         let mut writer = Taking {
             room,
             ..Taking::default()
@@ -903,6 +904,8 @@ fn prepared_frames_sent_through_go_out_in_one_write_and_the_rest_is_queued() {
         assert_eq!(written, room.min(total), "room {room}");
         assert_eq!(writer.written, wire[..written], "room {room}");
         assert_eq!(h.conn.queued(), total - written, "room {room}");
+        // Frames that went out whole leave the queue holding no memory.
+        assert!(!h.conn.outbox().holds_spare(), "room {room}");
         assert_eq!(h.conn.take_output(), wire[written..], "room {room}");
     }
     // A failing writer: everything is queued, in order.
