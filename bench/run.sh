@@ -10,6 +10,8 @@
 #   ROUNDS=1 DURATION=1 bench/run.sh   # a quick look
 #   CELLS="echo_100x16 idle_10000" bench/run.sh
 #   BASELINE=path/to/an/older/rfc6455 bench/run.sh   # the previous release in the same run
+#   EXTRA_ECHO="other|path/to/echo PORT" EXTRA_BROADCAST="other|path/to/broadcast PORT" bench/run.sh
+#                                   # servers built elsewhere, in the echo and broadcast cells
 #
 # With BASELINE set to an older rfc6455 binary (one that takes the same command line), it runs as
 # a server named rfc6455-old in every cell rfc6455 runs in, with the same flags, so that the table
@@ -111,6 +113,12 @@ if [ -n "${BASELINE:-}" ]; then
     broadcast_servers+=("rfc6455-old|$BASELINE broadcast --port PORT --idle-timeout 0 --max-connections 20000")
     fairness_servers+=("$old_echo")
 fi
+# Servers built elsewhere (uWebSockets, say), for a side-by-side run: "name|command" entries
+# separated by ';', PORT standing for the port. This script builds none of them.
+IFS=';' read -ra extra <<<"${EXTRA_ECHO:-}"
+echo_servers+=("${extra[@]}")
+IFS=';' read -ra extra <<<"${EXTRA_BROADCAST:-}"
+broadcast_servers+=("${extra[@]}")
 if $have_node; then
     echo_servers+=("node-ws|node $here/node/echo.js PORT")
     broadcast_servers+=("node-ws|node $here/node/broadcast.js PORT")

@@ -249,7 +249,7 @@ pub fn decode_header(buf: &[u8]) -> Result<Status<(FrameHeader, usize)>, Protoco
 
 /// Encodes `header` into `out` with the minimal length form and returns how many bytes it used.
 ///
-/// A server sets `mask: None` (RFC 6455 §5.1, as [`encode_unmasked_frame`] does); a client sets a
+/// A server sets `mask: None` (RFC 6455 §5.1); a client sets a
 /// fresh key and masks the payload with [`apply_mask`](crate::mask::apply_mask).
 pub fn encode_header(header: &FrameHeader, out: &mut [u8; MAX_HEADER_LEN]) -> usize {
     out[0] = (header.fin as u8) << 7

@@ -1,5 +1,5 @@
 //! A blocking WebSocket client: [`Client`] drives a
-//! [`ClientConnection`](crate::ClientConnection) over a stream (a [`Stream`]: TCP, or TLS for
+//! [`ClientConnection`] over a stream (a [`Stream`]: TCP, or TLS for
 //! `wss://`; or any [`Transport`]), for scripts, tests and command-line tools.
 //!
 //! ```no_run
