@@ -1741,4 +1741,33 @@ mod tests {
         }
         assert_eq!(there.remote_count("/a"), 2);
     }
+
+    #[test]
+    fn the_gauges_are_as_of_now() {
+        let mut broker = subscribing_to_a();
+        let subscribe = b"*2\r\n$9\r\nSUBSCRIBE\r\n$10\r\nrfc6455:/a\r\n".len() as u64;
+        let stats = broker.stats();
+        assert_eq!(
+            (stats.subscriber_up, stats.publisher_up, stats.channels),
+            (1, 1, 0),
+            "not subscribed until Redis says so"
+        );
+        assert_eq!(stats.queued_bytes, subscribe);
+        broker.subscriber.input = resp(&[
+            BorrowedFrame::BulkString(b"subscribe"),
+            BorrowedFrame::BulkString(b"rfc6455:/a"),
+            BorrowedFrame::Integer(1),
+        ]);
+        broker.decode(Role::Subscriber, &mut |_| {}).unwrap();
+        broker.subscriber.written = broker.subscriber.output.len(); // as if written
+        broker.publisher.state = State::Down {
+            retry_at: Instant::now(),
+        };
+        let stats = broker.stats();
+        assert_eq!(
+            (stats.subscriber_up, stats.publisher_up, stats.channels),
+            (1, 0, 1)
+        );
+        assert_eq!(stats.queued_bytes, 0);
+    }
 }
