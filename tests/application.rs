@@ -227,3 +227,33 @@ fn a_handle_sends_and_closes_from_another_thread() {
     assert_eq!(client.expect_frame().payload, b"from a thread");
     assert_eq!(client.expect_close(), Some(1001));
 }
+
+/// Answers every message with the number of connections the server holds, and tells everyone
+/// that number again when a connection has gone.
+struct Counting;
+
+impl Handler for Counting {
+    fn on_message(&mut self, ctx: &mut Context<'_>, peer: PeerId, _message: Message<'_>) {
+        let count = ctx.connection_count().to_string();
+        let _ = ctx.send(peer, MessageKind::Text, count.as_bytes());
+    }
+
+    fn on_close(&mut self, ctx: &mut Context<'_>, _peer: PeerId, _closure: &Closure) {
+        let count = ctx.connection_count().to_string();
+        ctx.broadcast(MessageKind::Text, count.as_bytes());
+    }
+}
+
+#[test]
+fn the_connection_count_counts_every_connection_and_forgets_a_closed_one() {
+    let server = start_with(Counting, config());
+    let mut first = Client::connect(server.addr);
+    let mut second = Client::connect(server.addr);
+    let third = Client::connect(server.addr);
+    first.send_text("how many?");
+    assert_eq!(first.expect_frame().payload, b"3");
+    // A connection is forgotten before the application hears that it closed.
+    drop(third);
+    assert_eq!(first.expect_frame().payload, b"2");
+    assert_eq!(second.expect_frame().payload, b"2");
+}

@@ -208,6 +208,41 @@ fn connection_cap_holds_without_disturbing_others() {
     assert!(server.stop().refused_over_capacity >= 1);
 }
 
+#[test]
+fn near_the_memory_budget_upgrades_get_503() {
+    // Nine tenths of a 1 000 000-byte budget: an upgrade is refused from 900 000 bytes held.
+    let mut cfg = config();
+    cfg.max_memory = 1_000_000;
+    let server = start(Mode::Echo, cfg);
+    let upgrade_status = || {
+        let mut stream = tcp(server.addr);
+        stream
+            .write_all(upgrade_request(server.addr).as_bytes())
+            .unwrap();
+        read_response_head(&mut stream).0
+    };
+    let mut holder = Client::connect(server.addr);
+    // Holds a message that never ends; the pong says the server has read what came before it.
+    let mut hold = |bytes: usize, first: bool| {
+        let opcode = if first {
+            Opcode::Binary
+        } else {
+            Opcode::Continuation
+        };
+        holder.send_frame(false, opcode, &vec![b'h'; bytes]);
+        holder.send_frame(true, Opcode::Ping, b"");
+        assert_eq!(holder.expect_frame().opcode, Opcode::Pong);
+    };
+    hold(100_000, true);
+    assert_eq!(upgrade_status(), 101, "100 000 bytes held: room");
+    hold(799_999, false);
+    assert_eq!(upgrade_status(), 101, "a byte under 900 000 held: room");
+    hold(1, false);
+    assert_eq!(upgrade_status(), 503, "900 000 bytes held: no room");
+    hold(99_999, false);
+    assert_eq!(upgrade_status(), 503, "just under the budget: no room");
+}
+
 // --- Tests against the binary, to read its memory and send it signals. ---
 
 #[test]

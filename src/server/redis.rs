@@ -1588,4 +1588,186 @@ mod tests {
         );
         assert!(waits[11] >= RECONNECT_MAX.mul_f64(0.8), "{waits:?}");
     }
+
+    /// A RESP array, as Redis sends a reply or a message.
+    fn resp(frames: &[BorrowedFrame<'_>]) -> Vec<u8> {
+        let frame = BorrowedFrame::Array(frames);
+        let mut bytes = vec![0; frame.encode_len(false)];
+        encode_borrowed(&mut bytes, &frame, false).unwrap();
+        bytes
+    }
+
+    /// A broker whose links are up as far as it knows, subscribing to `/a` for a local
+    /// subscriber.
+    fn subscribing_to_a() -> Broker {
+        let mut broker = broker();
+        broker.subscriber.state = State::Up;
+        broker.publisher.state = State::Up;
+        let mut topics = Topics::default();
+        topics.track_interest();
+        let peer = PeerId {
+            key: 1,
+            generation: 0,
+        };
+        topics.subscribe(peer, "/a", 4).unwrap();
+        broker.sync(&mut topics);
+        broker
+    }
+
+    #[test]
+    fn replies_are_read_from_the_socket_in_whatever_pieces_they_come() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        stream.set_nonblocking(true).unwrap();
+        let (mut redis, _) = listener.accept().unwrap();
+        let mut broker = subscribing_to_a();
+        broker.subscriber.stream = Some(TcpStream::from_std(stream));
+        assert_eq!(
+            broker.publish("/a", MessageKind::Text, b"held", None, true),
+            Routed::Broker
+        );
+        let mut delivered = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut read = |broker: &mut Broker| {
+            assert!(Instant::now() < deadline, "what Redis sent was not read");
+            std::thread::sleep(Duration::from_millis(1));
+            broker.read(Role::Subscriber, Instant::now(), &mut |delivery| {
+                delivered.push(delivery.payload.to_vec());
+            })
+        };
+        // The confirmation in two pieces: the first is kept until the rest comes.
+        let confirmation = resp(&[
+            BorrowedFrame::BulkString(b"subscribe"),
+            BorrowedFrame::BulkString(b"rfc6455:/a"),
+            BorrowedFrame::Integer(1),
+        ]);
+        redis.write_all(&confirmation[..10]).unwrap();
+        while broker.subscriber.input.len() < 10 {
+            read(&mut broker).unwrap();
+        }
+        assert_eq!(broker.held("/a"), 1, "not confirmed by a part of the reply");
+        redis.write_all(&confirmation[10..]).unwrap();
+        while broker.held("/a") > 0 {
+            read(&mut broker).unwrap();
+        }
+        assert_eq!(broker.subscriber.input, b"");
+        assert_eq!(broker.stats().published, 1, "released to Redis");
+        // A message on the channel, from another process, is delivered here.
+        let envelope = envelope(MessageKind::Text, broker.origin + 1, None, b"from afar");
+        redis
+            .write_all(&resp(&[
+                BorrowedFrame::BulkString(b"message"),
+                BorrowedFrame::BulkString(b"rfc6455:/a"),
+                BorrowedFrame::BulkString(&envelope),
+            ]))
+            .unwrap();
+        while broker.stats().received == 0 {
+            read(&mut broker).unwrap();
+        }
+        // Redis going away fails the link.
+        drop(redis);
+        let why = loop {
+            if let Err(why) = read(&mut broker) {
+                break why;
+            }
+        };
+        assert_eq!(why, "Redis closed the connection");
+        assert_eq!(delivered, [b"from afar"]);
+    }
+
+    #[test]
+    fn a_held_message_the_publisher_cannot_take_is_delivered_here_and_counted() {
+        let mut broker = subscribing_to_a();
+        broker.config.max_output = 1000;
+        for payload in [&b"one"[..], b"two"] {
+            assert_eq!(
+                broker.publish("/a", MessageKind::Text, payload, None, true),
+                Routed::Broker
+            );
+        }
+        assert_eq!(broker.held("/a"), 2);
+        // By the time the subscription is confirmed, the publisher has no room left.
+        broker.config.max_output = 0;
+        broker.subscriber.input = resp(&[
+            BorrowedFrame::BulkString(b"subscribe"),
+            BorrowedFrame::BulkString(b"rfc6455:/a"),
+            BorrowedFrame::Integer(1),
+        ]);
+        let mut delivered = Vec::new();
+        broker
+            .decode(Role::Subscriber, &mut |delivery| {
+                delivered.push((delivery.topic.to_owned(), delivery.payload.to_vec()));
+            })
+            .unwrap();
+        assert_eq!(
+            delivered,
+            [
+                ("/a".to_owned(), b"one".to_vec()),
+                ("/a".to_owned(), b"two".to_vec())
+            ]
+        );
+        let stats = broker.stats();
+        assert_eq!((stats.dropped, stats.published), (2, 0));
+        assert_eq!((broker.held("/a"), broker.held_bytes), (0, 0));
+    }
+
+    #[test]
+    fn counts_from_another_process_are_taken_and_a_cut_payload_is_refused() {
+        let mut here = broker();
+        here.publisher.state = State::Up;
+        let mut topics = Topics::default();
+        for key in 1..=2 {
+            let peer = PeerId { key, generation: 0 };
+            topics.subscribe(peer, "/a", 4).unwrap();
+        }
+        here.publish_counts(&topics, Instant::now());
+        // The payload of the PUBLISH on the counts channel.
+        let output = std::mem::take(&mut here.publisher.output);
+        let Ok(Some((RangeFrame::Array(parts), _))) = decode_range(&output) else {
+            panic!("a PUBLISH: {output:?}");
+        };
+        let Some(RangeFrame::BulkString(range)) = parts.get(2) else {
+            panic!("a payload: {parts:?}");
+        };
+        let payload = slice(&output, range).to_vec();
+        let mut there = broker();
+        assert!(there.on_counts(&payload));
+        assert_eq!(there.remote_count("/a"), 2);
+        assert_eq!(there.take_remote_changed(), ["/a"]);
+        assert!(here.on_counts(&payload), "its own counts are understood");
+        assert_eq!(here.remote_count("/a"), 0, "and not counted as another's");
+        for cut in [0, 1, ENVELOPE_COUNTS_HEAD - 1, payload.len() - 1] {
+            assert!(!there.on_counts(&payload[..cut]), "cut at {cut}");
+        }
+        assert_eq!(there.remote_count("/a"), 2);
+    }
+
+    #[test]
+    fn the_gauges_are_as_of_now() {
+        let mut broker = subscribing_to_a();
+        let subscribe = b"*2\r\n$9\r\nSUBSCRIBE\r\n$10\r\nrfc6455:/a\r\n".len() as u64;
+        let stats = broker.stats();
+        assert_eq!(
+            (stats.subscriber_up, stats.publisher_up, stats.channels),
+            (1, 1, 0),
+            "not subscribed until Redis says so"
+        );
+        assert_eq!(stats.queued_bytes, subscribe);
+        broker.subscriber.input = resp(&[
+            BorrowedFrame::BulkString(b"subscribe"),
+            BorrowedFrame::BulkString(b"rfc6455:/a"),
+            BorrowedFrame::Integer(1),
+        ]);
+        broker.decode(Role::Subscriber, &mut |_| {}).unwrap();
+        broker.subscriber.written = broker.subscriber.output.len(); // as if written
+        broker.publisher.state = State::Down {
+            retry_at: Instant::now(),
+        };
+        let stats = broker.stats();
+        assert_eq!(
+            (stats.subscriber_up, stats.publisher_up, stats.channels),
+            (1, 0, 1)
+        );
+        assert_eq!(stats.queued_bytes, 0);
+    }
 }

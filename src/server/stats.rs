@@ -391,4 +391,57 @@ mod tests {
         let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(stats.to_string().lines().collect::<Vec<_>>(), samples);
     }
+
+    /// With a Redis broker, its twelve families follow the server's, each with its name, type
+    /// and value (the README's table of metrics names them).
+    #[cfg(feature = "redis")]
+    #[test]
+    fn the_exposition_has_the_redis_families_when_there_is_a_broker() {
+        let stats = Stats::default();
+        let mut text = String::new();
+        stats.write_exposition(&mut text);
+        assert!(!text.contains("redis"), "no broker, no Redis families");
+        let redis = crate::server::RedisStats {
+            subscriber_up: 1,
+            publisher_up: 0,
+            connects: 3,
+            link_failures: 4,
+            published: 5,
+            received: 6,
+            local_only: 7,
+            dropped: 8,
+            unconfirmed: 9,
+            errors: 10,
+            channels: 11,
+            queued_bytes: 12,
+        };
+        let stats = Stats {
+            redis: Some(redis),
+            ..Stats::default()
+        };
+        let mut text = String::new();
+        stats.write_exposition(&mut text);
+        let families = [
+            ("redis_subscriber_up", "gauge", 1),
+            ("redis_publisher_up", "gauge", 0),
+            ("redis_connects_total", "counter", 3),
+            ("redis_link_failures_total", "counter", 4),
+            ("redis_published_total", "counter", 5),
+            ("redis_received_total", "counter", 6),
+            ("redis_local_only_total", "counter", 7),
+            ("redis_dropped_total", "counter", 8),
+            ("redis_unconfirmed_total", "counter", 9),
+            ("redis_errors_total", "counter", 10),
+            ("redis_channels", "gauge", 11),
+            ("redis_queued_bytes", "gauge", 12),
+        ];
+        for (name, kind, value) in families {
+            let family = format!("# TYPE rfc6455_{name} {kind}\nrfc6455_{name} {value}\n");
+            assert!(text.contains(&family), "{family}in\n{text}");
+        }
+        assert_eq!(
+            text.matches("# HELP rfc6455_redis_").count(),
+            families.len()
+        );
+    }
 }

@@ -635,4 +635,47 @@ mod tests {
         assert!(server.failed() && server.is_handshaking());
         assert!(server.wants_write(), "an alert to send");
     }
+
+    /// A read takes in at most the ciphertext whose plaintext fits in its room, so rustls holds
+    /// no plaintext between reads, and never more than its limit of 16 KiB, past which it
+    /// refuses records ("received plaintext buffer full") and the connection fails. Here, many
+    /// one-byte records (mostly overhead), then full ones, then one-byte ones again: a read
+    /// that took in as much as the room plus `RECORD_SLACK` of ciphertext fails that way.
+    #[test]
+    fn rustls_never_holds_plaintext_between_reads() {
+        let (mut client, mut server, mut pipe) = pair();
+        let mut message = Vec::new();
+        let mut one_byte_records = |client: &mut rustls::ClientConnection| {
+            for i in 0..850 {
+                let byte = [(i % 251) as u8];
+                client.writer().write_all(&byte).unwrap();
+                message.push(byte[0]);
+            }
+        };
+        one_byte_records(&mut client);
+        send(&mut client, &mut pipe);
+        assert_eq!(pipe.data.len(), 850 * 23, "a record per byte");
+        let full: Vec<u8> = (0..146_574).map(|i| (i % 241) as u8).collect();
+        client.writer().write_all(&full).unwrap();
+        one_byte_records(&mut client);
+        message.splice(850..850, full);
+        send(&mut client, &mut pipe);
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut received = Vec::new();
+        loop {
+            match server.read(&mut pipe, &mut buf) {
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+            let state = server.conn.process_new_packets().unwrap();
+            assert_eq!(state.plaintext_bytes_to_read(), 0, "held by rustls");
+            if !server.has_more_input() {
+                break;
+            }
+        }
+        assert!(pipe.data.is_empty());
+        assert_eq!(received.len(), message.len());
+        assert!(received == message);
+    }
 }
