@@ -488,10 +488,15 @@ fn an_idle_connection_costs_a_few_hundred_bytes() {
     let after = server.rss_kib();
     let per_connection = (after.saturating_sub(before)) * 1024 / IDLE as u64;
     eprintln!("{per_connection} bytes per idle connection");
-    // A Peer is 192 bytes; the slab doubles its storage as it grows, and the allocator rounds.
-    // Allowed: 512 bytes per connection, so 4 KiB of buffer kept per connection fails.
+    // A Peer is 192 bytes, and nothing else stays allocated for an idle connection. Allowed on
+    // top: 128 bytes, for the slab's older copies that its growth (from 128 to 4096 entries)
+    // can leave resident inside the heap, the output buffers the echoes left, and code pages
+    // first touched meanwhile (64 KiB of them is 22 bytes here). Measured: 250-262 bytes (295
+    // while each connection's handshake entry stayed in the timer heap, which the unit test
+    // an_open_connection_without_a_deadline_keeps_no_timer_entry holds); 4 KiB kept per
+    // connection fails, and so does a 128-byte allocation each.
     assert!(
-        per_connection <= 512,
+        per_connection <= 320,
         "{per_connection} bytes per idle connection (RSS {before} KiB -> {after} KiB)"
     );
 }

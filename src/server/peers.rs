@@ -831,7 +831,9 @@ impl Peers {
 
     /// Makes sure the heap holds an entry no later than the connection's next deadline (or the
     /// end of its slow-consumer grace). An entry that comes too early (the deadline moved later)
-    /// is re-armed when it fires.
+    /// is re-armed when it fires. A connection left without a deadline (open, with no idle
+    /// timeout) keeps no live entry: its old one turns stale, and is dropped as soon as it comes
+    /// to the top of the heap instead of when its time comes.
     pub fn arm_timer(&mut self, key: usize) {
         let slow_consumer_timeout = self.config.slow_consumer_timeout.as_millis() as u64;
         let Some(peer) = self.slab.get_mut(key) else {
@@ -841,6 +843,9 @@ impl Peers {
         let slow_deadline = (peer.over_high_water_since != 0)
             .then(|| peer.over_high_water_since + slow_consumer_timeout);
         let Some(at) = [conn_deadline, slow_deadline].into_iter().flatten().min() else {
+            // Kept live, the handshake's entry of every connection of a burst would stay in the
+            // heap (24 bytes each) until its deadline passed.
+            peer.timer_at = 0;
             return;
         };
         if peer.timer_at == 0 || at < peer.timer_at {
@@ -1018,5 +1023,55 @@ fn each_recipient(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server_connection::ServerEvent;
+    use std::time::Duration;
+
+    /// With no idle timeout, an open connection has no deadline: the entry its handshake put in
+    /// the timer heap must not stay live until the handshake timeout, or a burst of connections
+    /// keeps 24 bytes each in the heap (and the heap's capacity for good).
+    #[test]
+    fn an_open_connection_without_a_deadline_keeps_no_timer_entry() {
+        let mut config = Config::default();
+        config.connection.idle_timeout = Duration::ZERO;
+        assert!(!config.connection.handshake_timeout.is_zero());
+        let metrics = config.connection.clone();
+        let poll = mio::Poll::new().unwrap();
+        let registry = poll.registry().try_clone().unwrap();
+        let now = Instant::now();
+        let mut peers = Peers::new(Arc::new(config), metrics, registry, now);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        accepted.set_nonblocking(true).unwrap();
+        let id = peers.insert(TcpStream::from_std(accepted), false).unwrap();
+        assert!(peers.next_timer().is_some(), "the handshake has a deadline");
+
+        let Parts { peer, shared, .. } = peers.parts(id.key).unwrap();
+        let Conn::Accepted(conn) = &mut peer.conn else {
+            unreachable!("an accepted peer")
+        };
+        let mut request = b"GET / HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+            Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+            Sec-WebSocket-Version: 13\r\n\r\n"
+            .to_vec();
+        let received = conn.handle_input(&mut request, now, shared).unwrap();
+        let Some(ServerEvent::Upgrade(request)) = received.event else {
+            panic!("no upgrade request")
+        };
+        conn.accept(&request, None, now).unwrap();
+        assert!(conn.poll_timeout().is_none(), "open, with no idle timeout");
+        peers.arm_timer(id.key);
+        assert_eq!(peers.slot(id.key).unwrap().timer_at, 0);
+        assert_eq!(
+            peers.next_timer(),
+            None,
+            "the handshake's entry is still live"
+        );
     }
 }

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 /// Milliseconds on the server's clock.
 pub(crate) type Millis = u64;
 
+/// The entries (24 bytes each) the heap keeps room for however few it holds.
+const KEPT_CAPACITY: usize = 1024;
+
 /// The deadline heap and the server's clock.
 #[derive(Debug)]
 pub(crate) struct Timers {
@@ -47,9 +50,21 @@ impl Timers {
         self.heap.peek().map(|Reverse(entry)| *entry)
     }
 
-    /// Removes the earliest entry.
+    /// Removes the earliest entry. Once a burst of entries has gone, gives back most of the
+    /// memory it grew the heap to (halving the capacity when a quarter of it is in use, so that
+    /// a heap that grows and shrinks by a little reallocates rarely).
     pub fn pop(&mut self) {
         self.heap.pop();
+        let capacity = self.heap.capacity();
+        if capacity > KEPT_CAPACITY && self.heap.len() <= capacity / 4 {
+            self.heap.shrink_to((capacity / 2).max(KEPT_CAPACITY));
+        }
+    }
+
+    /// The entries the heap has room for.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.heap.capacity()
     }
 }
 
@@ -79,5 +94,22 @@ mod tests {
         assert_eq!(timers.peek(), Some((10, 2, 0)));
         timers.pop();
         assert_eq!(timers.peek(), Some((20, 3, 0)));
+    }
+
+    #[test]
+    fn gives_back_the_room_of_a_burst() {
+        let mut timers = Timers::new(Instant::now());
+        for key in 0..100_000 {
+            timers.push(key as Millis + 1, key, 0);
+        }
+        assert!(timers.capacity() >= 100_000);
+        while timers.peek().is_some() {
+            timers.pop();
+        }
+        assert_eq!(
+            timers.capacity(),
+            KEPT_CAPACITY,
+            "the burst's room was kept"
+        );
     }
 }
