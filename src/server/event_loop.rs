@@ -10,7 +10,9 @@
 //! - All input is read into one buffer owned by the loop; a peer keeps only the bytes of an
 //!   incomplete request head, frame header or control frame. All output produced during a turn
 //!   of the loop (every event of one poll) leaves in one write per recipient at the end of the
-//!   turn. `WRITABLE` interest is held only while a peer has unwritten bytes.
+//!   turn; what was published is handed out there too, each recipient's frames gathered into
+//!   that write ([`Peers::hand_out`](super::peers::Peers::hand_out)). `WRITABLE` interest is
+//!   held only while a peer has unwritten bytes.
 
 use super::config::Config;
 use super::conn::Conn;

@@ -539,8 +539,9 @@ impl Peers {
     }
 
     /// Publishes a message to `topic`: through the broker if there is one (which delivers it
-    /// here when it comes back), otherwise encoded once and queued for every local subscriber
-    /// but `except`. Returns the number of recipients queued now.
+    /// here when it comes back), otherwise encoded once for every local subscriber but `except`
+    /// and handed to them at the end of the pass ([`hand_out`](Self::hand_out)). Returns the
+    /// number of those subscribers (0 when it goes through the broker).
     pub fn publish(
         &mut self,
         topic: &str,
