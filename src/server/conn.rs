@@ -229,9 +229,9 @@ impl Conn {
     ) -> Result<usize, SendError> {
         match self {
             Conn::Accepted(conn) => conn.send_prepared_through(frames, scratch, writer),
-            Conn::Outbound(outbound) => {
+            Conn::Outbound(_) => {
                 for frame in frames {
-                    outbound.conn.send(frame.kind(), frame.payload(), shared)?;
+                    self.send_prepared(frame, shared)?;
                 }
                 Ok(0)
             }

@@ -430,13 +430,7 @@ impl Peers {
     /// number of connections open now (one that closes before the end of the pass does not get
     /// it).
     pub fn broadcast(&mut self, frame: PreparedFrame) -> usize {
-        match self.published.last_mut() {
-            Some(run) if run.audience == Audience::Everyone => run.frames.push((frame, None)),
-            _ => self.published.push(Run {
-                audience: Audience::Everyone,
-                frames: vec![(frame, None)],
-            }),
-        }
+        self.add_publication(None, frame, None);
         self.stats.open as usize
     }
 
@@ -445,17 +439,28 @@ impl Peers {
     /// those subscribers.
     pub fn deliver(&mut self, topic: &str, frame: PreparedFrame, except: Option<PeerId>) -> usize {
         let recipients = self.subscribers_but(topic, except);
-        if recipients == 0 {
-            return 0;
+        if recipients > 0 {
+            self.add_publication(Some(topic), frame, except);
         }
+        recipients
+    }
+
+    /// Adds a frame to this pass's publications, for the subscribers of `topic` (every open
+    /// connection if `None`) but `except`: to the last run if it has the same audience,
+    /// otherwise as a new run.
+    fn add_publication(
+        &mut self,
+        topic: Option<&str>,
+        frame: PreparedFrame,
+        except: Option<PeerId>,
+    ) {
         match self.published.last_mut() {
-            Some(run) if run.audience.is_topic(topic) => run.frames.push((frame, except)),
+            Some(run) if run.audience.is(topic) => run.frames.push((frame, except)),
             _ => self.published.push(Run {
-                audience: Audience::Topic(topic.into()),
+                audience: Audience::of(topic),
                 frames: vec![(frame, except)],
             }),
         }
-        recipients
     }
 
     /// The number of subscribers of `topic` here, `except` not counted.
@@ -494,12 +499,13 @@ impl Peers {
             );
             each_recipient(&mut self.slab, &self.topics, &run.audience, |key, peer| {
                 let id = peer_id(key, peer);
-                let count = run.frames.iter().filter(|(_, ex)| *ex != Some(id)).count();
+                let for_it = |except: &Option<PeerId>| *except != Some(id);
+                let count = run.frames.iter().filter(|(_, ex)| for_it(ex)).count();
                 if count == 0 {
                     return;
                 }
                 // Each frame is compressed once per window, when a recipient first needs it.
-                for (frame, _) in run.frames.iter_mut().filter(|(_, ex)| *ex != Some(id)) {
+                for (frame, _) in run.frames.iter_mut().filter(|(_, ex)| for_it(ex)) {
                     if let Some(bits) = peer.conn.compression_window(frame.payload_len()) {
                         frame.compress_for(bits, level, shared);
                     }
@@ -507,7 +513,7 @@ impl Peers {
                 let frames = run
                     .frames
                     .iter()
-                    .filter(|(_, ex)| *ex != Some(id))
+                    .filter(|(_, ex)| for_it(ex))
                     .map(|(frame, _)| frame);
                 let sent = if gather {
                     let (conn, mut transport) = peer.transport();
@@ -979,7 +985,6 @@ impl Peers {
 }
 
 /// Who a published frame goes to.
-#[derive(PartialEq, Eq)]
 enum Audience {
     /// Every open connection.
     Everyone,
@@ -995,8 +1000,18 @@ struct Run {
 }
 
 impl Audience {
-    fn is_topic(&self, name: &str) -> bool {
-        matches!(self, Audience::Topic(topic) if **topic == *name)
+    /// The subscribers of `topic`, or every open connection.
+    fn of(topic: Option<&str>) -> Self {
+        topic.map_or(Audience::Everyone, |name| Audience::Topic(name.into()))
+    }
+
+    /// Whether this is [`Audience::of`] `topic`.
+    fn is(&self, topic: Option<&str>) -> bool {
+        match (self, topic) {
+            (Audience::Everyone, None) => true,
+            (Audience::Topic(mine), Some(name)) => **mine == *name,
+            _ => false,
+        }
     }
 }
 
