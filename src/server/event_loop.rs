@@ -8,11 +8,13 @@
 //! - Sockets are edge-triggered: accept until `WouldBlock`, read until `WouldBlock` (unless reading
 //!   is paused for backpressure, in which case the loop resumes it itself).
 //! - All input is read into one buffer owned by the loop; a peer keeps only the bytes of an
-//!   incomplete request head, frame header or control frame. All output produced during a turn
-//!   of the loop (every event of one poll) leaves in one write per recipient at the end of the
-//!   turn; what was published is handed out there too, each recipient's frames gathered into
-//!   that write ([`Peers::hand_out`](super::peers::Peers::hand_out)). `WRITABLE` interest is
-//!   held only while a peer has unwritten bytes.
+//!   incomplete request head, frame header or control frame. What a connection's input
+//!   produced for it (replies, a Pong, a Close) is written as soon as that input is processed;
+//!   everything else produced during a turn of the loop (every event of one poll) leaves in one
+//!   write per recipient at the end of the turn, where what was published is handed out, each
+//!   recipient's frames gathered into that write
+//!   ([`Peers::hand_out`](super::peers::Peers::hand_out)). `WRITABLE` interest is held only
+//!   while a peer has unwritten bytes.
 
 use super::config::Config;
 use super::conn::Conn;
@@ -208,6 +210,7 @@ impl Server {
                     .is_some_and(|id| id.generation == generation)
                 {
                     self.on_readable(key, handler, to_eof);
+                    self.reply_now(key, handler);
                 }
             }
             for event in events.iter() {
@@ -236,6 +239,7 @@ impl Server {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             let to_eof = event.is_read_closed() || event.is_error();
                             self.on_readable(key, handler, to_eof);
+                            self.reply_now(key, handler);
                         }
                     }
                 }
@@ -244,7 +248,8 @@ impl Server {
             self.peers.broker_turn();
             self.report_counts(handler);
             // One write per connection per turn, carrying everything every sender produced for
-            // it during the turn (uWebSockets drains its topics once per iteration the same way).
+            // it during the turn (uWebSockets drains its topics once per iteration the same way),
+            // after the replies written as each connection's input was processed.
             self.flush_dirty(handler);
             if self.peers.held_total > self.peers.config.max_memory as u64 {
                 for key in self.peers.enforce_memory_budget() {
@@ -778,14 +783,29 @@ impl Server {
             self.peers.hand_out();
             self.peers.pop_dirty()
         } {
-            match self.peers.flush(key) {
-                Flushed::Done => {}
-                Flushed::ResumeReading => {
-                    self.on_readable(key, handler, true);
-                    self.peers.mark_dirty(key);
-                }
-                Flushed::Closed => self.remove(key, handler),
+            self.flush(key, handler);
+        }
+    }
+
+    /// Writes what a connection's own input produced for it (replies, a Pong, a Close) as soon
+    /// as that input is processed, without waiting for the end of the turn: the client can read
+    /// its replies while the loop serves the other connections (uWebSockets likewise uncorks a
+    /// socket at the end of its read callback). What was published is not handed out here, so
+    /// a publication still reaches each recipient in the one write at the end of the turn.
+    fn reply_now<H: Handler>(&mut self, key: usize, handler: &mut H) {
+        if self.peers.slot(key).is_some_and(|peer| peer.dirty) {
+            self.flush(key, handler);
+        }
+    }
+
+    fn flush<H: Handler>(&mut self, key: usize, handler: &mut H) {
+        match self.peers.flush(key) {
+            Flushed::Done => {}
+            Flushed::ResumeReading => {
+                self.on_readable(key, handler, true);
+                self.peers.mark_dirty(key);
             }
+            Flushed::Closed => self.remove(key, handler),
         }
     }
 
