@@ -49,8 +49,26 @@ impl Chunk {
 /// recipient's buffer grows by kilobytes a turn).
 pub const COPY_MAX: usize = 1024;
 
-/// The largest buffer an empty queue keeps for its next output (see [`Outbox::release`]).
+/// The largest buffer an empty queue keeps for its next output (see [`Outbox::take_spare`]).
 pub const SPARE_MAX: usize = 64 * 1024;
+
+/// The memory an emptied queue kept (its list of chunks, with its last buffer in it, both
+/// empty), taken by the IO shell ([`Outbox::take_spare`]) for another queue to reuse
+/// ([`Outbox::reuse`]): output costs no allocation once the loop is busy, while a connection with
+/// nothing to send holds no buffer.
+#[derive(Debug)]
+pub struct Spare(VecDeque<Chunk>);
+
+impl Spare {
+    /// The bytes of memory it holds.
+    pub fn capacity(&self) -> usize {
+        let buffer = match self.0.front() {
+            Some(Chunk::Buffer(buffer)) => buffer.capacity(),
+            _ => 0,
+        };
+        self.0.capacity() * std::mem::size_of::<Chunk>() + buffer
+    }
+}
 
 /// Where the output stream is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,10 +257,9 @@ impl Outbox {
             }
         }
         if self.len == 0 {
-            // Keep the queue and its last buffer for the next turn's frames (the IO shell
-            // releases them once a turn passes without output): allocating and freeing them every
-            // turn for every recipient of a broadcast made the allocator hand memory back to the
-            // system and fault it in again.
+            // Keep the queue and its last buffer for the next frames, until the IO shell takes
+            // them (`take_spare`) to reuse elsewhere: allocating and freeing them for every write
+            // made the allocator hand memory back to the system and fault it in again.
             self.chunks.clear();
             if let Some(mut buffer) = spare {
                 buffer.clear();
@@ -253,17 +270,28 @@ impl Outbox {
     }
 
     /// Whether the queue is empty but keeps memory from its last output (see
-    /// [`release`](Self::release)).
+    /// [`take_spare`](Self::take_spare)).
     pub fn holds_spare(&self) -> bool {
         self.len == 0 && self.chunks.capacity() > 0
     }
 
-    /// Frees the memory an empty queue kept from its last output, so that an idle connection
-    /// costs only the struct. The IO shell calls it once a turn has passed without output.
-    pub fn release(&mut self) {
-        if self.len == 0 {
-            self.chunks = VecDeque::new();
+    /// Takes the memory an empty queue kept from its last output, so that the connection costs
+    /// only the struct while it has nothing to send. The IO shell takes it as soon as it has
+    /// emptied the queue, and hands it to the next queue it is about to fill
+    /// ([`reuse`](Self::reuse)), or drops it.
+    pub fn take_spare(&mut self) -> Option<Spare> {
+        self.holds_spare()
+            .then(|| Spare(std::mem::take(&mut self.chunks)))
+    }
+
+    /// Lets an empty queue that holds no memory fill `spare` with its next output instead of
+    /// allocating. Gives `spare` back if the queue has memory of its own or bytes queued.
+    pub fn reuse(&mut self, spare: Spare) -> Option<Spare> {
+        if self.len != 0 || self.chunks.capacity() > 0 {
+            return Some(spare);
         }
+        self.chunks = spare.0;
+        None
     }
 
     /// Counts written pongs out, and queues the one that waited once there is room.
@@ -373,11 +401,11 @@ mod tests {
         outbox.append(|v| v.extend_from_slice(b"h"));
         assert_eq!(outbox.chunks.len(), 1, "the kept buffer is reused");
         outbox.advance(1);
-        outbox.release();
+        assert!(outbox.take_spare().is_some());
         assert_eq!(
             outbox.chunks.capacity(),
             0,
-            "released: an idle connection keeps nothing"
+            "taken: an idle connection keeps nothing"
         );
     }
 
@@ -583,8 +611,34 @@ mod tests {
         assert!(!outbox.holds_spare(), "bytes are queued");
         outbox.advance(2);
         assert!(outbox.holds_spare());
-        outbox.release();
+        assert!(outbox.take_spare().is_some());
         assert!(!outbox.holds_spare());
+        assert!(outbox.take_spare().is_none(), "taken once");
+    }
+
+    #[test]
+    fn a_spare_is_reused_by_an_empty_queue_without_memory_only() {
+        let mut first = Outbox::new();
+        first.append(|v| v.extend_from_slice(&[b'a'; 300]));
+        first.advance(300);
+        let spare = first.take_spare().expect("emptied with memory kept");
+        assert!(spare.capacity() >= 300 + std::mem::size_of::<Chunk>());
+        // A queue with bytes queued, or memory of its own, gives it back.
+        let mut busy = Outbox::new();
+        busy.append(|v| v.push(b'x'));
+        let spare = busy.reuse(spare).expect("bytes are queued");
+        busy.advance(1);
+        let spare = busy.reuse(spare).expect("it kept its own buffer");
+        // An empty queue without memory fills the spare buffer: no allocation.
+        let mut idle = Outbox::new();
+        assert!(idle.reuse(spare).is_none());
+        idle.append(|v| v.extend_from_slice(b"hello"));
+        assert_eq!(idle.chunks.len(), 1);
+        let Some(Chunk::Buffer(buffer)) = idle.chunks.front() else {
+            panic!("the spare buffer is at the front");
+        };
+        assert!(buffer.capacity() >= 300, "the spare's buffer");
+        assert_eq!(contents(&idle), b"hello");
     }
 
     #[test]

@@ -58,9 +58,6 @@ pub const READ_BUFFER_SIZE: usize = 256 * 1024;
 /// inflate to megabytes, cannot monopolise the thread (libuv caps reads per event the same
 /// way). At two bytes for the smallest frame, the bytes read bound the frames per turn too.
 pub const READ_BUDGET: usize = READ_BUFFER_SIZE;
-/// How soon the loop comes back, when nothing else happens, to release the output buffers that
-/// connections kept from their last turn.
-const SPARE_RELEASE_DELAY: Duration = Duration::from_millis(50);
 /// How long accepting pauses after the process runs out of file descriptors.
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
@@ -258,7 +255,6 @@ impl Server {
                 self.flush_dirty(handler);
             }
             self.peers.stats.memory_held = self.peers.held_total;
-            self.peers.release_spare_buffers();
             if self
                 .accept_paused_until
                 .is_some_and(|t| t <= self.peers.now)
@@ -299,19 +295,12 @@ impl Server {
         if !self.read_again.is_empty() || self.peers.has_count_changes() {
             return Some(Duration::ZERO);
         }
-        // Output buffers kept from the last turns are released by the turns that follow: come
-        // back soon even if nothing happens, so that an idle server keeps none.
-        let spare_release = self
-            .peers
-            .holds_spare_buffers()
-            .then(|| Instant::now() + SPARE_RELEASE_DELAY);
         let now = Instant::now();
         let next = [
             self.peers.next_timer(),
             self.peers.broker_deadline(),
             self.accept_paused_until,
             self.shutdown_deadline,
-            spare_release,
         ]
         .into_iter()
         .flatten()
@@ -703,6 +692,7 @@ impl Server {
         let mut pos = 0;
         let mut yielded = false;
         let mut unfinished = false;
+        self.peers.lend_spare(key);
         loop {
             if *budget == 0 && (pos < len || unfinished) {
                 yielded = true;

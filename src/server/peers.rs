@@ -16,7 +16,7 @@ use crate::close::CloseCode;
 use crate::deflate::SharedDeflate;
 use crate::error::SendError;
 use crate::message::{Message, MessageKind};
-use crate::outbox::{COPY_MAX, SPARE_MAX};
+use crate::outbox::{COPY_MAX, SPARE_MAX, Spare};
 use crate::prepared::PreparedFrame;
 use crate::server_connection::{ServerConfig, ServerConnection};
 use mio::net::TcpStream;
@@ -92,6 +92,15 @@ pub(crate) fn split_token(token: Token) -> (usize, u32) {
 /// (or a write) of its own.
 const ZERO_COPY_MIN: usize = 4096;
 
+/// The most emptied output buffers the loop keeps for reuse: as many connections as are served
+/// between two writes of one of them need no allocation for their output. The buffers of every
+/// other connection are freed as soon as written, so that a connection with nothing to send
+/// holds none.
+pub const SPARE_POOL: usize = 16;
+/// The largest output buffer (with its list of chunks), in bytes, kept for reuse: the pool holds
+/// at most 16 × 16 KiB.
+pub const SPARE_POOLED_MAX: usize = 16 * 1024;
+
 /// What flushing a peer found.
 pub(crate) enum Flushed {
     /// Nothing more to do.
@@ -128,10 +137,9 @@ pub(crate) struct Peers {
     pub now: Instant,
     /// The bytes every peer held when last counted (the sum of their `held`).
     pub held_total: u64,
-    /// Peers whose output queue was emptied this turn and keeps its buffer for the next one.
-    drained: Vec<usize>,
-    /// The same, from the turn before: released at the end of this turn unless used again.
-    drained_before: Vec<usize>,
+    /// Memory taken from output queues as they were emptied, for the next queues to fill (at
+    /// most [`SPARE_POOL`] of at most [`SPARE_POOLED_MAX`] bytes each).
+    spares: Vec<Spare>,
     /// Frames published during this pass, in order, not yet handed to their recipients.
     published: Vec<Run>,
     /// Where a recipient's frames are gathered for one write.
@@ -165,8 +173,7 @@ impl Peers {
             timers: Timers::new(now),
             now,
             held_total: 0,
-            drained: Vec::new(),
-            drained_before: Vec::new(),
+            spares: Vec::new(),
             published: Vec::new(),
             scratch: Vec::new(),
             next_generation: 0,
@@ -742,8 +749,11 @@ impl Peers {
                 peer.conn.abort("write error");
             }
         }
-        if peer.conn.outbox().holds_spare() {
-            self.drained.push(key);
+        if let Some(spare) = peer.conn.outbox().take_spare()
+            && self.spares.len() < SPARE_POOL
+            && spare.capacity() <= SPARE_POOLED_MAX
+        {
+            self.spares.push(spare);
         }
         if peer.conn.outbox().take_eof() {
             // Half-close (after TLS close_notify): the peer reads our last bytes, then EOF.
@@ -811,28 +821,19 @@ impl Peers {
         }
     }
 
-    /// Whether some connections keep output buffers that a later turn will release.
-    pub fn holds_spare_buffers(&self) -> bool {
-        !self.drained.is_empty() || !self.drained_before.is_empty()
-    }
-
-    /// Ends a turn for the output buffers: a queue emptied in the turn before and not used in
-    /// this one frees what it kept, so that an idle connection holds no buffer while a busy one
-    /// reuses its buffer turn after turn.
-    pub fn release_spare_buffers(&mut self) {
-        self.drained.sort_unstable();
-        for key in self.drained_before.drain(..) {
-            if self.drained.binary_search(&key).is_ok() {
-                continue; // used again this turn
-            }
-            if let Some(peer) = self.slab.get_mut(key) {
-                peer.conn.outbox().release();
-            }
-        }
-        std::mem::swap(&mut self.drained, &mut self.drained_before);
-        // After a burst, give back the list's memory too (8 bytes per connection that drained).
-        if self.drained.capacity() > 1024 {
-            self.drained = Vec::new();
+    /// Lends the peer memory for its output from the pool, if its queue has none: called before
+    /// its input is processed, so that its replies fill a buffer emptied earlier instead of a
+    /// new one. [`flush`](Self::flush) takes it back once the queue is written.
+    pub fn lend_spare(&mut self, key: usize) {
+        let Some(spare) = self.spares.pop() else {
+            return;
+        };
+        let Some(peer) = self.slab.get_mut(key) else {
+            self.spares.push(spare);
+            return;
+        };
+        if let Some(spare) = peer.conn.outbox().reuse(spare) {
+            self.spares.push(spare);
         }
     }
 

@@ -825,7 +825,7 @@ fn send_through_writes_what_the_writer_takes_and_queues_the_rest() {
     frame.extend_from_slice(&payload);
     for room in [0, 2, 4, 50, 204, 1000] {
         let mut h = Harness::open(ServerConfig::default());
-        h.conn.outbox().release();
+        let _ = h.conn.outbox().take_spare();
         let mut writer = Taking {
             room,
             ..Taking::default()
@@ -890,7 +890,7 @@ fn prepared_frames_sent_through_go_out_in_one_write_and_the_rest_is_queued() {
     let total = wire.len();
     for room in [0, 1, 5, 6, 100, total, total + 10] {
         let mut h = Harness::open(ServerConfig::default());
-        h.conn.outbox().release();
+        let _ = h.conn.outbox().take_spare();
         let mut writer = Taking {
             room,
             ..Taking::default()
