@@ -188,6 +188,13 @@ struct PayloadProgress {
     received: u64,
 }
 
+/// The least payload still to come in a frame for [`Connection::payload_room`] to lend room for
+/// it, in bytes: below it, reading into the IO shell's buffer and copying costs less than a read
+/// of its own.
+pub const READ_IN_PLACE_MIN: usize = 64 * 1024;
+/// The most room [`Connection::payload_room`] lends at once, in bytes (a read's worth).
+pub const READ_IN_PLACE_MAX: usize = 256 * 1024;
+
 /// The framing state of one WebSocket connection after its opening handshake.
 ///
 /// ```
@@ -319,26 +326,29 @@ impl<P: Endpoint> Connection<P> {
             return Ok(Received::used(input.len(), None));
         }
         match self.receive_frame(input, out, limits, shared) {
-            Ok(mut received) => {
-                if self.state != State::Open
-                    && P::ROLE == Role::Server
-                    && matches!(received.event, Some(Event::Message(_)))
-                {
-                    //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
-                    //= type=implication
-                    //= reason=A message that arrives after a server's Close is read but not delivered: the application asked to stop. A client's is delivered: it is the server's answer to what the client sent before closing (the echo of a terminal client's last line).
-                    //# However, there is no guarantee that the
-                    //# endpoint that has already sent a Close frame will continue to process
-                    //# data.
-                    received.event = None;
-                }
-                Ok(received)
-            }
+            Ok(received) => Ok(self.deliverable(received)),
             Err(error) => {
                 self.fail(error, out);
                 Err(error)
             }
         }
+    }
+
+    /// What is received, without a message the application is not to get.
+    fn deliverable<'a>(&self, mut received: Received<Event<'a>>) -> Received<Event<'a>> {
+        if self.state != State::Open
+            && P::ROLE == Role::Server
+            && matches!(received.event, Some(Event::Message(_)))
+        {
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+            //= type=implication
+            //= reason=A message that arrives after a server's Close is read but not delivered: the application asked to stop. A client's is delivered: it is the server's answer to what the client sent before closing (the echo of a terminal client's last line).
+            //# However, there is no guarantee that the
+            //# endpoint that has already sent a Close frame will continue to process
+            //# data.
+            received.event = None;
+        }
+        received
     }
 
     fn receive_frame<'a>(
@@ -566,10 +576,92 @@ impl<P: Endpoint> Connection<P> {
         }
         progress.received += take as u64;
         progress.remaining -= take as u64;
-        let (frame_done, fin) = (progress.remaining == 0, progress.fin);
         incoming
             .message
-            .push(piece, fin.then_some(progress.remaining))?;
+            .push(piece, progress.fin.then_some(progress.remaining))?;
+        self.piece_received(take, limits, shared)
+    }
+
+    /// Room for the next payload bytes of the frame being received, to be read straight into the
+    /// message being assembled rather than passed to [`receive`](Self::receive) (which copies
+    /// them there): offered for an uncompressed data frame with at least [`READ_IN_PLACE_MIN`]
+    /// bytes still to come, at most [`READ_IN_PLACE_MAX`] at once and never more than the
+    /// message's payload received so far (so a peer that announces a large frame and sends
+    /// little makes the receiver zero and hold at most as much again). After reading into it,
+    /// call [`receive_in_place`](Self::receive_in_place) with the number of bytes read.
+    pub fn payload_room(&mut self) -> Option<&mut [u8]> {
+        if matches!(self.state, State::CloseReceived | State::Failed) {
+            return None;
+        }
+        let incoming = self.incoming.as_deref_mut()?;
+        let progress = incoming.frame.as_ref()?;
+        if incoming.message.is_compressed() {
+            return None;
+        }
+        let len = (progress.remaining.min(READ_IN_PLACE_MAX as u64) as usize)
+            .min(incoming.message.payload_len());
+        if len < READ_IN_PLACE_MIN {
+            return None;
+        }
+        let rest = progress.fin.then(|| progress.remaining - len as u64);
+        Some(incoming.message.room(len, rest))
+    }
+
+    /// Takes `len` payload bytes read into the room [`payload_room`](Self::payload_room) lent,
+    /// as [`receive`](Self::receive) takes input: unmasked, validated, and the message delivered
+    /// if they complete it (always owned: its payload is the buffer they were read into).
+    pub fn receive_in_place(
+        &mut self,
+        len: usize,
+        out: &mut Outbox,
+        limits: &Limits,
+        shared: &mut SharedDeflate,
+    ) -> Result<Received<Event<'static>>, ProtocolError> {
+        let incoming = self
+            .incoming
+            .as_deref_mut()
+            .expect("receive_in_place follows payload_room");
+        let progress = incoming
+            .frame
+            .as_mut()
+            .expect("receive_in_place follows payload_room");
+        assert!(len as u64 <= progress.remaining, "read past the frame");
+        let mask = progress
+            .mask
+            .map(|key| (key, (progress.received % 4) as usize));
+        progress.received += len as u64;
+        progress.remaining -= len as u64;
+        match incoming
+            .message
+            .fill(len, mask)
+            .and_then(|()| self.piece_received(len, limits, shared))
+        {
+            Ok(received) => Ok(self.deliverable(received)),
+            Err(error) => {
+                self.fail(error, out);
+                Err(error)
+            }
+        }
+    }
+
+    /// After `take` bytes of the frame's payload were added to the message: ends the frame and
+    /// the message input as they are complete, inflates what it can, and delivers the message
+    /// once it is whole.
+    fn piece_received(
+        &mut self,
+        take: usize,
+        limits: &Limits,
+        shared: &mut SharedDeflate,
+    ) -> Result<Received<Event<'static>>, ProtocolError> {
+        let incoming = self
+            .incoming
+            .as_deref_mut()
+            .expect("a piece of a frame was received");
+        let progress = incoming
+            .frame
+            .as_ref()
+            .expect("a piece of a frame was received");
+        let (frame_done, fin) = (progress.remaining == 0, progress.fin);
         if frame_done {
             incoming.frame = None;
             if fin {
@@ -1954,5 +2046,184 @@ mod tests {
             server.direct_write_header(MessageKind::Text, 10),
             Err(SendError::NotOpen)
         );
+    }
+
+    /// Pseudo-random bytes (incompressible, and with every byte value).
+    fn noise(len: usize) -> Vec<u8> {
+        let mut state = 0x2545_f491_u32;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_large_frame_is_read_in_place_once_a_piece_of_it_arrived() {
+        let payload = noise(300 * 1024);
+        let wire = client_frame(0x82, &payload);
+        let header_len = wire.len() - payload.len();
+        let mut conn = Connection::new(ServerEnd);
+        let mut out = Outbox::new();
+        let mut shared = SharedDeflate::new();
+        assert!(conn.payload_room().is_none(), "no frame under way");
+        // The header and 100 KiB arrive through the shell's buffer.
+        let mut first = wire[..header_len + 100 * 1024].to_vec();
+        let first_len = first.len();
+        let received = conn
+            .receive(&mut first, &mut out, &LIMITS, &mut shared)
+            .unwrap();
+        assert_eq!(received.consumed, first_len);
+        assert!(received.event.is_none());
+        // Room for as much again as arrived (not the 200 KiB still to come).
+        let mut fed = header_len + 100 * 1024;
+        let mut rooms = Vec::new();
+        let message = loop {
+            let room = conn.payload_room().expect("room is lent");
+            rooms.push(room.len());
+            // An odd number of bytes first, so that the next piece starts mid-key.
+            let take = if rooms.len() == 1 { 1001 } else { room.len() };
+            room[..take].copy_from_slice(&wire[fed..fed + take]);
+            fed += take;
+            let received = conn
+                .receive_in_place(take, &mut out, &LIMITS, &mut shared)
+                .unwrap();
+            assert_eq!(received.consumed, take);
+            if let Some(Event::Message(message)) = received.event {
+                break message;
+            }
+        };
+        assert_eq!(fed, wire.len());
+        assert_eq!(
+            rooms,
+            [100 * 1024, 100 * 1024 + 1001, 100 * 1024 - 2 * 1001]
+        );
+        assert_eq!(message.kind(), MessageKind::Binary);
+        assert!(
+            message.as_bytes() == payload.as_slice(),
+            "unmasked, in order"
+        );
+        assert!(conn.payload_room().is_none(), "the frame is over");
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn room_is_lent_only_for_an_uncompressed_frame_with_64_kib_or_more_to_come() {
+        let mut shared = SharedDeflate::new();
+        let mut out = Outbox::new();
+        // 64 KiB still to come after 64 KiB: lent; one byte less: not.
+        for (len, lent) in [(128 * 1024, true), (128 * 1024 - 1, false)] {
+            let wire = client_frame(0x82, &vec![1; len]);
+            let mut conn = Connection::new(ServerEnd);
+            let mut first = wire[..wire.len() - (len - 64 * 1024)].to_vec();
+            conn.receive(&mut first, &mut out, &LIMITS, &mut shared)
+                .unwrap();
+            assert_eq!(
+                conn.payload_room().map(|room| room.len()),
+                lent.then_some(64 * 1024),
+                "{len}"
+            );
+        }
+        // A compressed message is inflated, not read in place.
+        let mut compressed = Vec::new();
+        let mut encoder =
+            flate2::write::DeflateEncoder::new(&mut compressed, flate2::Compression::fast());
+        std::io::Write::write_all(&mut encoder, &noise(300 * 1024)).unwrap();
+        encoder.finish().unwrap();
+        let wire = client_frame(0xC2, &compressed);
+        let mut conn = Connection::new(ServerEnd).with_deflate(deflate(15));
+        let mut first = wire[..150 * 1024].to_vec();
+        conn.receive(&mut first, &mut out, &LIMITS, &mut shared)
+            .unwrap();
+        assert!(conn.is_mid_frame());
+        assert!(conn.payload_room().is_none());
+        // Nor is anything once the connection has failed.
+        let wire = client_frame(0x82, &vec![1; 200 * 1024]);
+        let mut conn = Connection::new(ServerEnd);
+        let mut first = wire[..100 * 1024].to_vec();
+        conn.receive(&mut first, &mut out, &LIMITS, &mut shared)
+            .unwrap();
+        assert!(conn.payload_room().is_some());
+        conn.fail(ProtocolError::InvalidUtf8, &mut out);
+        assert!(conn.payload_room().is_none());
+    }
+
+    #[test]
+    fn room_lent_and_not_used_is_given_back() {
+        let payload = noise(200 * 1024);
+        let mut wire = client_frame(0x82, &payload);
+        let header_len = wire.len() - payload.len();
+        let mut conn = Connection::new(ServerEnd);
+        let mut out = Outbox::new();
+        let mut shared = SharedDeflate::new();
+        let split = header_len + 100 * 1024;
+        conn.receive(&mut wire[..split], &mut out, &LIMITS, &mut shared)
+            .unwrap();
+        assert_eq!(conn.payload_room().unwrap().len(), 100 * 1024);
+        assert_eq!(conn.buffered(), 200 * 1024, "the room lent is held");
+        // The rest comes through `receive` after all.
+        let received = conn
+            .receive(&mut wire[split..], &mut out, &LIMITS, &mut shared)
+            .unwrap();
+        let Some(Event::Message(message)) = received.event else {
+            panic!("the message is complete");
+        };
+        assert!(message.as_bytes() == payload.as_slice());
+    }
+
+    #[test]
+    fn invalid_utf8_read_in_place_fails_the_connection_with_1007() {
+        let mut text = vec![b'a'; 200 * 1024];
+        text[150 * 1024] = 0xFF;
+        let wire = client_frame(0x81, &text);
+        let header_len = wire.len() - text.len();
+        let mut conn = Connection::new(ServerEnd);
+        let mut out = Outbox::new();
+        let mut shared = SharedDeflate::new();
+        let mut first = wire[..header_len + 100 * 1024].to_vec();
+        conn.receive(&mut first, &mut out, &LIMITS, &mut shared)
+            .unwrap();
+        let room = conn.payload_room().unwrap();
+        let len = room.len();
+        room.copy_from_slice(&wire[header_len + 100 * 1024..][..len]);
+        assert_eq!(
+            conn.receive_in_place(len, &mut out, &LIMITS, &mut shared)
+                .unwrap_err(),
+            ProtocolError::InvalidUtf8
+        );
+        let close = drain(&mut out);
+        assert_eq!(
+            (close[0], &close[2..4]),
+            (0x88, &[0x03, 0xEF][..]),
+            "Close 1007"
+        );
+        assert!(conn.payload_room().is_none());
+    }
+
+    #[test]
+    fn a_message_completed_in_place_after_the_server_closed_is_not_delivered() {
+        let payload = noise(200 * 1024);
+        let wire = client_frame(0x82, &payload);
+        let header_len = wire.len() - payload.len();
+        let mut conn = Connection::new(ServerEnd);
+        let mut out = Outbox::new();
+        let mut shared = SharedDeflate::new();
+        let mut first = wire[..header_len + 100 * 1024].to_vec();
+        conn.receive(&mut first, &mut out, &LIMITS, &mut shared)
+            .unwrap();
+        conn.close(CloseCode::NORMAL, "", &mut out).unwrap();
+        let room = conn
+            .payload_room()
+            .expect("still reading what the peer sent");
+        let len = room.len();
+        room.copy_from_slice(&wire[header_len + 100 * 1024..]);
+        let received = conn
+            .receive_in_place(len, &mut out, &LIMITS, &mut shared)
+            .unwrap();
+        assert_eq!(received.consumed, len);
+        assert!(received.event.is_none());
     }
 }

@@ -152,8 +152,44 @@ impl<H, P: Endpoint> Lifecycle<H, P> {
             Stage::Open(session) => session,
             Stage::Closing { .. } | Stage::Closed => return Ok(Received::used(input.len(), None)),
         };
-        let (received, ended) = match session.receive(input, now, &mut self.outbox, limits, shared)
-        {
+        let received = session.receive(input, now, &mut self.outbox, limits, shared);
+        self.apply(received, first_to_close, now)
+    }
+
+    /// Room for the next payload bytes to be read in place, while open
+    /// ([`Connection::payload_room`](crate::connection::Connection::payload_room)).
+    pub fn payload_room(&mut self) -> Option<&mut [u8]> {
+        match &mut self.stage {
+            Stage::Open(session) => session.payload_room(),
+            _ => None,
+        }
+    }
+
+    /// Takes `len` bytes read into [`payload_room`](Self::payload_room), as
+    /// [`receive`](Self::receive) takes input.
+    pub fn receive_in_place(
+        &mut self,
+        len: usize,
+        now: Instant,
+        limits: &Limits,
+        shared: &mut SharedDeflate,
+        first_to_close: FirstToClose,
+    ) -> Result<Received<Event<'static>>, ProtocolError> {
+        let Stage::Open(session) = &mut self.stage else {
+            unreachable!("room is lent only while open");
+        };
+        let received = session.receive_in_place(len, now, &mut self.outbox, limits, shared);
+        self.apply(received, first_to_close, now)
+    }
+
+    /// Ends the open connection if what was received ended it.
+    fn apply<'a>(
+        &mut self,
+        received: Result<(Received<Event<'a>>, Option<Ended>), (ProtocolError, Ended)>,
+        first_to_close: FirstToClose,
+        now: Instant,
+    ) -> Result<Received<Event<'a>>, ProtocolError> {
+        let (received, ended) = match received {
             Ok(received) => received,
             Err((error, ended)) => {
                 self.end_open(ended, first_to_close, now);

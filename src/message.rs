@@ -7,6 +7,7 @@ use crate::deflate::{self, Deflate, Inflation, SharedDeflate};
 use crate::error::ProtocolError;
 use crate::frame::Opcode;
 use crate::limits::Limits;
+use crate::mask::apply_mask;
 use crate::utf8::Utf8Validator;
 use std::borrow::Cow;
 
@@ -100,8 +101,10 @@ pub(crate) struct Assembler {
     /// Payload bytes received on the wire (compressed ones for a compressed message), against
     /// the frame and message limits.
     wire_len: u64,
-    /// The payload so far: inflated, for a compressed message.
+    /// The payload so far (inflated, for a compressed message), followed by `room` zeroed bytes
+    /// lent for the next payload to be read into (see [`room`](Self::room)).
     buffer: Vec<u8>,
+    room: usize,
     utf8: Utf8Validator,
     /// RFC 7692 §6: RSV1 on the first frame marks a compressed message, inflated as its frames
     /// arrive, at most [`INFLATE_PER_CALL`] bytes at a time.
@@ -120,6 +123,7 @@ impl Assembler {
             fragments: 1,
             wire_len: 0,
             buffer: Vec::new(),
+            room: 0,
             utf8: Utf8Validator::new(),
             inflation: compressed
                 .map(|(deflate, shared)| Box::new(deflate.start_inflation(shared))),
@@ -175,7 +179,15 @@ impl Assembler {
                 .feed(bytes)
                 .map_err(|_| ProtocolError::InvalidUtf8)?;
         }
-        let needed = self.buffer.len() + bytes.len();
+        self.return_room();
+        self.reserve(bytes.len(), message_rest);
+        self.buffer.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Makes the buffer's capacity hold `additional` more bytes after those it holds.
+    fn reserve(&mut self, additional: usize, message_rest: Option<u64>) {
+        let needed = self.buffer.len() + additional;
         if needed > self.buffer.capacity() {
             let doubled = needed.max(2 * self.buffer.capacity());
             let target = match message_rest {
@@ -191,8 +203,61 @@ impl Assembler {
             };
             self.buffer.reserve_exact(target - self.buffer.len());
         }
-        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// The payload bytes held so far (not counting lent room).
+    pub(crate) fn payload_len(&self) -> usize {
+        self.buffer.len() - self.room
+    }
+
+    /// Whether the message is compressed (its payload is inflated, never read in place).
+    pub(crate) fn is_compressed(&self) -> bool {
+        self.inflation.is_some()
+    }
+
+    /// Lends `len` zeroed bytes at the end of an uncompressed payload for the next payload bytes
+    /// to be read into where they belong, instead of into a read buffer and then copied here.
+    /// [`fill`](Self::fill) takes what was read. Bytes lent before and not filled are lent
+    /// again, not zeroed twice. `message_rest` is as for [`push`](Self::push), after these.
+    pub(crate) fn room(&mut self, len: usize, message_rest: Option<u64>) -> &mut [u8] {
+        debug_assert!(self.inflation.is_none(), "a compressed payload is inflated");
+        let start = self.payload_len();
+        if len > self.room {
+            self.reserve(len - self.room, message_rest);
+            self.buffer.resize(start + len, 0);
+            self.room = len;
+        }
+        &mut self.buffer[start..start + len]
+    }
+
+    /// Takes the first `len` bytes of the lent room as payload: unmasks them with `mask` (the
+    /// key, and the offset of the first of them in its frame's payload) and validates text
+    /// (§8.1: fail fast).
+    pub(crate) fn fill(
+        &mut self,
+        len: usize,
+        mask: Option<([u8; 4], usize)>,
+    ) -> Result<(), ProtocolError> {
+        assert!(len <= self.room, "filled more than the room lent");
+        let start = self.payload_len();
+        let piece = &mut self.buffer[start..start + len];
+        if let Some((key, offset)) = mask {
+            apply_mask(piece, key, offset);
+        }
+        self.wire_len += len as u64;
+        self.room -= len;
+        if self.kind == MessageKind::Text {
+            self.utf8
+                .feed(piece)
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
         Ok(())
+    }
+
+    /// Drops the room lent and not filled.
+    fn return_room(&mut self) {
+        self.buffer.truncate(self.payload_len());
+        self.room = 0;
     }
 
     /// The final frame's payload has all arrived.
@@ -254,6 +319,7 @@ impl Assembler {
         if self.kind == MessageKind::Text {
             self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
         }
+        self.return_room();
         Ok(Message::new(self.kind, Cow::Owned(self.buffer)))
     }
 }

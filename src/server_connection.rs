@@ -138,6 +138,17 @@ pub enum ServerEvent<'a> {
     Close(Option<CloseFrame<'a>>),
 }
 
+impl<'a> From<Event<'a>> for ServerEvent<'a> {
+    fn from(event: Event<'a>) -> Self {
+        match event {
+            Event::Message(message) => ServerEvent::Message(message),
+            Event::Ping(payload) => ServerEvent::Ping(payload),
+            Event::Pong(payload) => ServerEvent::Pong(payload),
+            Event::Close(frame) => ServerEvent::Close(frame),
+        }
+    }
+}
+
 /// The server's side of the opening handshake; its deadline counts from the connection's start.
 #[derive(Debug)]
 enum Handshake {
@@ -421,12 +432,31 @@ impl ServerConnection {
             .lifecycle
             .receive(input, now, limits, shared, FirstToClose::Us)
             .map_err(Error::Protocol)?;
-        Ok(received.map(|event| match event {
-            Event::Message(message) => ServerEvent::Message(message),
-            Event::Ping(payload) => ServerEvent::Ping(payload),
-            Event::Pong(payload) => ServerEvent::Pong(payload),
-            Event::Close(frame) => ServerEvent::Close(frame),
-        }))
+        Ok(received.map(ServerEvent::from))
+    }
+
+    /// Room for the next payload bytes of a large frame, to be read straight into the message
+    /// being assembled instead of passed to [`handle_input`](Self::handle_input) (see
+    /// [`Connection::payload_room`](crate::connection::Connection::payload_room)). `None` when
+    /// input should go to `handle_input`, and always while input is left over from an earlier
+    /// read (it comes first).
+    pub fn payload_room(&mut self) -> Option<&mut [u8]> {
+        self.lifecycle.payload_room()
+    }
+
+    /// Takes `len` bytes read into [`payload_room`](Self::payload_room), as
+    /// [`handle_input`](Self::handle_input) takes input.
+    pub fn receive_in_place(
+        &mut self,
+        len: usize,
+        now: Instant,
+        shared: &mut SharedDeflate,
+    ) -> Result<Received<ServerEvent<'static>>, Error> {
+        let received = self
+            .lifecycle
+            .receive_in_place(len, now, &self.config.limits, shared, FirstToClose::Us)
+            .map_err(Error::Protocol)?;
+        Ok(received.map(ServerEvent::from))
     }
 
     /// The peer ended its stream (TCP FIN). What was queued is still written, then our side is

@@ -99,12 +99,45 @@ impl<P: Endpoint> Session<P> {
         limits: &Limits,
         shared: &mut SharedDeflate,
     ) -> Result<(Received<Event<'a>>, Option<Ended>), (ProtocolError, Ended)> {
-        if self.is_open() && !input.is_empty() {
+        self.note_input(input.len(), now);
+        let received = self.connection.receive(input, out, limits, shared);
+        self.ended_by(received)
+    }
+
+    /// Room for the next payload bytes to be read in place ([`Connection::payload_room`]).
+    pub fn payload_room(&mut self) -> Option<&mut [u8]> {
+        self.connection.payload_room()
+    }
+
+    /// Takes `len` bytes read into [`payload_room`](Self::payload_room), as
+    /// [`receive`](Self::receive) takes input.
+    pub fn receive_in_place(
+        &mut self,
+        len: usize,
+        now: Instant,
+        out: &mut Outbox,
+        limits: &Limits,
+        shared: &mut SharedDeflate,
+    ) -> Result<(Received<Event<'static>>, Option<Ended>), (ProtocolError, Ended)> {
+        self.note_input(len, now);
+        let received = self.connection.receive_in_place(len, out, limits, shared);
+        self.ended_by(received)
+    }
+
+    fn note_input(&mut self, len: usize, now: Instant) {
+        if self.is_open() && len > 0 {
             // Any input shows the peer is alive: the idle time counts again from now.
             self.keepalive = Keepalive::Idle;
             self.since = now;
         }
-        let received = match self.connection.receive(input, out, limits, shared) {
+    }
+
+    /// What received input did to the connection: a failure, or a Close received, ends it.
+    fn ended_by<'a>(
+        &self,
+        received: Result<Received<Event<'a>>, ProtocolError>,
+    ) -> Result<(Received<Event<'a>>, Option<Ended>), (ProtocolError, Ended)> {
+        let received = match received {
             Ok(received) => received,
             Err(error) => {
                 let closure = Closure::abnormal(CloseCause::Failed(error));

@@ -81,6 +81,29 @@ impl Conn {
         }
     }
 
+    /// Room for the next payload bytes of a large frame, to be read in place (see
+    /// [`ServerConnection::payload_room`]); only for accepted connections (an outbound one's
+    /// input goes through [`receive`](Self::receive)).
+    pub fn payload_room(&mut self) -> Option<&mut [u8]> {
+        match self {
+            Conn::Accepted(conn) => conn.payload_room(),
+            Conn::Outbound(_) => None,
+        }
+    }
+
+    /// Takes `len` bytes read into [`payload_room`](Self::payload_room).
+    pub fn receive_in_place(
+        &mut self,
+        len: usize,
+        now: Instant,
+        shared: &mut SharedDeflate,
+    ) -> Result<Received<ServerEvent<'static>>, Error> {
+        match self {
+            Conn::Accepted(conn) => conn.receive_in_place(len, now, shared),
+            Conn::Outbound(_) => unreachable!("no room is lent to an outbound connection"),
+        }
+    }
+
     pub fn handle_eof(&mut self, now: Instant) {
         match self {
             Conn::Accepted(conn) => conn.handle_eof(now),

@@ -420,19 +420,28 @@ impl Server {
             }
             let handshaking = peer.conn.is_handshaking();
             let carried = peer.pending_len();
-            let outcome = if handshaking {
+            // The payload of a large frame is read straight into its message when the
+            // connection lends room for it; other input goes through the loop's buffer.
+            let in_place = if handshaking {
+                None
+            } else {
+                peer.read_in_place()
+            };
+            let (outcome, room) = match in_place {
+                Some((outcome, room)) => (outcome, Some(room)),
                 // The request head accumulates in `pending`, each byte copied once, so a client
                 // dripping its head costs linear work, not a copy of the head per read.
-                peer.read_appending(&mut self.read_buffer)
-            } else {
-                peer.read(&mut self.read_buffer)
+                None if handshaking => (peer.read_appending(&mut self.read_buffer), None),
+                None => (peer.read(&mut self.read_buffer), None),
             };
             let (len, socket_drained) = match outcome {
                 // A read that did not fill the buffer drained the socket, unless the FIN is
                 // still to come.
                 Ok(ReadOutcome::Data(len)) => (
                     len,
-                    len < self.read_buffer.len() && !to_eof && !peer.has_more_input(),
+                    len < room.unwrap_or(self.read_buffer.len())
+                        && !to_eof
+                        && !peer.has_more_input(),
                 ),
                 // Over TLS, the leftover may have left too little room to read the socket.
                 Ok(ReadOutcome::Leftover(len)) => (len, !peer.has_more_input()),
@@ -469,7 +478,10 @@ impl Server {
             self.peers.stats.bytes_in += new_bytes as u64;
             // The bytes read are processed whatever the budget (keeping them for later would
             // copy them twice); only the messages they complete can use it up mid-way.
-            let yielded = if handshaking {
+            let yielded = if room.is_some() {
+                self.process_in_place(key, len, handler, &mut budget);
+                false
+            } else if handshaking {
                 match self.handshake(key, handler) {
                     Some(frames_len) => self.process_input(key, frames_len, handler, &mut budget),
                     None => false,
@@ -734,25 +746,15 @@ impl Server {
                 unfinished = false;
             }
             pos += received.consumed;
-            match received.event {
-                Some(ServerEvent::Message(message)) => {
-                    parts.stats.messages_in += 1;
-                    *budget = budget.saturating_sub(message.as_bytes().len());
-                    let mut ctx = Context {
-                        peers: &mut self.peers,
-                        handle: &self.handle,
-                    };
-                    handler.on_message(&mut ctx, id, message);
-                }
-                Some(ServerEvent::Close(frame)) => {
-                    let code = frame.map_or(CloseCode::NO_STATUS, |f| f.code);
-                    bump(&mut parts.stats.close_codes_received, code.0);
-                    if was_open {
-                        bump(&mut parts.stats.close_codes_sent, code.0);
-                    }
-                }
-                _ => {}
-            }
+            deliver(
+                &mut self.peers,
+                &self.handle,
+                id,
+                received.event,
+                was_open,
+                handler,
+                budget,
+            );
         }
         if let Some(peer) = self.peers.slot(key)
             && pos < len
@@ -762,6 +764,40 @@ impl Server {
         }
         self.peers.mark_dirty(key);
         yielded
+    }
+
+    /// Hands `len` bytes of a large frame's payload, read into the room its connection lent, to
+    /// the connection, and the message they complete (if they do) to the application.
+    fn process_in_place<H: Handler>(
+        &mut self,
+        key: usize,
+        len: usize,
+        handler: &mut H,
+        budget: &mut usize,
+    ) {
+        let now = self.peers.now;
+        let (Some(id), Some(parts)) = (self.peers.id(key), self.peers.parts(key)) else {
+            return;
+        };
+        let was_open = parts.peer.conn.is_open();
+        match parts.peer.conn.receive_in_place(len, now, parts.shared) {
+            Ok(received) => deliver(
+                &mut self.peers,
+                &self.handle,
+                id,
+                received.event,
+                was_open,
+                handler,
+                budget,
+            ),
+            Err(error) => {
+                log::debug!("{id}: {error}");
+                if let (Error::Protocol(error), true) = (error, was_open) {
+                    bump(&mut parts.stats.close_codes_sent, error.close_code().0);
+                }
+            }
+        }
+        self.peers.mark_dirty(key);
     }
 
     /// Writes the output of every peer that got some during this pass, and removes those whose
@@ -930,6 +966,35 @@ impl Server {
                 self.remove(key, handler);
             }
         }
+    }
+}
+
+/// Gives the application what a connection received: a message (which uses up its size of the
+/// turn's `budget`), or counts the peer's Close.
+fn deliver<H: Handler>(
+    peers: &mut Peers,
+    handle: &Handle,
+    id: PeerId,
+    event: Option<ServerEvent<'_>>,
+    was_open: bool,
+    handler: &mut H,
+    budget: &mut usize,
+) {
+    match event {
+        Some(ServerEvent::Message(message)) => {
+            peers.stats.messages_in += 1;
+            *budget = budget.saturating_sub(message.as_bytes().len());
+            let mut ctx = Context { peers, handle };
+            handler.on_message(&mut ctx, id, message);
+        }
+        Some(ServerEvent::Close(frame)) => {
+            let code = frame.map_or(CloseCode::NO_STATUS, |f| f.code);
+            bump(&mut peers.stats.close_codes_received, code.0);
+            if was_open {
+                bump(&mut peers.stats.close_codes_sent, code.0);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -122,6 +122,31 @@ impl Peer {
         }
     }
 
+    /// Reads once straight into the room the connection lends for the payload of a large frame
+    /// (see [`Conn::payload_room`]), when it lends one and no input is left over (that comes
+    /// first). Returns the outcome and the size of the room, or `None` when no room is lent.
+    pub fn read_in_place(&mut self) -> Option<(io::Result<ReadOutcome>, usize)> {
+        if self.pending_len() > 0 {
+            return None;
+        }
+        let mut tls = self.extras.as_mut().and_then(|extras| extras.tls.as_mut());
+        let room = self.conn.payload_room()?;
+        let outcome = loop {
+            let read = match tls.as_mut() {
+                Some(tls) => tls.read(&mut self.stream, room),
+                None => self.stream.read(room),
+            };
+            break match read {
+                Ok(0) => Ok(ReadOutcome::Eof),
+                Ok(n) => Ok(ReadOutcome::Data(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(e),
+            };
+        };
+        Some((outcome, room.len()))
+    }
+
     /// Reads once from the socket (through TLS for a TLS peer) into `buf[from..]`.
     fn read_transport(&mut self, from: usize, buf: &mut [u8]) -> io::Result<usize> {
         match self.extras.as_mut().and_then(|extras| extras.tls.as_mut()) {
