@@ -2078,7 +2078,11 @@ mod tests {
             .unwrap();
         assert_eq!(received.consumed, first_len);
         assert!(received.event.is_none());
-        // Room for as much again as arrived (not the 200 KiB still to come).
+        // Room for as much again as arrived (not the 200 KiB still to come), and the buffer
+        // reserved to the frame's end (within half as much again as doubling).
+        assert_eq!(conn.payload_room().map(|room| room.len()), Some(100 * 1024));
+        let message = &conn.incoming.as_ref().unwrap().message;
+        assert_eq!(message.capacity(), 300 * 1024);
         let mut fed = header_len + 100 * 1024;
         let mut rooms = Vec::new();
         let message = loop {
@@ -2225,5 +2229,42 @@ mod tests {
             .unwrap();
         assert_eq!(received.consumed, len);
         assert!(received.event.is_none());
+    }
+
+    #[test]
+    fn a_fragment_read_in_place_counts_towards_the_message_limit_once() {
+        let payload = noise(300 * 1024);
+        let mut wire = client_frame(0x02, &payload);
+        let header_len = wire.len() - payload.len();
+        wire.extend_from_slice(&client_frame(0x80, b"end"));
+        let limits = Limits {
+            max_message_size: 300 * 1024 + 3,
+            ..LIMITS
+        };
+        let mut conn = Connection::new(ServerEnd);
+        let mut out = Outbox::new();
+        let mut shared = SharedDeflate::new();
+        let mut fed = header_len + 150 * 1024;
+        conn.receive(&mut wire[..fed].to_vec(), &mut out, &limits, &mut shared)
+            .unwrap();
+        let room = conn.payload_room().expect("room is lent in a fragment too");
+        let len = room.len();
+        room.copy_from_slice(&wire[fed..fed + len]);
+        fed += len;
+        assert!(
+            conn.receive_in_place(len, &mut out, &limits, &mut shared)
+                .unwrap()
+                .event
+                .is_none()
+        );
+        let mut rest = wire[fed..].to_vec();
+        let received = conn
+            .receive(&mut rest, &mut out, &limits, &mut shared)
+            .unwrap();
+        let Some(Event::Message(message)) = received.event else {
+            panic!("a message of exactly the limit is delivered");
+        };
+        assert_eq!(message.as_bytes().len(), 300 * 1024 + 3);
+        assert!(message.as_bytes()[..300 * 1024] == payload[..]);
     }
 }

@@ -210,6 +210,12 @@ impl Assembler {
         self.buffer.len() - self.room
     }
 
+    /// The capacity of the payload's buffer.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.buffer.capacity()
+    }
+
     /// Whether the message is compressed (its payload is inflated, never read in place).
     pub(crate) fn is_compressed(&self) -> bool {
         self.inflation.is_some()
@@ -222,11 +228,9 @@ impl Assembler {
     pub(crate) fn room(&mut self, len: usize, message_rest: Option<u64>) -> &mut [u8] {
         debug_assert!(self.inflation.is_none(), "a compressed payload is inflated");
         let start = self.payload_len();
-        if len > self.room {
-            self.reserve(len - self.room, message_rest);
-            self.buffer.resize(start + len, 0);
-            self.room = len;
-        }
+        self.reserve(len.saturating_sub(self.room), message_rest);
+        self.room = self.room.max(len);
+        self.buffer.resize(start + self.room, 0);
         &mut self.buffer[start..start + len]
     }
 

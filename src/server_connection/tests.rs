@@ -974,3 +974,37 @@ fn a_prepared_frame_sent_through_is_the_compressed_one_for_the_connections_windo
     assert_eq!(written, compressed.len());
     assert_eq!(writer.written, compressed);
 }
+
+#[test]
+fn a_large_frame_is_read_in_place_and_counts_as_input() {
+    let mut h = Harness::open(ServerConfig::default());
+    let payload: Vec<u8> = (0..300 * 1024).map(|i| (i % 251) as u8).collect();
+    let wire = masked(0x82, &payload);
+    let header_len = wire.len() - payload.len();
+    assert!(h.conn.payload_room().is_none(), "no frame under way");
+    let mut fed = header_len + 100 * 1024;
+    let mut first = wire[..fed].to_vec();
+    assert!(h.input_at(1.0, &mut first).unwrap().event.is_none());
+    let mut rooms = Vec::new();
+    let message = loop {
+        let room = h.conn.payload_room().expect("room is lent while open");
+        let len = room.len();
+        room.copy_from_slice(&wire[fed..fed + len]);
+        fed += len;
+        rooms.push(len);
+        let now = h.at(30.0);
+        let received = h.conn.receive_in_place(len, now, &mut h.shared).unwrap();
+        assert_eq!(received.consumed, len);
+        if let Some(ServerEvent::Message(message)) = received.event {
+            break message;
+        }
+    };
+    assert_eq!(rooms, [100 * 1024, 100 * 1024]);
+    assert!(message.as_bytes() == payload.as_slice());
+    assert_eq!(
+        h.deadline(),
+        Some(90.0),
+        "input read in place moves the idle deadline"
+    );
+    assert!(h.conn.payload_room().is_none(), "the frame is over");
+}
