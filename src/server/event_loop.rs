@@ -705,14 +705,15 @@ impl Server {
         let mut yielded = false;
         let mut unfinished = false;
         self.peers.lend_spare(key);
+        // The handler cannot remove a peer (closing one only queues its Close), so the id holds.
+        let Some(id) = self.peers.id(key) else {
+            return false;
+        };
         loop {
             if *budget == 0 && (pos < len || unfinished) {
                 yielded = true;
                 break;
             }
-            let Some(id) = self.peers.id(key) else {
-                return false;
-            };
             let Some(parts) = self.peers.parts(key) else {
                 return false;
             };
@@ -819,7 +820,7 @@ impl Server {
     /// socket at the end of its read callback). What was published is not handed out here, so
     /// a publication still reaches each recipient in the one write at the end of the turn.
     fn reply_now<H: Handler>(&mut self, key: usize, handler: &mut H) {
-        if self.peers.slot(key).is_some_and(|peer| peer.dirty) {
+        if self.peers.take_dirty(key) {
             self.flush(key, handler);
         }
     }

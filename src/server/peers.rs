@@ -71,6 +71,14 @@ fn held(peer: &Peer) -> u32 {
     bytes.min(u32::MAX as usize) as u32
 }
 
+/// Puts `peer` (at `key`) on the `dirty` list, once.
+fn list_dirty(dirty: &mut Vec<usize>, key: usize, peer: &mut Peer) {
+    if !peer.dirty {
+        peer.dirty = true;
+        dirty.push(key);
+    }
+}
+
 /// The peer `id` names, or `NotOpen` if it is gone.
 fn live(slab: &mut Slab<Peer>, id: PeerId) -> Result<&mut Peer, SendError> {
     slab.get_mut(id.key)
@@ -356,21 +364,28 @@ impl Peers {
 
     /// Puts a peer on the list to flush at the end of the pass.
     pub fn mark_dirty(&mut self, key: usize) {
-        if let Some(peer) = self.slab.get_mut(key)
-            && !peer.dirty
-        {
-            peer.dirty = true;
-            self.dirty.push(key);
+        if let Some(peer) = self.slab.get_mut(key) {
+            list_dirty(&mut self.dirty, key, peer);
         }
     }
 
-    /// The next peer to flush.
+    /// The next peer to flush. A listed peer that was flushed since (see
+    /// [`take_dirty`](Self::take_dirty)), or is gone, is passed over.
     pub fn pop_dirty(&mut self) -> Option<usize> {
-        let key = self.dirty.pop()?;
-        if let Some(peer) = self.slab.get_mut(key) {
-            peer.dirty = false;
+        while let Some(key) = self.dirty.pop() {
+            if self.take_dirty(key) {
+                return Some(key);
+            }
         }
-        Some(key)
+        None
+    }
+
+    /// Takes the peer off the list of peers to flush, if it is on it, for a caller that flushes
+    /// it now: whether it was.
+    pub fn take_dirty(&mut self, key: usize) -> bool {
+        self.slab
+            .get_mut(key)
+            .is_some_and(|peer| std::mem::take(&mut peer.dirty))
     }
 
     /// Applies the output policy after something was queued for `key`: a connection whose queue
@@ -379,9 +394,9 @@ impl Peers {
     fn queued(&mut self, key: usize) {
         if let Some(peer) = self.slab.get_mut(key) {
             apply_output_limits(key, peer, &self.config, &mut self.stats);
+            list_dirty(&mut self.dirty, key, peer);
         }
         self.stats.messages_out += 1;
-        self.mark_dirty(key);
     }
 
     /// Queues a message for one connection.
@@ -486,10 +501,15 @@ impl Peers {
     /// recipient to the next, and written at once when nothing is queued ahead of them; only
     /// what the socket does not take is queued. A large frame is queued by reference (never
     /// copied per recipient) and written when the dirty connections are flushed.
+    #[inline]
     pub fn hand_out(&mut self) {
-        if self.published.is_empty() {
-            return;
+        // Called before anything is queued for a connection: most of the time nothing waits.
+        if !self.published.is_empty() {
+            self.hand_out_published();
         }
+    }
+
+    fn hand_out_published(&mut self) {
         let mut published = std::mem::take(&mut self.published);
         let level = self.config.connection.deflate.level;
         for mut run in published.drain(..) {
