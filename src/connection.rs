@@ -561,25 +561,37 @@ impl<P: Endpoint> Connection<P> {
         limits: &Limits,
         shared: &mut SharedDeflate,
     ) -> Result<Received<Event<'a>>, ProtocolError> {
-        let incoming = self
-            .incoming
-            .as_deref_mut()
-            .expect("receive_payload is called only mid-frame");
-        let progress = incoming
-            .frame
-            .as_mut()
-            .expect("receive_payload is called only mid-frame");
-        let take = progress.remaining.min(input.len() as u64) as usize;
+        let take = self.frame_progress().remaining.min(input.len() as u64) as usize;
         let piece = &mut input[..take];
-        if let Some(key) = progress.mask {
-            apply_mask(piece, key, (progress.received % 4) as usize);
+        let (mask, message_rest) = self.count_piece(take);
+        if let Some((key, offset)) = mask {
+            apply_mask(piece, key, offset);
         }
-        progress.received += take as u64;
-        progress.remaining -= take as u64;
-        incoming
-            .message
-            .push(piece, progress.fin.then_some(progress.remaining))?;
+        let incoming = self.incoming.as_deref_mut().expect("mid-frame");
+        incoming.message.push(piece, message_rest)?;
         self.piece_received(take, limits, shared)
+    }
+
+    /// The frame whose payload is being received.
+    fn frame_progress(&mut self) -> &mut PayloadProgress {
+        self.incoming
+            .as_deref_mut()
+            .and_then(|incoming| incoming.frame.as_mut())
+            .expect("called only mid-frame")
+    }
+
+    /// Counts the next `len` bytes of the frame's payload as received. Returns the masking key
+    /// with the offset of the first of them in the frame's payload, and, in the message's final
+    /// frame, how many of its bytes are still to come after them.
+    fn count_piece(&mut self, len: usize) -> (Option<([u8; 4], usize)>, Option<u64>) {
+        let progress = self.frame_progress();
+        assert!(len as u64 <= progress.remaining, "past the frame's end");
+        let mask = progress
+            .mask
+            .map(|key| (key, (progress.received % 4) as usize));
+        progress.received += len as u64;
+        progress.remaining -= len as u64;
+        (mask, progress.fin.then_some(progress.remaining))
     }
 
     /// Room for the next payload bytes of the frame being received, to be read straight into the
@@ -617,20 +629,8 @@ impl<P: Endpoint> Connection<P> {
         limits: &Limits,
         shared: &mut SharedDeflate,
     ) -> Result<Received<Event<'static>>, ProtocolError> {
-        let incoming = self
-            .incoming
-            .as_deref_mut()
-            .expect("receive_in_place follows payload_room");
-        let progress = incoming
-            .frame
-            .as_mut()
-            .expect("receive_in_place follows payload_room");
-        assert!(len as u64 <= progress.remaining, "read past the frame");
-        let mask = progress
-            .mask
-            .map(|key| (key, (progress.received % 4) as usize));
-        progress.received += len as u64;
-        progress.remaining -= len as u64;
+        let (mask, _) = self.count_piece(len);
+        let incoming = self.incoming.as_deref_mut().expect("mid-frame");
         match incoming
             .message
             .fill(len, mask)
