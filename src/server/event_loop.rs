@@ -723,16 +723,7 @@ impl Server {
             let received = match parts.peer.conn.receive(input, now, parts.shared) {
                 Ok(received) => received,
                 Err(error) => {
-                    // The connection closes itself (Lifecycle); the problem is logged, at debug
-                    // level (a peer's protocol error is no fault of the server's).
-                    //
-                    //= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
-                    //# Similarly, to do so, the server MUST _Close the WebSocket
-                    //# Connection_, and SHOULD log the problem.
-                    log::debug!("{id}: {error}");
-                    if let (Error::Protocol(error), true) = (error, was_open) {
-                        bump(&mut parts.stats.close_codes_sent, error.close_code().0);
-                    }
+                    log_failure(parts.stats, id, error, was_open);
                     break;
                 }
             };
@@ -791,12 +782,7 @@ impl Server {
                 handler,
                 budget,
             ),
-            Err(error) => {
-                log::debug!("{id}: {error}");
-                if let (Error::Protocol(error), true) = (error, was_open) {
-                    bump(&mut parts.stats.close_codes_sent, error.close_code().0);
-                }
-            }
+            Err(error) => log_failure(parts.stats, id, error, was_open),
         }
         self.peers.mark_dirty(key);
     }
@@ -967,6 +953,20 @@ impl Server {
                 self.remove(key, handler);
             }
         }
+    }
+}
+
+/// Logs why a connection's input failed it, and counts the Close it sent for a protocol error.
+/// The connection closes itself (Lifecycle); the problem is logged at debug level (a peer's
+/// protocol error is no fault of the server's).
+//
+//= https://www.rfc-editor.org/rfc/rfc6455#section-7.1.7
+//# Similarly, to do so, the server MUST _Close the WebSocket
+//# Connection_, and SHOULD log the problem.
+fn log_failure(stats: &mut Stats, id: PeerId, error: Error, was_open: bool) {
+    log::debug!("{id}: {error}");
+    if let (Error::Protocol(error), true) = (error, was_open) {
+        bump(&mut stats.close_codes_sent, error.close_code().0);
     }
 }
 

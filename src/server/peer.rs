@@ -51,6 +51,18 @@ pub(crate) struct Peer {
     pub on_metrics_listener: bool,
 }
 
+/// Reads once from `stream` (through the TLS session in `extras`, for a TLS peer) into `buf`.
+fn read_transport(
+    stream: &mut TcpStream,
+    extras: &mut Option<Box<Extras>>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    match extras.as_mut().and_then(|extras| extras.tls.as_mut()) {
+        Some(tls) => tls.read(stream, buf),
+        None => stream.read(buf),
+    }
+}
+
 /// What one read produced.
 pub(crate) enum ReadOutcome {
     /// `n` bytes are in the buffer (for `read`, the old pending bytes followed by new ones).
@@ -129,14 +141,9 @@ impl Peer {
         if self.pending_len() > 0 {
             return None;
         }
-        let mut tls = self.extras.as_mut().and_then(|extras| extras.tls.as_mut());
         let room = self.conn.payload_room()?;
         let outcome = loop {
-            let read = match tls.as_mut() {
-                Some(tls) => tls.read(&mut self.stream, room),
-                None => self.stream.read(room),
-            };
-            break match read {
+            break match read_transport(&mut self.stream, &mut self.extras, room) {
                 Ok(0) => Ok(ReadOutcome::Eof),
                 Ok(n) => Ok(ReadOutcome::Data(n)),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
@@ -149,10 +156,7 @@ impl Peer {
 
     /// Reads once from the socket (through TLS for a TLS peer) into `buf[from..]`.
     fn read_transport(&mut self, from: usize, buf: &mut [u8]) -> io::Result<usize> {
-        match self.extras.as_mut().and_then(|extras| extras.tls.as_mut()) {
-            Some(tls) => tls.read(&mut self.stream, &mut buf[from..]),
-            None => self.stream.read(&mut buf[from..]),
-        }
+        read_transport(&mut self.stream, &mut self.extras, &mut buf[from..])
     }
 
     /// Whether input waits that no readiness event will announce (TLS plaintext or the end of
