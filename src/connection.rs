@@ -564,11 +564,8 @@ impl<P: Endpoint> Connection<P> {
         let take = self.frame_progress().remaining.min(input.len() as u64) as usize;
         let piece = &mut input[..take];
         let (mask, message_rest) = self.count_piece(take);
-        if let Some((key, offset)) = mask {
-            apply_mask(piece, key, offset);
-        }
         let incoming = self.incoming.as_deref_mut().expect("mid-frame");
-        incoming.message.push(piece, message_rest)?;
+        incoming.message.push(piece, mask, message_rest)?;
         self.piece_received(take, limits, shared)
     }
 

@@ -7,7 +7,7 @@ use crate::deflate::{self, Deflate, Inflation, SharedDeflate};
 use crate::error::ProtocolError;
 use crate::frame::Opcode;
 use crate::limits::Limits;
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, copy_masked};
 use crate::utf8::Utf8Validator;
 use std::borrow::Cow;
 
@@ -91,6 +91,11 @@ impl<'a> Message<'a> {
 /// them (its budget of work per turn counts each such call).
 pub const INFLATE_PER_CALL: usize = 256 * 1024;
 
+/// How far ahead of the bytes it holds a message's buffer may reserve, as a multiple of them:
+/// in its final frame the buffer goes straight to the message's end once that is at most this
+/// many times what it holds (with the next piece).
+const RESERVE_AHEAD: usize = 4;
+
 /// A message whose frames (or whose one frame) are still arriving. There is at most one per
 /// connection, and it holds the payload received so far in one contiguous buffer.
 #[derive(Debug)]
@@ -158,30 +163,46 @@ impl Assembler {
     ///
     /// `message_rest` is how many bytes of the message are still to come after these, when this
     /// is its final frame (`None` before that). The buffer grows twofold, as a `Vec` does, but
-    /// in the final frame straight to the message's end once that is within half as much again:
-    /// a large message then ends in a buffer of exactly its size, without a last doubling that
-    /// copied the whole payload once more and left up to half the memory unused. A peer that
-    /// announces a large frame and sends little of it still makes the receiver reserve at most
-    /// three times what it sent, and messages of many frames still grow geometrically (a buffer
-    /// fitted to each frame would be copied once per frame).
+    /// in the final frame straight to the message's end once that is at most [`RESERVE_AHEAD`]
+    /// times what it will hold: a large message then ends in a buffer of exactly its size, moved
+    /// at most once or twice on the way, without a last doubling that copied the whole payload
+    /// once more and left up to half the memory unused. A peer that announces a large frame and
+    /// sends little of it still makes the receiver reserve at most four times what it sent, and
+    /// messages of many frames still grow geometrically (a buffer fitted to each frame would be
+    /// copied once per frame).
+    ///
+    /// `mask` is the masking key and the offset of `bytes[0]` in its frame's payload, for bytes
+    /// still masked: they are unmasked as they are copied into the message (in place first, for
+    /// a compressed message).
     pub(crate) fn push(
         &mut self,
-        bytes: &[u8],
+        bytes: &mut [u8],
+        mask: Option<([u8; 4], usize)>,
         message_rest: Option<u64>,
     ) -> Result<(), ProtocolError> {
         self.wire_len += bytes.len() as u64;
         if let Some(inflation) = &mut self.inflation {
+            if let Some((key, offset)) = mask {
+                apply_mask(bytes, key, offset);
+            }
             inflation.push(bytes);
             return Ok(());
         }
-        if self.kind == MessageKind::Text {
-            self.utf8
-                .feed(bytes)
-                .map_err(|_| ProtocolError::InvalidUtf8)?;
-        }
         self.return_room();
         self.reserve(bytes.len(), message_rest);
-        self.buffer.extend_from_slice(bytes);
+        let start = self.buffer.len();
+        match mask {
+            Some((key, offset)) => {
+                self.buffer.resize(start + bytes.len(), 0);
+                copy_masked(&mut self.buffer[start..], bytes, key, offset);
+            }
+            None => self.buffer.extend_from_slice(bytes),
+        }
+        if self.kind == MessageKind::Text {
+            self.utf8
+                .feed(&self.buffer[start..])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
         Ok(())
     }
 
@@ -193,7 +214,7 @@ impl Assembler {
             let target = match message_rest {
                 Some(rest) => {
                     let end = needed.saturating_add(usize::try_from(rest).unwrap_or(usize::MAX));
-                    if end <= doubled + doubled / 2 {
+                    if end <= needed.saturating_mul(RESERVE_AHEAD) {
                         end
                     } else {
                         doubled
@@ -369,13 +390,24 @@ pub(crate) fn check_message_size(
 mod tests {
     use super::*;
 
+    impl Assembler {
+        /// Pushes payload bytes that arrived unmasked (from a server).
+        fn push_unmasked(
+            &mut self,
+            bytes: &[u8],
+            message_rest: Option<u64>,
+        ) -> Result<(), ProtocolError> {
+            self.push(&mut bytes.to_vec(), None, message_rest)
+        }
+    }
+
     #[test]
     fn assembles_fragments_in_order() {
         let limits = Limits::default();
         let mut a = Assembler::new(MessageKind::Text, None);
-        a.push(b"Hel", None).unwrap();
+        a.push_unmasked(b"Hel", None).unwrap();
         a.add_fragment(2, &limits).unwrap();
-        a.push(b"lo", None).unwrap();
+        a.push_unmasked(b"lo", None).unwrap();
         let m = a.finish(None, &mut SharedDeflate::new()).unwrap();
         assert_eq!(m.as_text(), Some("Hello"));
     }
@@ -383,9 +415,9 @@ mod tests {
     #[test]
     fn fails_text_at_the_bad_fragment() {
         let mut a = Assembler::new(MessageKind::Text, None);
-        a.push(b"\xCE\xBA\xE1", None).unwrap();
+        a.push_unmasked(b"\xCE\xBA\xE1", None).unwrap();
         assert_eq!(
-            a.push(b"\xBD\xB9\xED\xA0", None),
+            a.push_unmasked(b"\xBD\xB9\xED\xA0", None),
             Err(ProtocolError::InvalidUtf8)
         );
     }
@@ -400,15 +432,50 @@ mod tests {
         while received < FRAME {
             let take = PIECE.min(FRAME - received);
             received += take;
-            a.push(&vec![7; take], Some((FRAME - received) as u64))
+            a.push_unmasked(&vec![7; take], Some((FRAME - received) as u64))
                 .unwrap();
             capacities.push(a.buffer.capacity());
         }
-        // Twofold, then straight to the end of the frame instead of a last doubling.
-        assert_eq!(capacities[..2], [PIECE, 2 * PIECE]);
+        // The first piece alone (the frame's end is more than four times as far), then straight
+        // to the end of the frame instead of doubling twice.
+        assert_eq!(capacities[0], PIECE);
         assert!(
-            capacities[2..].iter().all(|&c| c == FRAME),
+            capacities[1..].iter().all(|&c| c == FRAME),
             "{capacities:?}"
+        );
+    }
+
+    #[test]
+    fn the_buffer_goes_to_the_message_end_when_that_is_at_most_four_times_what_it_holds() {
+        let mut a = Assembler::new(MessageKind::Binary, None);
+        a.push_unmasked(&[1; 256], Some(768)).unwrap();
+        assert_eq!(a.buffer.capacity(), 1024, "the end is four times as far");
+        let mut a = Assembler::new(MessageKind::Binary, None);
+        a.push_unmasked(&[1; 256], Some(769)).unwrap();
+        assert_eq!(
+            a.buffer.capacity(),
+            256,
+            "the end is further: only what arrived"
+        );
+    }
+
+    #[test]
+    fn masked_pieces_are_unmasked_into_the_message_and_validated() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        let mut a = Assembler::new(MessageKind::Text, None);
+        // RFC 6455 §5.7's masked "Hello", in two pieces: the second starts at offset 3.
+        a.push(&mut [0x7f, 0x9f, 0x4d], Some((key, 0)), None)
+            .unwrap();
+        a.push(&mut [0x51, 0x58], Some((key, 3)), Some(0)).unwrap();
+        let message = a.finish(None, &mut SharedDeflate::new()).unwrap();
+        assert_eq!(message.as_text(), Some("Hello"));
+
+        // Bytes that are valid UTF-8 only while masked are checked unmasked.
+        let mut a = Assembler::new(MessageKind::Text, None);
+        let mut masked = [0xFF ^ key[0], b'a' ^ key[1]];
+        assert_eq!(
+            a.push(&mut masked, Some((key, 0)), None),
+            Err(ProtocolError::InvalidUtf8)
         );
     }
 
@@ -419,7 +486,7 @@ mod tests {
         let mut capacity = 0;
         for frame in 0..10_000 {
             let last = frame == 9_999;
-            a.push(&[3; 64], last.then_some(0)).unwrap();
+            a.push_unmasked(&[3; 64], last.then_some(0)).unwrap();
             if a.buffer.capacity() != capacity {
                 capacity = a.buffer.capacity();
                 growths += 1;
@@ -432,16 +499,17 @@ mod tests {
     #[test]
     fn an_announced_frame_is_not_reserved_before_it_arrives() {
         let mut a = Assembler::new(MessageKind::Binary, None);
-        a.push(&[1; 1024], Some(16 << 20)).unwrap();
+        a.push_unmasked(&[1; 1024], Some(16 << 20)).unwrap();
         assert!(a.buffer.capacity() < 3 * 1024);
-        a.push(&[1; 1024], Some((16 << 20) - 1024)).unwrap();
+        a.push_unmasked(&[1; 1024], Some((16 << 20) - 1024))
+            .unwrap();
         assert!(a.buffer.capacity() < 3 * 2048);
     }
 
     #[test]
     fn rejects_text_ending_mid_code_point() {
         let mut a = Assembler::new(MessageKind::Text, None);
-        a.push(b"\xE2\x82", None).unwrap();
+        a.push_unmasked(b"\xE2\x82", None).unwrap();
         assert_eq!(
             a.finish(None, &mut SharedDeflate::new()),
             Err(ProtocolError::InvalidUtf8)
@@ -490,14 +558,14 @@ mod tests {
         // Frames that are not final arriving a byte at a time: the buffer doubles, so the
         // bytes already received are copied a bounded number of times, not once per piece.
         let mut a = Assembler::new(MessageKind::Binary, None);
-        a.push(&[0; 10], None).unwrap();
+        a.push_unmasked(&[0; 10], None).unwrap();
         assert_eq!(a.buffer.capacity(), 10);
-        a.push(&[0], None).unwrap();
+        a.push_unmasked(&[0], None).unwrap();
         assert_eq!(a.buffer.capacity(), 20, "doubled");
         let mut grown = 0;
         let mut capacity = a.buffer.capacity();
         for _ in 0..1000 {
-            a.push(&[0], None).unwrap();
+            a.push_unmasked(&[0], None).unwrap();
             if a.buffer.capacity() != capacity {
                 grown += 1;
                 capacity = a.buffer.capacity();
@@ -510,20 +578,20 @@ mod tests {
     fn a_piece_that_fills_the_buffer_exactly_does_not_grow_it() {
         let mut a = Assembler::new(MessageKind::Binary, None);
         // 4 bytes of a final 6-byte frame: the buffer goes straight to the message's end.
-        a.push(&[1; 4], Some(2)).unwrap();
+        a.push_unmasked(&[1; 4], Some(2)).unwrap();
         assert_eq!(a.buffer.capacity(), 6);
         // The frame's last 2 bytes fill it.
-        a.push(&[2; 2], Some(0)).unwrap();
+        a.push_unmasked(&[2; 2], Some(0)).unwrap();
         assert_eq!(a.buffer.capacity(), 6, "full, not grown");
         assert_eq!(a.buffer, [1, 1, 1, 1, 2, 2]);
 
         // Frames that are not final: 4 bytes, then 1 (the buffer doubles to 8), then 3 that
         // fill it exactly.
         let mut a = Assembler::new(MessageKind::Binary, None);
-        a.push(&[1; 4], None).unwrap();
-        a.push(&[2; 1], None).unwrap();
+        a.push_unmasked(&[1; 4], None).unwrap();
+        a.push_unmasked(&[2; 1], None).unwrap();
         assert_eq!(a.buffer.capacity(), 8);
-        a.push(&[3; 3], None).unwrap();
+        a.push_unmasked(&[3; 3], None).unwrap();
         assert_eq!(a.buffer.capacity(), 8, "full, not grown");
     }
 
@@ -531,14 +599,14 @@ mod tests {
     fn len_counts_the_payload_and_the_compressed_bytes_not_inflated_yet() {
         let mut a = Assembler::new(MessageKind::Binary, None);
         assert_eq!(a.len(), 0);
-        a.push(b"Hello", Some(0)).unwrap();
+        a.push_unmasked(b"Hello", Some(0)).unwrap();
         assert_eq!(a.len(), 5);
 
         // RFC 7692 §7.2.3.1: "Hello" compressed.
         let mut deflate = deflate_state();
         let mut shared = SharedDeflate::new();
         let mut a = Assembler::new(MessageKind::Text, Some((&mut deflate, &mut shared)));
-        a.push(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], Some(0))
+        a.push_unmasked(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], Some(0))
             .unwrap();
         assert_eq!(a.len(), 7, "compressed, not inflated yet");
         a.end_input();
@@ -551,14 +619,14 @@ mod tests {
     #[test]
     fn has_work_only_while_compressed_bytes_wait() {
         let mut a = Assembler::new(MessageKind::Binary, None);
-        a.push(b"plain", Some(0)).unwrap();
+        a.push_unmasked(b"plain", Some(0)).unwrap();
         assert!(!a.has_work(), "an uncompressed message never waits");
 
         let mut deflate = deflate_state();
         let mut shared = SharedDeflate::new();
         let mut a = Assembler::new(MessageKind::Text, Some((&mut deflate, &mut shared)));
         assert!(!a.has_work(), "nothing received yet");
-        a.push(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], Some(0))
+        a.push_unmasked(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], Some(0))
             .unwrap();
         a.end_input();
         assert!(a.has_work());
@@ -575,7 +643,7 @@ mod tests {
         let mut compressed = Vec::new();
         deflate.compress(&vec![b'a'; MESSAGE], &mut compressed, &mut shared);
         let mut a = Assembler::new(MessageKind::Binary, Some((&mut deflate, &mut shared)));
-        a.push(&compressed, Some(0)).unwrap();
+        a.push_unmasked(&compressed, Some(0)).unwrap();
         a.end_input();
         let mut steps = Vec::new();
         loop {
@@ -612,9 +680,9 @@ mod tests {
             ..Limits::default()
         };
         let mut a = Assembler::new(MessageKind::Binary, None);
-        a.push(&[0; 4], None).unwrap();
+        a.push_unmasked(&[0; 4], None).unwrap();
         a.add_fragment(6, &limits).unwrap();
-        a.push(&[0; 6], None).unwrap();
+        a.push_unmasked(&[0; 6], None).unwrap();
         assert_eq!(
             a.add_fragment(6, &limits),
             Err(ProtocolError::MessageTooBig { len: 16, limit: 15 })
@@ -636,7 +704,7 @@ mod tests {
             (MessageKind::Binary, Ok(false)),
         ] {
             let mut a = Assembler::new(kind, Some((&mut deflate, &mut shared)));
-            a.push(&compressed, Some(0)).unwrap();
+            a.push_unmasked(&compressed, Some(0)).unwrap();
             a.end_input();
             assert_eq!(
                 a.inflate(Some(&mut deflate), &Limits::default()),
@@ -655,7 +723,7 @@ mod tests {
         let mut deflate = deflate_state();
         let mut shared = SharedDeflate::new();
         let mut a = Assembler::new(MessageKind::Text, Some((&mut deflate, &mut shared)));
-        a.push(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], Some(0))
+        a.push_unmasked(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], Some(0))
             .unwrap();
         assert!(!a.is_complete(false), "the final frame has not arrived");
         a.end_input();
