@@ -1,5 +1,7 @@
 """Prints the benchmark's markdown tables: medians per cell and server, with ratios to rfc6455
-(messages and deliveries; the fairness cells' innocent round trips; idle memory).
+(messages and deliveries, with the user-space part of the server's time; the fairness cells'
+innocent round trips; idle memory), and with an older rfc6455 in the run (BASELINE), the ratio of
+the two builds round by round.
 
 A server whose replies were wrong in any round (MISMATCH: an echo that differs from what was sent,
 a broadcast message out of order) gets a MISMATCH row and no figures; one that failed every round
@@ -26,7 +28,7 @@ for line in open(sys.argv[1]):
     if kind == "MISMATCH":
         mismatches.append((cell, server, result.split(" ", 1)[1] if " " in result else ""))
     elif kind == "RESULT":
-        rows[(cell, server)].append(dict(kv.split("=", 1) for kv in result.split()[1:]))
+        rows[(cell, server)].append(dict(kv.split("=", 1) for kv in result.split()[1:]) | {"round": round_})
 
 
 # rfc6455 first, then the older build when BASELINE adds one, then the peers in the order they ran.
@@ -38,6 +40,25 @@ def median(cell, server, key):
         return None  # wrong replies make every figure meaningless
     values = [float(r[key]) for r in rows.get((cell, server), []) if key in r]
     return statistics.median(values) if values else None
+
+
+def user_us(cell, server, key):
+    """The median over rounds of the user-space part of the time per message or delivery."""
+    if outcomes[(cell, server)]["MISMATCH"]:
+        return None
+    values = [float(r[key]) * float(r["server_user_share"])
+              for r in rows.get((cell, server), []) if key in r and "server_user_share" in r]
+    return statistics.median(values) if values else None
+
+
+def round_pairs(cell, key):
+    """(rfc6455-old's figures, rfc6455's figures) of each round in which both were measured."""
+    by_round = {}
+    for server in ("rfc6455-old", "rfc6455"):
+        for r in rows.get((cell, server), []):
+            if key in r and float(r[key]) > 0:
+                by_round.setdefault(r["round"], {})[server] = {key: float(r[key])}
+    return [(pair["rfc6455-old"], pair["rfc6455"]) for pair in by_round.values() if len(pair) == 2]
 
 
 def fmt(value, digits=0):
@@ -64,8 +85,8 @@ def failed_note(cell, server):
 
 message_cells = [c for c in order_cells if not c.startswith(("idle", "fairness"))]
 if message_cells:
-    print("| cell | server | rate (median) | server CPU | server µs per message | messages per server CPU-second | rfc6455's lead per CPU-second | bound by |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| cell | server | rate (median) | server CPU | server µs per message | of which user space | messages per server CPU-second | rfc6455's lead per CPU-second | bound by |")
+    print("|---|---|---|---|---|---|---|---|---|")
 for cell in message_cells:
     per_msg_key = "server_us_per_delivery" if cell.startswith("broadcast") else "server_us_per_msg"
     rate_key = "deliveries_per_sec" if cell.startswith("broadcast") else "messages_per_sec"
@@ -75,9 +96,10 @@ for cell in message_cells:
             continue
         bad = verdict(cell, server)
         if bad:
-            print(f"| {cell} | {server} | **{bad}** | — | — | — | — | — |")
+            print(f"| {cell} | {server} | **{bad}** | — | — | — | — | — | — |")
             continue
         rate = median(cell, server, rate_key)
+        user = user_us(cell, server, per_msg_key)
         cpu = median(cell, server, "server_cpu_pct")
         us = median(cell, server, per_msg_key)
         gen = median(cell, server, "loadgen_cpu_pct")
@@ -87,7 +109,22 @@ for cell in message_cells:
         unit = " deliveries/s" if cell.startswith("broadcast") else " msg/s"
         lead_text = "—" if server == "rfc6455" else (fmt(lead, 2) + "×" if lead else "n/a")
         print(f"| {cell} | {server} | {fmt(rate)}{unit}{failed_note(cell, server)} | {fmt(cpu)}% | {fmt(us, 3)} | "
-              f"{fmt(per_cpu)} | {lead_text} | {bound} |")
+              f"{fmt(user, 3)} | {fmt(per_cpu)} | {lead_text} | {bound} |")
+
+paired = [c for c in message_cells if (c, "rfc6455") in rows and (c, "rfc6455-old") in rows]
+if paired:
+    print()
+    print("rfc6455 against rfc6455-old round by round (both measured in each round, a minute apart at most,")
+    print("so their ratio moves less with the machine than the ratio of the medians above):")
+    print()
+    print("| cell | rounds | rfc6455's lead per CPU-second over rfc6455-old: median | lowest | highest |")
+    print("|---|---|---|---|---|")
+    for cell in paired:
+        per_msg_key = "server_us_per_delivery" if cell.startswith("broadcast") else "server_us_per_msg"
+        ratios = sorted(old[per_msg_key] / new[per_msg_key]
+                        for old, new in round_pairs(cell, per_msg_key))
+        if ratios:
+            print(f"| {cell} | {len(ratios)} | {statistics.median(ratios):.2f}× | {ratios[0]:.2f}× | {ratios[-1]:.2f}× |")
 
 fairness = [c for c in order_cells if c.startswith("fairness")]
 if fairness:
