@@ -9,7 +9,7 @@
 #   bench/run.sh                    # everything, about 16 minutes (more with BASELINE)
 #   ROUNDS=1 DURATION=1 bench/run.sh   # a quick look
 #   CELL_ROUNDS="echo_100x16=9" bench/run.sh   # more rounds for some cells (by default, 7 for
-#                                   # echo_100x16, echo_10x1MiB and broadcast_1x1000 when ROUNDS
+#                                   # echo_100x16, echo_1000x1, echo_10x1MiB and broadcast_1x1000 when ROUNDS
 #                                   # is unset)
 #   CELLS="echo_100x16 idle_10000" bench/run.sh
 #   BASELINE=path/to/an/older/rfc6455 bench/run.sh   # the previous release in the same run
@@ -215,11 +215,12 @@ run_one() { # round cell name command
     server_pid=""
 }
 
-# More rounds for the cells whose figures are judged against a target (issue 13), whose medians
-# move most from run to run: CELL_ROUNDS="cell=rounds ...", by default only when ROUNDS is unset.
+# More rounds for the cells whose figures are judged against a target (issue 13) and the one whose
+# median moves most from run to run (echo_1000x1): CELL_ROUNDS="cell=rounds ...", by default only
+# when ROUNDS is unset.
 declare -A cell_rounds=()
 if [ -z "${ROUNDS:-}" ]; then
-    default_cell_rounds="echo_100x16=7 echo_10x1MiB=7 broadcast_1x1000=7"
+    default_cell_rounds="echo_100x16=7 echo_1000x1=7 echo_10x1MiB=7 broadcast_1x1000=7"
 else
     default_cell_rounds=""
 fi
