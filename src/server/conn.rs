@@ -46,7 +46,7 @@ impl Conn {
 
     /// Whether TCP is still connecting (an outbound connection only).
     pub fn is_connecting(&self) -> bool {
-        self.outbound().is_some_and(|outbound| outbound.connecting)
+        self.outbound().is_some_and(Outbound::is_connecting)
     }
 
     /// Processes received frames of an open connection (see

@@ -667,7 +667,7 @@ impl Server {
         parts.stats.opened += 1;
         parts.stats.open += 1;
         let protocol = outbound.conn.protocol().map(str::to_owned);
-        let request = outbound.request.take().unwrap_or_default();
+        let request = outbound.open();
         log::debug!("{id}: open (outbound) {}", request.resource);
         let opening = Opening {
             request: &outbound::sent_request(&request),

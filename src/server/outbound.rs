@@ -131,17 +131,31 @@ pub(crate) fn address(url: &WsUrl) -> Result<SocketAddr, ConnectError> {
     Ok(SocketAddr::new(ip, url.port))
 }
 
-/// What the loop keeps for a connection it opened: its core, and until it opens, the request it
-/// sent (for [`Opening`](super::Opening)) and why it failed, if it did.
+/// What the loop keeps for a connection it opened: its core, and where it is in opening.
 #[derive(Debug)]
 pub(crate) struct Outbound {
     pub conn: ClientConnection,
-    /// The request, until the connection opens.
-    pub request: Option<ClientRequest>,
+    stage: Stage,
+}
+
+/// Where a connection the loop opened is in opening.
+#[derive(Debug)]
+enum Stage {
     /// TCP is still connecting: nothing is written until it completes.
-    pub connecting: bool,
-    /// Why the connection did not open, once known.
-    pub failure: Option<ConnectError>,
+    Connecting(Attempt),
+    /// TCP is up: the request goes out and the response comes in.
+    Handshaking(Attempt),
+    /// The response accepted the upgrade; the request was handed to `on_open`. An open connection
+    /// ends with a closure, not a failure.
+    Open,
+}
+
+/// A connection on its way to open: the request it sent (for [`Opening`](super::Opening)) and
+/// why it failed, once known.
+#[derive(Debug)]
+struct Attempt {
+    request: ClientRequest,
+    failure: Option<ConnectError>,
 }
 
 impl Outbound {
@@ -162,29 +176,47 @@ impl Outbound {
         .map_err(ConnectError::Request)?;
         Ok(Outbound {
             conn,
-            request: Some(request),
-            connecting: true,
-            failure: None,
+            stage: Stage::Connecting(Attempt {
+                request,
+                failure: None,
+            }),
         })
     }
 
-    /// Records why the connection did not open, unless a cause is known already.
-    pub fn fail_with(&mut self, failure: impl FnOnce() -> ConnectError) {
-        if self.opened() {
-            return;
-        }
-        self.failure.get_or_insert_with(failure);
+    /// Whether TCP is still connecting.
+    pub fn is_connecting(&self) -> bool {
+        matches!(self.stage, Stage::Connecting(_))
     }
 
-    /// Whether it opened (the request is handed to `on_open` then): an open connection ends with
-    /// a closure, not a failure.
-    fn opened(&self) -> bool {
-        self.request.is_none()
+    /// TCP connected: the handshake can start.
+    pub fn connected(&mut self) {
+        if let Stage::Connecting(attempt) = std::mem::replace(&mut self.stage, Stage::Open) {
+            self.stage = Stage::Handshaking(attempt);
+        }
+    }
+
+    /// The connection opened: returns the request it sent, for `on_open`.
+    pub fn open(&mut self) -> ClientRequest {
+        match std::mem::replace(&mut self.stage, Stage::Open) {
+            Stage::Connecting(attempt) | Stage::Handshaking(attempt) => attempt.request,
+            Stage::Open => unreachable!("a connection opens once"),
+        }
+    }
+
+    /// Records why the connection did not open, unless a cause is known already or it opened.
+    pub fn fail_with(&mut self, failure: impl FnOnce() -> ConnectError) {
+        if let Stage::Connecting(attempt) | Stage::Handshaking(attempt) = &mut self.stage {
+            attempt.failure.get_or_insert_with(failure);
+        }
     }
 
     /// Why it did not open: what was recorded, or the transport's closing.
     pub fn take_failure(&mut self) -> ConnectError {
-        self.failure.take().unwrap_or(ConnectError::Closed)
+        match &mut self.stage {
+            Stage::Connecting(attempt) | Stage::Handshaking(attempt) => attempt.failure.take(),
+            Stage::Open => None,
+        }
+        .unwrap_or(ConnectError::Closed)
     }
 }
 
@@ -264,9 +296,10 @@ mod tests {
             headers: vec![("X-Id".into(), "7".into())],
             ..ConnectOptions::default()
         };
-        let outbound = Outbound::new(&url, options, Instant::now()).unwrap();
-        let sent = outbound.request.as_ref().unwrap();
-        let request = sent_request(sent);
+        let mut outbound = Outbound::new(&url, options, Instant::now()).unwrap();
+        assert!(outbound.is_connecting() && outbound.conn.is_handshaking());
+        let sent = outbound.open();
+        let request = sent_request(&sent);
         assert_eq!((request.method, request.path), ("GET", "/feed?a=1"));
         assert_eq!(request.header("Host"), Some(&b"example.com:8080"[..]));
         assert_eq!(request.header("Origin"), Some(&b"http://me"[..]));
@@ -274,6 +307,31 @@ mod tests {
         let offered: Vec<_> = request.header_tokens("Sec-WebSocket-Protocol").collect();
         assert_eq!(offered, ["a", "b"]);
         assert!(request.header("Sec-WebSocket-Key").is_none());
-        assert!(outbound.connecting && outbound.conn.is_handshaking());
+    }
+
+    #[test]
+    fn a_failure_is_kept_until_open_and_the_first_cause_wins() {
+        let url = WsUrl::parse("ws://127.0.0.1:9/").unwrap();
+        let mut outbound = Outbound::new(&url, ConnectOptions::default(), Instant::now()).unwrap();
+        outbound.fail_with(|| ConnectError::TimedOut);
+        outbound.fail_with(|| ConnectError::Closed);
+        assert!(matches!(outbound.take_failure(), ConnectError::TimedOut));
+
+        // Connected, then handshaking: a failure still counts.
+        let mut outbound = Outbound::new(&url, ConnectOptions::default(), Instant::now()).unwrap();
+        outbound.connected();
+        assert!(!outbound.is_connecting());
+        outbound.fail_with(|| ConnectError::Dropped("shutting down"));
+        assert!(matches!(
+            outbound.take_failure(),
+            ConnectError::Dropped("shutting down")
+        ));
+
+        // Once open, nothing is recorded: it ends with a closure.
+        let mut outbound = Outbound::new(&url, ConnectOptions::default(), Instant::now()).unwrap();
+        outbound.connected();
+        outbound.open();
+        outbound.fail_with(|| ConnectError::TimedOut);
+        assert!(matches!(outbound.take_failure(), ConnectError::Closed));
     }
 }

@@ -308,7 +308,7 @@ impl Peers {
         match result {
             Ok(()) => {
                 log::debug!("{id}: connected");
-                outbound.connecting = false;
+                outbound.connected();
             }
             Err(e) if e.kind() == io::ErrorKind::NotConnected => return true,
             Err(e) => {
