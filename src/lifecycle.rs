@@ -153,7 +153,10 @@ impl<H, P: Endpoint> Lifecycle<H, P> {
             Stage::Closing { .. } | Stage::Closed => return Ok(Received::used(input.len(), None)),
         };
         let received = session.receive(input, now, &mut self.outbox, limits, shared);
-        self.apply(received, first_to_close, now)
+        if let Some(ended) = session.ended_by(&received) {
+            self.end_open(ended, first_to_close, now);
+        }
+        received
     }
 
     /// Room for the next payload bytes to be read in place, while open
@@ -179,27 +182,10 @@ impl<H, P: Endpoint> Lifecycle<H, P> {
             unreachable!("room is lent only while open");
         };
         let received = session.receive_in_place(len, now, &mut self.outbox, limits, shared);
-        self.apply(received, first_to_close, now)
-    }
-
-    /// Ends the open connection if what was received ended it.
-    fn apply<'a>(
-        &mut self,
-        received: Result<(Received<Event<'a>>, Option<Ended>), (ProtocolError, Ended)>,
-        first_to_close: FirstToClose,
-        now: Instant,
-    ) -> Result<Received<Event<'a>>, ProtocolError> {
-        let (received, ended) = match received {
-            Ok(received) => received,
-            Err((error, ended)) => {
-                self.end_open(ended, first_to_close, now);
-                return Err(error);
-            }
-        };
-        if let Some(ended) = ended {
+        if let Some(ended) = session.ended_by(&received) {
             self.end_open(ended, first_to_close, now);
         }
-        Ok(received)
+        received
     }
 
     /// The open connection ended as `ended` says: record it, and close our side of TCP now

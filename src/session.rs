@@ -89,8 +89,8 @@ impl<P: Endpoint> Session<P> {
         self.connection.state() == State::Open
     }
 
-    /// Takes input: at most one frame, as [`Connection::receive`] does, and says whether that
-    /// ended the connection.
+    /// Takes input: at most one frame, as [`Connection::receive`] does. [`ended_by`](Self::ended_by)
+    /// says whether that ended the connection.
     pub fn receive<'a>(
         &mut self,
         input: &'a mut [u8],
@@ -98,10 +98,9 @@ impl<P: Endpoint> Session<P> {
         out: &mut Outbox,
         limits: &Limits,
         shared: &mut SharedDeflate,
-    ) -> Result<(Received<Event<'a>>, Option<Ended>), (ProtocolError, Ended)> {
+    ) -> Result<Received<Event<'a>>, ProtocolError> {
         self.note_input(input.len(), now);
-        let received = self.connection.receive(input, out, limits, shared);
-        self.ended_by(received)
+        self.connection.receive(input, out, limits, shared)
     }
 
     /// Room for the next payload bytes to be read in place ([`Connection::payload_room`]).
@@ -118,10 +117,9 @@ impl<P: Endpoint> Session<P> {
         out: &mut Outbox,
         limits: &Limits,
         shared: &mut SharedDeflate,
-    ) -> Result<(Received<Event<'static>>, Option<Ended>), (ProtocolError, Ended)> {
+    ) -> Result<Received<Event<'static>>, ProtocolError> {
         self.note_input(len, now);
-        let received = self.connection.receive_in_place(len, out, limits, shared);
-        self.ended_by(received)
+        self.connection.receive_in_place(len, out, limits, shared)
     }
 
     fn note_input(&mut self, len: usize, now: Instant) {
@@ -132,23 +130,17 @@ impl<P: Endpoint> Session<P> {
         }
     }
 
-    /// What received input did to the connection: a failure, or a Close received, ends it.
-    fn ended_by<'a>(
-        &self,
-        received: Result<Received<Event<'a>>, ProtocolError>,
-    ) -> Result<(Received<Event<'a>>, Option<Ended>), (ProtocolError, Ended)> {
-        let received = match received {
-            Ok(received) => received,
-            Err(error) => {
-                let closure = Closure::abnormal(CloseCause::Failed(error));
-                return Err((error, Ended::Failed(closure)));
-            }
-        };
-        let ended = match &received.event {
-            Some(Event::Close(frame)) => Some(Ended::Cleanly(closure_of(*frame, self.close_sent))),
-            _ => None,
-        };
-        Ok((received, ended))
+    /// What received input did to the connection: a failure, or a Close received, ends it. Looks
+    /// at the result in place (the caller keeps it), so the frame's event is not moved again.
+    pub fn ended_by(&self, received: &Result<Received<Event<'_>>, ProtocolError>) -> Option<Ended> {
+        match received {
+            Err(error) => Some(Ended::Failed(Closure::abnormal(CloseCause::Failed(*error)))),
+            Ok(Received {
+                event: Some(Event::Close(frame)),
+                ..
+            }) => Some(Ended::Cleanly(closure_of(*frame, self.close_sent))),
+            Ok(_) => None,
+        }
     }
 
     /// Starts the closing handshake (§7.1.2); the close deadline counts from `now`.
@@ -264,18 +256,15 @@ mod tests {
 
         fn receive_at(&mut self, secs: u64, mut input: Vec<u8>) {
             let now = self.at(secs);
-            let (received, ended) = self
-                .session
-                .receive(
-                    &mut input,
-                    now,
-                    &mut self.out,
-                    &Limits::default(),
-                    &mut self.shared,
-                )
-                .unwrap();
-            assert!(ended.is_none());
-            assert_eq!(received.consumed, input.len());
+            let received = self.session.receive(
+                &mut input,
+                now,
+                &mut self.out,
+                &Limits::default(),
+                &mut self.shared,
+            );
+            assert!(self.session.ended_by(&received).is_none());
+            assert_eq!(received.unwrap().consumed, input.len());
         }
 
         fn deadline(&self) -> Option<Instant> {
