@@ -325,20 +325,27 @@ impl<P: Endpoint> Connection<P> {
         if matches!(self.state, State::CloseReceived | State::Failed) {
             return Ok(Received::used(input.len(), None));
         }
-        let mut received = match self.receive_frame(input, out, limits, shared) {
-            Ok(received) => received,
-            Err(error) => {
-                self.fail(error, out);
-                return Err(error);
-            }
-        };
-        self.withhold_undeliverable(&mut received);
-        Ok(received)
+        let received = self.receive_frame(input, out, limits, shared);
+        self.settle(received, out)
     }
 
-    /// Drops from what was received a message the application is not to get. (It changes the
-    /// event in place: rebuilding the whole `Received` on every frame cost a store-forwarding
-    /// stall per message in the echo's profile.)
+    /// What a call that took input returns: on an error, the connection is failed first; what
+    /// was received loses a message the application is not to get. (Both change the result in
+    /// place: rebuilding the whole `Received` on every frame cost a store-forwarding stall per
+    /// message in the echo's profile.)
+    fn settle<'a>(
+        &mut self,
+        mut received: Result<Received<Event<'a>>, ProtocolError>,
+        out: &mut Outbox,
+    ) -> Result<Received<Event<'a>>, ProtocolError> {
+        match &mut received {
+            Ok(received) => self.withhold_undeliverable(received),
+            Err(error) => self.fail(*error, out),
+        }
+        received
+    }
+
+    /// Drops from what was received a message the application is not to get.
     fn withhold_undeliverable(&self, received: &mut Received<Event<'_>>) {
         if self.state != State::Open
             && P::ROLE == Role::Server
@@ -631,19 +638,11 @@ impl<P: Endpoint> Connection<P> {
     ) -> Result<Received<Event<'static>>, ProtocolError> {
         let (mask, _) = self.count_piece(len);
         let incoming = self.incoming.as_deref_mut().expect("mid-frame");
-        let mut received = match incoming
+        let received = incoming
             .message
             .fill(len, mask)
-            .and_then(|()| self.piece_received(len, limits, shared))
-        {
-            Ok(received) => received,
-            Err(error) => {
-                self.fail(error, out);
-                return Err(error);
-            }
-        };
-        self.withhold_undeliverable(&mut received);
-        Ok(received)
+            .and_then(|()| self.piece_received(len, limits, shared));
+        self.settle(received, out)
     }
 
     /// After `take` bytes of the frame's payload were added to the message: ends the frame and
