@@ -325,24 +325,24 @@ impl<P: Endpoint> Connection<P> {
         if matches!(self.state, State::CloseReceived | State::Failed) {
             return Ok(Received::used(input.len(), None));
         }
-        let received = self.receive_frame(input, out, limits, shared);
-        self.settle(received, out)
+        let mut received = self.receive_frame(input, out, limits, shared);
+        self.settle(&mut received, out);
+        received
     }
 
     /// What a call that took input returns: on an error, the connection is failed first; what
     /// was received loses a message the application is not to get. (Both change the result in
     /// place: rebuilding the whole `Received` on every frame cost a store-forwarding stall per
     /// message in the echo's profile.)
-    fn settle<'a>(
+    fn settle(
         &mut self,
-        mut received: Result<Received<Event<'a>>, ProtocolError>,
+        received: &mut Result<Received<Event<'_>>, ProtocolError>,
         out: &mut Outbox,
-    ) -> Result<Received<Event<'a>>, ProtocolError> {
-        match &mut received {
+    ) {
+        match received {
             Ok(received) => self.withhold_undeliverable(received),
             Err(error) => self.fail(*error, out),
         }
-        received
     }
 
     /// Drops from what was received a message the application is not to get.
@@ -638,11 +638,12 @@ impl<P: Endpoint> Connection<P> {
     ) -> Result<Received<Event<'static>>, ProtocolError> {
         let (mask, _) = self.count_piece(len);
         let incoming = self.incoming.as_deref_mut().expect("mid-frame");
-        let received = incoming
+        let mut received = incoming
             .message
             .fill(len, mask)
             .and_then(|()| self.piece_received(len, limits, shared));
-        self.settle(received, out)
+        self.settle(&mut received, out);
+        received
     }
 
     /// After `take` bytes of the frame's payload were added to the message: ends the frame and

@@ -38,19 +38,20 @@ pub const MAX_CONTROL_PAYLOAD: usize = 125;
 /// The frame's opcode (RFC 6455 §5.2, §11.8). Reserved values are not representable: decoding one
 /// is [`ProtocolError::ReservedOpcode`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Opcode {
     /// %x0: continues a fragmented message.
-    Continuation,
+    Continuation = 0x0,
     /// %x1: the first frame of a text message.
-    Text,
+    Text = 0x1,
     /// %x2: the first frame of a binary message.
-    Binary,
+    Binary = 0x2,
     /// %x8: connection close (§5.5.1).
-    Close,
+    Close = 0x8,
     /// %x9: ping (§5.5.2).
-    Ping,
+    Ping = 0x9,
     /// %xA: pong (§5.5.3).
-    Pong,
+    Pong = 0xA,
 }
 
 impl Opcode {
@@ -69,14 +70,7 @@ impl Opcode {
 
     /// The 4-bit wire value.
     pub fn as_u8(self) -> u8 {
-        match self {
-            Opcode::Continuation => 0x0,
-            Opcode::Text => 0x1,
-            Opcode::Binary => 0x2,
-            Opcode::Close => 0x8,
-            Opcode::Ping => 0x9,
-            Opcode::Pong => 0xA,
-        }
+        self as u8
     }
 
     /// Whether this is a control frame's opcode (Close, Ping, Pong), RFC 6455 §5.5.
@@ -308,9 +302,12 @@ pub fn encode_frame(header: &FrameHeader, payload: &[u8], out: &mut Vec<u8>) {
     debug_assert_eq!(header.payload_len, payload.len() as u64);
     let mut buf = [0u8; MAX_HEADER_LEN];
     let n = encode_header(header, &mut buf);
-    out.reserve(n + payload.len());
-    out.extend_from_slice(&buf[..n]);
-    let start = out.len();
+    // The whole header buffer is copied and the unused end cut off again: a copy of a fixed
+    // length is a few stores, where one of `n` bytes would be a call to `memcpy`.
+    out.reserve(MAX_HEADER_LEN + payload.len());
+    let start = out.len() + n;
+    out.extend_from_slice(&buf);
+    out.truncate(start);
     out.extend_from_slice(payload);
     if let Some(key) = header.mask {
         crate::mask::apply_mask(&mut out[start..], key, 0);

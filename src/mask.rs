@@ -25,9 +25,15 @@ pub fn apply_mask(payload: &mut [u8], key: [u8; 4], offset: usize) {
         word.copy_from_slice(chunk);
         chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ key_word).to_ne_bytes());
     }
-    // The remainder starts at a multiple of 8, so the rotated key still lines up at index 0.
-    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
-        *byte ^= rotated[i % 4];
+    // The remainder starts at a multiple of 8, so the rotated key still lines up at index 0: a
+    // four-byte word if there is one, then at most three bytes, the key lined up at 0 again.
+    let tail = chunks.into_remainder();
+    let (word, bytes) = tail.split_at_mut(tail.len() & 4);
+    if let Ok(word) = <&mut [u8; 4]>::try_from(word) {
+        *word = (u32::from_ne_bytes(*word) ^ u32::from_ne_bytes(rotated)).to_ne_bytes();
+    }
+    for (byte, key_byte) in bytes.iter_mut().zip(rotated) {
+        *byte ^= key_byte;
     }
 }
 
@@ -64,12 +70,12 @@ pub fn copy_masked(out: &mut [u8], payload: &[u8], key: [u8; 4], offset: usize) 
 /// native-endian word of two keys (the word is built in the same byte order as the payload's
 /// words are read, so positions line up).
 fn rotate(key: [u8; 4], offset: usize) -> ([u8; 4], u64) {
-    let rotated: [u8; 4] = std::array::from_fn(|i| key[(offset + i) % 4]);
-    let word = u64::from_ne_bytes([
-        rotated[0], rotated[1], rotated[2], rotated[3], rotated[0], rotated[1], rotated[2],
-        rotated[3],
-    ]);
-    (rotated, word)
+    // Read little-endian, byte i of the key is bits 8i..8i+8: rotating right by 8 bits per
+    // position brings key[(offset + i) % 4] to byte i.
+    let shift = 8 * (offset % 4) as u32;
+    let rotated = u32::from_le_bytes(key).rotate_right(shift).to_le_bytes();
+    let half = u64::from(u32::from_ne_bytes(rotated));
+    (rotated, half << 32 | half)
 }
 
 #[cfg(test)]
