@@ -146,11 +146,15 @@ impl Outbox {
             End::Open,
             "output queued after the end of the stream"
         );
-        if !matches!(self.chunks.back(), Some(Chunk::Buffer(_))) {
-            self.chunks.push_back(Chunk::Buffer(Vec::new()));
-        }
-        let Some(Chunk::Buffer(tail)) = self.chunks.back_mut() else {
-            unreachable!("a buffer was just ensured at the back");
+        let tail = match self.chunks.back_mut() {
+            Some(Chunk::Buffer(tail)) => tail,
+            _ => {
+                self.chunks.push_back(Chunk::Buffer(Vec::new()));
+                let Some(Chunk::Buffer(tail)) = self.chunks.back_mut() else {
+                    unreachable!("a buffer was just pushed at the back");
+                };
+                tail
+            }
         };
         let before = tail.len();
         let result = write(tail);

@@ -123,10 +123,12 @@ impl Default for ServerConfig {
 pub enum ServerEvent<'a> {
     /// An upgrade request that passed RFC 6455 §4.2.1's checks and the `Origin` policy. Answer
     /// with [`accept`](ServerConnection::accept) or [`refuse`](ServerConnection::refuse).
-    Upgrade(Request<'a>),
+    /// (Boxed, as is `Http`'s: a request happens once per connection, a message on every frame,
+    /// and every event is as large as its largest variant.)
+    Upgrade(Box<Request<'a>>),
     /// A plain HTTP request (no WebSocket upgrade asked for). Answer with
     /// [`respond`](ServerConnection::respond).
-    Http(Request<'a>),
+    Http(Box<Request<'a>>),
     /// A complete text or binary message.
     Message(Message<'a>),
     /// A ping; its pong is already queued (§5.5.2).
@@ -251,7 +253,10 @@ impl ServerConnection {
             };
         if !request.is_websocket_attempt() {
             self.await_answer(PendingRequest::Http);
-            return Ok(Received::used(head_len, Some(ServerEvent::Http(request))));
+            return Ok(Received::used(
+                head_len,
+                Some(ServerEvent::Http(Box::new(request))),
+            ));
         }
         let checked = handshake::validate_upgrade(&request).and_then(|upgrade| {
             handshake::check_origin(&request, &self.config.origins)?;
@@ -267,7 +272,7 @@ impl ServerConnection {
         self.await_answer(PendingRequest::Upgrade { accept, deflate });
         Ok(Received::used(
             head_len,
-            Some(ServerEvent::Upgrade(request)),
+            Some(ServerEvent::Upgrade(Box::new(request))),
         ))
     }
 

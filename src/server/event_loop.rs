@@ -972,6 +972,7 @@ fn log_failure(stats: &mut Stats, id: PeerId, error: Error, was_open: bool) {
 
 /// Gives the application what a connection received: a message (which uses up its size of the
 /// turn's `budget`), or counts the peer's Close.
+#[inline]
 fn deliver<H: Handler>(
     peers: &mut Peers,
     handle: &Handle,

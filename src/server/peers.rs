@@ -52,8 +52,24 @@ fn peer_id(key: usize, peer: &Peer) -> PeerId {
 
 /// The limits on one connection's queued output, applied whenever something is queued: over the
 /// high-water mark, stop reading from it; over the hard limit, disconnect it.
+#[inline]
 fn apply_output_limits(key: usize, peer: &mut Peer, config: &Config, stats: &mut Stats) {
     let queued = peer.conn.queued();
+    // Checked on every message queued; almost always under both limits.
+    if queued > config.outbound_high_water.min(config.max_outbound) {
+        over_output_limit(key, peer, queued, config, stats);
+    }
+}
+
+/// What [`apply_output_limits`] does once `queued` is over one of the limits.
+#[cold]
+fn over_output_limit(
+    key: usize,
+    peer: &mut Peer,
+    queued: usize,
+    config: &Config,
+    stats: &mut Stats,
+) {
     if queued > config.max_outbound && !peer.conn.is_closed() {
         let id = peer_id(key, peer);
         log::debug!("{id}: slow consumer: {queued} bytes queued, over the hard limit");
