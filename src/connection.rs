@@ -311,6 +311,7 @@ impl<P: Endpoint> Connection<P> {
     /// On a protocol error the connection is failed (§7.1.7): a Close with the error's code and
     /// reason is queued (unless we had sent one), the state becomes [`State::Failed`], and the
     /// error is returned. Input after that, or after the peer's Close, is ignored.
+    #[inline(always)]
     pub fn receive<'a>(
         &mut self,
         input: &'a mut [u8],
@@ -334,6 +335,7 @@ impl<P: Endpoint> Connection<P> {
     /// was received loses a message the application is not to get. (Both change the result in
     /// place: rebuilding the whole `Received` on every frame cost a store-forwarding stall per
     /// message in the echo's profile.)
+    #[inline(always)]
     fn settle(
         &mut self,
         received: &mut Result<Received<Event<'_>>, ProtocolError>,
@@ -361,6 +363,7 @@ impl<P: Endpoint> Connection<P> {
         }
     }
 
+    #[inline(always)]
     fn receive_frame<'a>(
         &mut self,
         input: &'a mut [u8],
@@ -789,6 +792,7 @@ impl<P: Endpoint> Connection<P> {
 
     /// Queues a data message, compressed when permessage-deflate is in use and the message is
     /// long enough.
+    #[inline(always)]
     pub fn send(
         &mut self,
         kind: MessageKind,
@@ -972,12 +976,14 @@ impl<P: Endpoint> Connection<P> {
     }
 
     /// Encodes one whole uncompressed frame into the outbox.
+    #[inline(always)]
     fn queue_frame(&mut self, opcode: Opcode, payload: &[u8], out: &mut Outbox) {
         out.append(|buf| self.encode(opcode, false, payload, buf));
     }
 
     /// Encodes one whole frame this end sends: unmasked for a server, masked with a fresh key for
     /// a client (§5.1, §5.3), with RSV1 for a compressed message (RFC 7692 §6).
+    #[inline(always)]
     fn encode(&mut self, opcode: Opcode, rsv1: bool, payload: &[u8], buf: &mut Vec<u8>) {
         frame::encode_frame(&self.header(opcode, rsv1, payload.len()), payload, buf);
     }

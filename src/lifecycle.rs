@@ -129,6 +129,7 @@ impl<H, P: Endpoint> Lifecycle<H, P> {
     /// [`Session::receive`] does; everything, dropped, once the connection is over; nothing
     /// during the handshake, which is the role's to read. When a frame ends the open connection,
     /// our side of TCP closes as `first_to_close` says.
+    #[inline(always)]
     pub fn receive<'a>(
         &mut self,
         input: &'a mut [u8],
@@ -386,6 +387,7 @@ impl<H, P: Endpoint> Lifecycle<H, P> {
     }
 
     /// Queues a data message.
+    #[inline(always)]
     pub fn send(
         &mut self,
         kind: MessageKind,

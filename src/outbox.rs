@@ -140,6 +140,7 @@ impl Outbox {
 
     /// Lets `write` append bytes to the buffer at the back of the queue (starting one if the
     /// back is a shared chunk), so that frames produced together leave in one write.
+    #[inline(always)]
     pub(crate) fn append<R>(&mut self, write: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         debug_assert_eq!(
             self.end,

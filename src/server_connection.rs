@@ -216,6 +216,7 @@ impl ServerConnection {
     /// A request that breaks a rule is refused here (its HTTP error is queued) and a frame
     /// stream that breaks one fails the connection (its Close is queued); the error is returned
     /// for the caller to log, and the connection is closing.
+    #[inline(always)]
     pub fn handle_input<'a>(
         &mut self,
         input: &'a mut [u8],
@@ -404,6 +405,7 @@ impl ServerConnection {
         }
     }
 
+    #[inline(always)]
     fn receive_frames<'a>(
         &mut self,
         input: &'a mut [u8],
@@ -551,6 +553,7 @@ impl ServerConnection {
 
     /// Queues a data message (compressed if permessage-deflate is in use and it is long enough;
     /// `shared` lends the compressor).
+    #[inline(always)]
     pub fn send(
         &mut self,
         kind: MessageKind,

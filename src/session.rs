@@ -91,6 +91,7 @@ impl<P: Endpoint> Session<P> {
 
     /// Takes input: at most one frame, as [`Connection::receive`] does. [`ended_by`](Self::ended_by)
     /// says whether that ended the connection.
+    #[inline(always)]
     pub fn receive<'a>(
         &mut self,
         input: &'a mut [u8],

@@ -52,6 +52,7 @@ impl Conn {
     /// Processes received frames of an open connection (see
     /// [`ServerConnection::handle_input`]); a client's events and errors are given as the
     /// server's, which they mirror.
+    #[inline(always)]
     pub fn receive<'a>(
         &mut self,
         input: &'a mut [u8],
@@ -201,6 +202,7 @@ impl Conn {
         }
     }
 
+    #[inline(always)]
     pub fn send(
         &mut self,
         kind: MessageKind,

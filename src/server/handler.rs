@@ -151,6 +151,7 @@ impl Context<'_> {
 
     /// Sends a received message on to one connection as the same type, without copying a large
     /// payload when it can be avoided.
+    #[inline(always)]
     pub fn forward(&mut self, to: PeerId, message: Message<'_>) -> Result<(), SendError> {
         self.peers.forward(to, message)
     }

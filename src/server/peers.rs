@@ -416,6 +416,7 @@ impl Peers {
     }
 
     /// Queues a message for one connection.
+    #[inline(always)]
     pub fn send(&mut self, to: PeerId, kind: MessageKind, payload: &[u8]) -> Result<(), SendError> {
         self.hand_out();
         let peer = live(&mut self.slab, to)?;
