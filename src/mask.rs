@@ -74,8 +74,9 @@ fn rotate(key: [u8; 4], offset: usize) -> ([u8; 4], u64) {
     // position brings key[(offset + i) % 4] to byte i.
     let shift = 8 * (offset % 4) as u32;
     let rotated = u32::from_le_bytes(key).rotate_right(shift).to_le_bytes();
-    let [a, b, c, d] = rotated;
-    (rotated, u64::from_ne_bytes([a, b, c, d, a, b, c, d]))
+    // The 32-bit key in both halves of the word (the same bytes, so in either byte order).
+    let word = u64::from(u32::from_ne_bytes(rotated)) * 0x1_0000_0001;
+    (rotated, word)
 }
 
 #[cfg(test)]
