@@ -20,13 +20,8 @@ root="$(dirname "$here")"
 seconds="${DURATION:-5}"
 
 if ! command -v valgrind >/dev/null; then
-    echo "Installing Debian's valgrind"
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "bench/instructions.sh: valgrind is missing and installing it needs root (apt-get install valgrind)" >&2
-        exit 1
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
+    source "$root/.ci/lib/apt-install.sh"
+    install_package valgrind bench/instructions.sh
 fi
 
 source "$root/.ci/lib/cargo-bin.sh"

@@ -9,13 +9,8 @@ root="$(cd "$here/../.." && pwd)"
 
 chromium="${CHROMIUM:-/usr/bin/chromium}"
 if [ ! -x "$chromium" ]; then
-    echo "Installing Debian's chromium"
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "tests/browser/run.sh: chromium is missing and installing it needs root (apt-get install chromium)" >&2
-        exit 1
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    source "$root/.ci/lib/apt-install.sh"
+    install_package chromium tests/browser/run.sh
 fi
 command -v node >/dev/null || { echo "tests/browser/run.sh: Node.js is required" >&2; exit 1; }
 (cd "$here" && npm ci --no-audit --no-fund --silent)

@@ -10,13 +10,8 @@ root="$(cd "$here/../.." && pwd)"
 
 redis="${REDIS_SERVER:-$(command -v redis-server || true)}"
 if [ -z "$redis" ] || [ ! -x "$redis" ]; then
-    echo "Installing Debian's redis-server"
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "tests/redis/run.sh: redis-server is missing and installing it needs root (apt-get install redis-server)" >&2
-        exit 1
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    source "$root/.ci/lib/apt-install.sh"
+    install_package redis-server tests/redis/run.sh
     redis=$(command -v redis-server || true)
 fi
 if [ -z "$redis" ] || ! "$redis" --version >/dev/null; then
