@@ -583,6 +583,8 @@ struct Template {
     opcode: Opcode,
     /// How many digits after the sequence number name the sender (0 in echo payloads).
     sender_digits: usize,
+    /// The sequence digits of a settling probe.
+    probe_digits: [u8; SEQ_DIGITS],
 }
 
 impl Template {
@@ -611,6 +613,7 @@ impl Template {
             payload,
             opcode,
             sender_digits: 0,
+            probe_digits: seq_digits(PROBE_SEQ, SEQ_DIGITS.min(size)),
         }
     }
 
@@ -649,20 +652,39 @@ impl Template {
         }
     }
 
+    /// The unmasked payload of message `seq` of sender `sender`, byte for byte as every
+    /// connection must receive it.
+    fn expected(&self, sender: usize, seq: u64) -> Vec<u8> {
+        let (d, sd) = (self.digits(), self.sender_digits);
+        let mut payload = self.payload.clone();
+        payload[..d].copy_from_slice(&seq_digits(seq, d)[..d]);
+        payload[d..d + sd].copy_from_slice(&seq_digits(sender as u64, sd)[..sd]);
+        payload
+    }
+
     /// Whether an unmasked payload is a settling probe.
     fn is_probe(&self, payload: &[u8]) -> bool {
         let d = self.digits();
-        payload.len() >= d && payload[..d] == seq_digits(PROBE_SEQ, d)[..d]
+        payload.len() >= d && payload[..d] == self.probe_digits[..d]
     }
 
     /// The sender named by an unmasked payload, or a mismatch when it names none of `senders`.
     fn sender_of(&self, payload: &[u8], senders: usize) -> io::Result<usize> {
         let (d, sd) = (self.digits(), self.sender_digits);
         let digits = payload.get(d..d + sd).unwrap_or_default();
-        let sender = std::str::from_utf8(digits)
-            .ok()
-            .and_then(|hex| usize::from_str_radix(hex, 16).ok())
-            .or((sd == 0).then_some(0));
+        // Lower-case hexadecimal, as `seq_digits` writes it (parsed here per delivery, so by
+        // hand rather than through a string).
+        let sender = match sd {
+            0 => Some(0),
+            _ => digits.iter().try_fold(0usize, |value, &digit| {
+                let nibble = match digit {
+                    b'0'..=b'9' => digit - b'0',
+                    b'a'..=b'f' => digit - b'a' + 10,
+                    _ => return None,
+                };
+                Some(value << 4 | nibble as usize)
+            }),
+        };
         match sender {
             Some(sender) if sender < senders && digits.len() == sd => Ok(sender),
             _ => Err(mismatch(format!(
@@ -974,6 +996,8 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
             out.next_seq += 1;
             out.sent_at.push_back(now);
             out.delivered.push_back(0);
+            out.expected
+                .push_back(template.expected(s, out.next_seq - 1));
             in_flight += 1;
             if !queued.contains(&s) {
                 queued.push(s);
@@ -1003,17 +1027,22 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
                 }
                 let s = template.sender_of(payload, senders)?;
                 let seq = expect_seq[i * senders + s];
-                template.check(opcode, payload, s, seq)?;
-                expect_seq[i * senders + s] += 1;
                 let out = &mut outgoing[s];
                 // At or after `first_in_flight`: that message is retired only once every
                 // connection, this one included, has received it.
                 let index = (seq - out.first_in_flight) as usize;
-                let Some(delivered) = out.delivered.get_mut(index) else {
-                    return Err(mismatch(format!(
-                        "message {seq} from sender {s} arrived before it was sent"
-                    )));
-                };
+                // Every byte is compared with the message as it was sent, in one comparison;
+                // `check` runs only to say what differs.
+                let sent = out.expected.get(index);
+                if opcode != template.opcode || sent.is_none_or(|sent| payload != &sent[..]) {
+                    template.check(opcode, payload, s, seq)?;
+                    return Err(mismatch(match sent {
+                        None => format!("message {seq} from sender {s} arrived before it was sent"),
+                        Some(_) => format!("payload of message {seq} differs"),
+                    }));
+                }
+                expect_seq[i * senders + s] += 1;
+                let delivered = &mut out.delivered[index];
                 *delivered += 1;
                 if measuring {
                     deliveries += 1;
@@ -1034,6 +1063,7 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
             while out.delivered.front() == Some(&total) {
                 out.delivered.pop_front();
                 out.sent_at.pop_front();
+                out.expected.pop_front();
                 out.first_in_flight += 1;
                 in_flight -= 1;
                 if measuring {
@@ -1083,6 +1113,8 @@ struct Outgoing {
     sent_at: VecDeque<Instant>,
     /// Per message in flight: the connections that have received it so far.
     delivered: VecDeque<usize>,
+    /// Per message in flight: its unmasked payload.
+    expected: VecDeque<Vec<u8>>,
 }
 
 /// The sequence number of settling probes; the measured sequence never reaches it.
