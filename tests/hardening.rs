@@ -141,6 +141,8 @@ fn never_reading_broadcast_client_is_disconnected_while_readers_get_everything()
                         "in order, no gaps"
                     );
                 }
+                // Kept open until the end: a reader closing first would be the first closure.
+                reader
             })
         })
         .collect();
@@ -154,9 +156,10 @@ fn never_reading_broadcast_client_is_disconnected_while_readers_get_everything()
             assert_eq!(sender.expect_frame().opcode, Opcode::Binary);
         }
     }
-    for thread in reader_threads {
-        thread.join().expect("reader got every message");
-    }
+    let _readers: Vec<Client> = reader_threads
+        .into_iter()
+        .map(|thread| thread.join().expect("reader got every message"))
+        .collect();
     // The client that never reads is cut once its queue stayed over the mark for the timeout.
     let closure = closes.recv_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(closure.cause, CloseCause::Dropped("slow consumer"));
