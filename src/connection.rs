@@ -492,6 +492,7 @@ impl<P: Endpoint> Connection<P> {
     }
 
     /// The checks on a header that depend on the role and on the message in progress.
+    #[inline(always)]
     fn check_header(&mut self, header: &FrameHeader, limits: &Limits) -> Result<(), ProtocolError> {
         //= https://www.rfc-editor.org/rfc/rfc6455#section-10.4
         //# Implementations that have implementation- and/or platform-specific

@@ -28,7 +28,7 @@ use super::peer::ReadOutcome;
 use super::peers::{Flushed, PeerId, Peers, split_token};
 use super::stats::{Stats, bump};
 use crate::client_connection::ClientError;
-use crate::close::CloseCode;
+use crate::close::{CloseCode, CloseFrame};
 use crate::closure::{CloseCause, Closure, Deadline};
 use crate::error::Error;
 use crate::http::Response;
@@ -972,7 +972,7 @@ fn log_failure(stats: &mut Stats, id: PeerId, error: Error, was_open: bool) {
 
 /// Gives the application what a connection received: a message (which uses up its size of the
 /// turn's `budget`), or counts the peer's Close.
-#[inline]
+#[inline(always)]
 fn deliver<H: Handler>(
     peers: &mut Peers,
     handle: &Handle,
@@ -989,14 +989,18 @@ fn deliver<H: Handler>(
             let mut ctx = Context { peers, handle };
             handler.on_message(&mut ctx, id, message);
         }
-        Some(ServerEvent::Close(frame)) => {
-            let code = frame.map_or(CloseCode::NO_STATUS, |f| f.code);
-            bump(&mut peers.stats.close_codes_received, code.0);
-            if was_open {
-                bump(&mut peers.stats.close_codes_sent, code.0);
-            }
-        }
+        Some(ServerEvent::Close(frame)) => count_close(&mut peers.stats, frame, was_open),
         _ => {}
+    }
+}
+
+/// Counts a Close received, and the one sent back when it came while open (§5.5.1).
+#[inline(never)]
+fn count_close(stats: &mut Stats, frame: Option<CloseFrame<'_>>, was_open: bool) {
+    let code = frame.map_or(CloseCode::NO_STATUS, |f| f.code);
+    bump(&mut stats.close_codes_received, code.0);
+    if was_open {
+        bump(&mut stats.close_codes_sent, code.0);
     }
 }
 

@@ -95,6 +95,17 @@ fn list_dirty(dirty: &mut Vec<usize>, key: usize, peer: &mut Peer) {
     }
 }
 
+/// Applies the output policy after a message was queued for `peer` (slot `key`): a connection
+/// whose queue is over the high-water mark is not read from until it drains (backpressure), and
+/// one whose queue passes the hard limit is disconnected at once. The peer goes on the list of
+/// those to flush.
+#[inline(always)]
+fn queued(key: usize, peer: &mut Peer, config: &Config, stats: &mut Stats, dirty: &mut Vec<usize>) {
+    apply_output_limits(key, peer, config, stats);
+    list_dirty(dirty, key, peer);
+    stats.messages_out += 1;
+}
+
 /// The peer `id` names, or `NotOpen` if it is gone.
 fn live(slab: &mut Slab<Peer>, id: PeerId) -> Result<&mut Peer, SendError> {
     slab.get_mut(id.key)
@@ -404,24 +415,13 @@ impl Peers {
             .is_some_and(|peer| std::mem::take(&mut peer.dirty))
     }
 
-    /// Applies the output policy after something was queued for `key`: a connection whose queue
-    /// is over the high-water mark is not read from until it drains (backpressure), and one
-    /// whose queue passes the hard limit is disconnected at once.
-    fn queued(&mut self, key: usize) {
-        if let Some(peer) = self.slab.get_mut(key) {
-            apply_output_limits(key, peer, &self.config, &mut self.stats);
-            list_dirty(&mut self.dirty, key, peer);
-        }
-        self.stats.messages_out += 1;
-    }
-
     /// Queues a message for one connection.
     #[inline(always)]
     pub fn send(&mut self, to: PeerId, kind: MessageKind, payload: &[u8]) -> Result<(), SendError> {
         self.hand_out();
         let peer = live(&mut self.slab, to)?;
         peer.conn.send(kind, payload, &mut self.shared)?;
-        self.queued(to.key);
+        queued(to.key, peer, &self.config, &mut self.stats, &mut self.dirty);
         Ok(())
     }
 
@@ -435,7 +435,7 @@ impl Peers {
         self.hand_out();
         let peer = live(&mut self.slab, to)?;
         peer.conn.send_owned(kind, payload, &mut self.shared)?;
-        self.queued(to.key);
+        queued(to.key, peer, &self.config, &mut self.stats, &mut self.dirty);
         Ok(())
     }
 
@@ -443,19 +443,35 @@ impl Peers {
     /// that is cheaper: a large payload the connection already owns (an assembled or inflated
     /// message) is queued by reference, and a large one still in the read buffer is written
     /// straight from it when nothing is queued ahead of it.
+    #[inline(always)]
     pub fn forward(&mut self, to: PeerId, message: Message<'_>) -> Result<(), SendError> {
-        self.hand_out();
         let kind = message.kind();
         match message.into_cow() {
+            Cow::Borrowed(payload) if payload.len() < ZERO_COPY_MIN => self.send(to, kind, payload),
+            payload => self.forward_large(to, kind, payload),
+        }
+    }
+
+    /// [`forward`](Self::forward) for a payload of [`ZERO_COPY_MIN`] bytes or more, or one the
+    /// connection owns (out of line: the small message's path stays short).
+    #[inline(never)]
+    fn forward_large(
+        &mut self,
+        to: PeerId,
+        kind: MessageKind,
+        payload: Cow<'_, [u8]>,
+    ) -> Result<(), SendError> {
+        match payload {
             Cow::Owned(payload) if payload.len() >= ZERO_COPY_MIN => {
                 self.send_owned(to, kind, payload)
             }
             Cow::Borrowed(payload) if payload.len() >= ZERO_COPY_MIN => {
+                self.hand_out();
                 let peer = live(&mut self.slab, to)?;
                 let (conn, mut transport) = peer.transport();
                 let written = conn.send_through(kind, payload, &mut transport, &mut self.shared)?;
                 self.stats.bytes_out += written as u64;
-                self.queued(to.key);
+                queued(to.key, peer, &self.config, &mut self.stats, &mut self.dirty);
                 Ok(())
             }
             payload => self.send(to, kind, &payload),
