@@ -12,6 +12,7 @@
 #                                   # echo_100x16, echo_1000x1, echo_10x1MiB and broadcast_1x1000 when ROUNDS
 #                                   # is unset)
 #   CELLS="echo_100x16 idle_10000" bench/run.sh
+#   SERVERS="rfc6455 rfc6455-old" bench/run.sh   # only these servers (names as in the table)
 #   BASELINE=path/to/an/older/rfc6455 bench/run.sh   # the previous release in the same run
 #   EXTRA_ECHO="other|path/to/echo PORT" EXTRA_BROADCAST="other|path/to/broadcast PORT" bench/run.sh
 #                                   # servers built elsewhere, in the echo and broadcast cells
@@ -125,6 +126,21 @@ broadcast_servers+=("${extra[@]}")
 if $have_node; then
     echo_servers+=("node-ws|node $here/node/echo.js PORT")
     broadcast_servers+=("node-ws|node $here/node/broadcast.js PORT")
+fi
+# SERVERS="rfc6455 rfc6455-old ...": only the servers named, for more rounds of a comparison in
+# the same time.
+if [ -n "${SERVERS:-}" ]; then
+    keep_named() {
+        local -n list=$1
+        local kept=() entry
+        for entry in "${list[@]}"; do
+            if [[ " $SERVERS " == *" ${entry%%|*} "* ]]; then kept+=("$entry"); fi
+        done
+        list=("${kept[@]}")
+    }
+    for list in echo_servers broadcast_servers tls_echo_servers tls_broadcast_servers fairness_servers; do
+        keep_named "$list"
+    done
 fi
 
 cell_args() {
