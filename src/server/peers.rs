@@ -452,8 +452,9 @@ impl Peers {
         }
     }
 
-    /// [`forward`](Self::forward) for a payload of [`ZERO_COPY_MIN`] bytes or more, or one the
-    /// connection owns (out of line: the small message's path stays short).
+    /// [`forward`](Self::forward) for a payload still in the read buffer of [`ZERO_COPY_MIN`]
+    /// bytes or more, or one the connection owns (out of line: the small message's path stays
+    /// short).
     #[inline(never)]
     fn forward_large(
         &mut self,
@@ -465,7 +466,9 @@ impl Peers {
             Cow::Owned(payload) if payload.len() >= ZERO_COPY_MIN => {
                 self.send_owned(to, kind, payload)
             }
-            Cow::Borrowed(payload) if payload.len() >= ZERO_COPY_MIN => {
+            Cow::Owned(payload) => self.send(to, kind, &payload),
+            Cow::Borrowed(payload) => {
+                debug_assert!(payload.len() >= ZERO_COPY_MIN, "forward sends a small one");
                 self.hand_out();
                 let peer = live(&mut self.slab, to)?;
                 let (conn, mut transport) = peer.transport();
@@ -474,7 +477,6 @@ impl Peers {
                 queued(to.key, peer, &self.config, &mut self.stats, &mut self.dirty);
                 Ok(())
             }
-            payload => self.send(to, kind, &payload),
         }
     }
 

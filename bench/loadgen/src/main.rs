@@ -993,11 +993,10 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
             next_sender = (next_sender + 1) % senders;
             let out = &mut outgoing[s];
             template.write(s, out.next_seq, &mut conns[s].output);
+            out.expected.push_back(template.expected(s, out.next_seq));
             out.next_seq += 1;
             out.sent_at.push_back(now);
             out.delivered.push_back(0);
-            out.expected
-                .push_back(template.expected(s, out.next_seq - 1));
             in_flight += 1;
             if !queued.contains(&s) {
                 queued.push(s);
@@ -1042,8 +1041,7 @@ fn broadcast(args: BroadcastArgs) -> io::Result<()> {
                     }));
                 }
                 expect_seq[i * senders + s] += 1;
-                let delivered = &mut out.delivered[index];
-                *delivered += 1;
+                out.delivered[index] += 1;
                 if measuring {
                     deliveries += 1;
                     lags_us.push(
