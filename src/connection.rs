@@ -22,6 +22,7 @@
 //!            code queued (§7.1.7)
 //! ```
 
+use crate::batch::Batch;
 use crate::close::{self, CloseCode, CloseFrame};
 use crate::deflate::{Deflate, Negotiated, SharedDeflate};
 use crate::entropy::Entropy;
@@ -349,18 +350,89 @@ impl<P: Endpoint> Connection<P> {
 
     /// Drops from what was received a message the application is not to get.
     fn withhold_undeliverable(&self, received: &mut Received<Event<'_>>) {
-        if self.state != State::Open
-            && P::ROLE == Role::Server
-            && matches!(received.event, Some(Event::Message(_)))
-        {
-            //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
-            //= type=implication
-            //= reason=A message that arrives after a server's Close is read but not delivered: the application asked to stop. A client's is delivered: it is the server's answer to what the client sent before closing (the echo of a terminal client's last line).
-            //# However, there is no guarantee that the
-            //# endpoint that has already sent a Close frame will continue to process
-            //# data.
+        if !self.delivers_messages() && matches!(received.event, Some(Event::Message(_))) {
             received.event = None;
         }
+    }
+
+    /// Whether a message received now goes to the application. Every message does while the
+    /// connection is open; after our Close, a client's still does and a server's does not.
+    /// (Also the rule for the messages of a [`Batch`] taken before the application closed.)
+    #[inline(always)]
+    pub fn delivers_messages(&self) -> bool {
+        //= https://www.rfc-editor.org/rfc/rfc6455#section-5.5.1
+        //= type=implication
+        //= reason=A message that arrives after a server's Close is read but not delivered: the application asked to stop. A client's is delivered: it is the server's answer to what the client sent before closing (the echo of a terminal client's last line).
+        //# However, there is no guarantee that the
+        //# endpoint that has already sent a Close frame will continue to process
+        //# data.
+        self.state == State::Open || P::ROLE == Role::Client
+    }
+
+    /// Takes, from the front of `input`, the complete frames that each carry one whole
+    /// uncompressed message, unmasking them in place, and stops before the first frame that is
+    /// anything else (see [`crate::batch`]): give the input after [`Batch::consumed`] to
+    /// [`receive`](Self::receive). Takes at most [`BATCH_MAX`](crate::batch::BATCH_MAX) messages, and no more once their
+    /// payloads reach `payload_budget` bytes; takes nothing unless the connection is open with
+    /// no message in progress.
+    ///
+    /// The application may close the connection while it handles one of the messages: give it
+    /// each only while [`delivers_messages`](Self::delivers_messages).
+    #[inline(always)]
+    pub fn receive_batch<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        limits: &Limits,
+        payload_budget: usize,
+    ) -> Batch<'a> {
+        let mut batch = Batch::new();
+        if self.state != State::Open || self.incoming.is_some() {
+            return batch.finish(input);
+        }
+        // A batch addresses its input with 32-bit offsets.
+        let end = input.len().min(u32::MAX as usize);
+        let mut pos = 0;
+        let mut budget = payload_budget;
+        while budget > 0 && !batch.is_full() {
+            // Any failure, and any frame but a whole uncompressed message's, ends the batch
+            // with that frame untouched: `receive` reports or handles it.
+            let Ok(Status::Complete((header, header_len))) = frame::decode_header(&input[pos..end])
+            else {
+                break;
+            };
+            let kind = match header.opcode {
+                Opcode::Text => MessageKind::Text,
+                Opcode::Binary => MessageKind::Binary,
+                _ => break,
+            };
+            if !header.fin || header.rsv1 || self.check_header(&header, limits).is_err() {
+                break;
+            }
+            // The limits checked above keep the length within memory.
+            let start = pos + header_len;
+            let Some(payload) = input[..end].get_mut(start..start + header.payload_len as usize)
+            else {
+                break;
+            };
+            //= https://www.rfc-editor.org/rfc/rfc6455#section-6.2
+            //# A server MUST remove masking for data frames received from a client
+            //# as described in Section 5.3.
+            if let Some(key) = header.mask {
+                apply_mask(payload, key, 0);
+            }
+            if kind == MessageKind::Text && std::str::from_utf8(payload).is_err() {
+                // Left as it came for `receive` to fail the connection on (after the messages
+                // before it are handled): masking again undoes the unmasking.
+                if let Some(key) = header.mask {
+                    apply_mask(payload, key, 0);
+                }
+                break;
+            }
+            budget = budget.saturating_sub(payload.len());
+            pos = start + payload.len();
+            batch.push(kind, start..pos);
+        }
+        batch.finish(input)
     }
 
     #[inline(always)]
@@ -1034,6 +1106,7 @@ impl<P: Endpoint> Connection<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::BATCH_MAX;
     use crate::deflate::DeflateConfig;
     use std::io::IoSlice;
 
@@ -1086,9 +1159,27 @@ mod tests {
         Error(ProtocolError),
     }
 
+    fn seen_message(m: Message<'_>) -> Seen {
+        match m.kind() {
+            MessageKind::Text => Seen::Text(m.as_text().unwrap().to_string()),
+            MessageKind::Binary => Seen::Binary(m.into_payload()),
+        }
+    }
+
     /// Feeds `input` in pieces of at most `piece` bytes, keeping unconsumed bytes as an IO layer
     /// would, and returns every event and the bytes the connection wrote.
     fn run(input: &[u8], piece: usize, limits: Limits) -> (Vec<Seen>, Vec<u8>) {
+        run_batched(input, piece, limits, None)
+    }
+
+    /// As `run`, offering the input to `receive_batch` (with this payload budget) before each
+    /// call of `receive`, as the server's loop does.
+    fn run_batched(
+        input: &[u8],
+        piece: usize,
+        limits: Limits,
+        batch_budget: Option<usize>,
+    ) -> (Vec<Seen>, Vec<u8>) {
         let mut conn = Connection::new(ServerEnd);
         let mut out = Outbox::new();
         let mut seen = Vec::new();
@@ -1097,6 +1188,17 @@ mod tests {
             pending.extend_from_slice(chunk);
             let mut pos = 0;
             loop {
+                if let Some(budget) = batch_budget {
+                    let batch = conn.receive_batch(&mut pending[pos..], &limits, budget);
+                    if !batch.is_empty() {
+                        assert!(batch.len() <= crate::batch::BATCH_MAX);
+                        for index in 0..batch.len() {
+                            seen.push(seen_message(batch.message(index)));
+                        }
+                        pos += batch.consumed();
+                        continue;
+                    }
+                }
                 match conn.receive(
                     &mut pending[pos..],
                     &mut out,
@@ -1107,10 +1209,7 @@ mod tests {
                         let stop = received.needs_more();
                         pos += received.consumed;
                         match received.event {
-                            Some(Event::Message(m)) => seen.push(match m.kind() {
-                                MessageKind::Text => Seen::Text(m.as_text().unwrap().to_string()),
-                                MessageKind::Binary => Seen::Binary(m.into_payload()),
-                            }),
+                            Some(Event::Message(m)) => seen.push(seen_message(m)),
                             Some(Event::Ping(p)) => seen.push(Seen::Ping(p.to_vec())),
                             Some(Event::Pong(p)) => seen.push(Seen::Pong(p.to_vec())),
                             Some(Event::Close(c)) => {
@@ -1139,7 +1238,8 @@ mod tests {
     }
 
     /// The same events and output whether the input arrives whole, split at any index, or one
-    /// byte at a time.
+    /// byte at a time, and whether or not whole messages are taken in batches first (with any
+    /// budget).
     fn check_every_split(input: &[u8]) -> (Vec<Seen>, Vec<u8>) {
         let whole = run(input, input.len(), Limits::default());
         for piece in 1..input.len().min(40) {
@@ -1148,6 +1248,15 @@ mod tests {
                 whole,
                 "pieces of {piece}"
             );
+        }
+        for budget in [0, 1, 5, usize::MAX] {
+            for piece in [1, 2, 7, input.len()] {
+                assert_eq!(
+                    run_batched(input, piece, Limits::default(), Some(budget)),
+                    whole,
+                    "batches with a budget of {budget}, pieces of {piece}"
+                );
+            }
         }
         for split in 0..input.len() {
             assert_eq!(run_split(input, split), whole, "split at {split}");
@@ -2275,5 +2384,164 @@ mod tests {
         };
         assert_eq!(message.as_bytes().len(), 300 * 1024 + 3);
         assert!(message.as_bytes()[..300 * 1024] == payload[..]);
+    }
+
+    /// The messages of a batch, owned.
+    fn batch_messages(batch: &Batch<'_>) -> Vec<Seen> {
+        (0..batch.len())
+            .map(|index| seen_message(batch.message(index)))
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_takes_whole_messages_and_leaves_any_other_frame_as_it_came() {
+        let first = concat(&[client_frame(0x81, b"a"), client_frame(0x82, b"bc")]);
+        let limits = Limits {
+            max_frame_size: 10,
+            ..LIMITS
+        };
+        let unmasked = [0x81, 0x01, b'x'].to_vec();
+        let mut reserved_opcode = client_frame(0x82, b"z");
+        reserved_opcode[0] = 0x83;
+        for (name, stopper) in [
+            ("a ping", client_frame(0x89, b"p")),
+            ("a pong", client_frame(0x8A, b"p")),
+            ("a close", client_frame(0x88, &1000u16.to_be_bytes())),
+            ("a first fragment", client_frame(0x01, b"frag")),
+            ("a continuation", client_frame(0x80, b"more")),
+            ("a compressed-looking frame", client_frame(0xC1, b"z")),
+            ("reserved bits", client_frame(0xA1, b"z")),
+            ("a reserved opcode", reserved_opcode),
+            ("an unmasked frame", unmasked),
+            ("a frame over the limit", client_frame(0x82, &[0; 11])),
+            (
+                "a partial header",
+                client_frame(0x82, b"part")[..1].to_vec(),
+            ),
+            (
+                "a partial payload",
+                client_frame(0x82, b"part")[..7].to_vec(),
+            ),
+            ("invalid text", client_frame(0x81, b"\xff\xfe")),
+        ] {
+            let mut input = concat(&[first.clone(), stopper.clone()]);
+            let mut conn = Connection::new(ServerEnd);
+            let mut out = Outbox::new();
+            let batch = conn.receive_batch(&mut input, &limits, usize::MAX);
+            assert_eq!(
+                batch_messages(&batch),
+                [Seen::Text("a".into()), Seen::Binary(b"bc".to_vec())],
+                "{name}"
+            );
+            assert_eq!(batch.consumed(), first.len(), "{name}");
+            assert_eq!(input[first.len()..], stopper, "{name}: left as it came");
+            assert_eq!(drain(&mut out), b"", "{name}: nothing sent");
+            assert_eq!(conn.state(), State::Open, "{name}");
+            // Nothing more to take until `receive` has taken the frame.
+            assert!(
+                conn.receive_batch(&mut input[first.len()..], &limits, usize::MAX)
+                    .is_empty(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_text_after_a_batch_fails_the_connection_when_received() {
+        let mut input = concat(&[
+            client_frame(0x81, b"ok"),
+            client_frame(0x81, b"\xce"),
+            client_frame(0x81, b"never"),
+        ]);
+        let mut conn = Connection::new(ServerEnd);
+        let mut out = Outbox::new();
+        let mut shared = SharedDeflate::new();
+        let batch = conn.receive_batch(&mut input, &LIMITS, usize::MAX);
+        assert_eq!(batch_messages(&batch), [Seen::Text("ok".into())]);
+        let consumed = batch.consumed();
+        assert_eq!(
+            conn.receive(&mut input[consumed..], &mut out, &LIMITS, &mut shared),
+            Err(ProtocolError::InvalidUtf8)
+        );
+        assert_eq!(drain(&mut out), failure(ProtocolError::InvalidUtf8, 1007));
+    }
+
+    #[test]
+    fn a_batch_takes_at_most_its_size_and_stops_once_its_budget_is_used() {
+        let frames: Vec<Vec<u8>> = (0..BATCH_MAX + 5)
+            .map(|i| client_frame(0x82, &[i as u8; 3]))
+            .collect();
+        let input = concat(&frames);
+        for (budget, taken) in [
+            (0, 0),
+            (1, 1),
+            (3, 1),
+            (4, 2),
+            (7, 3),
+            (usize::MAX, BATCH_MAX),
+        ] {
+            let mut conn = Connection::new(ServerEnd);
+            let mut copy = input.clone();
+            let batch = conn.receive_batch(&mut copy, &LIMITS, budget);
+            assert_eq!(batch.len(), taken, "a budget of {budget}");
+            assert_eq!(batch.consumed(), frames[..taken].concat().len());
+            let expected: Vec<Seen> = (0..taken).map(|i| Seen::Binary(vec![i as u8; 3])).collect();
+            assert_eq!(batch_messages(&batch), expected);
+        }
+        // Empty messages use no budget: they are taken as long as some is left.
+        let mut empties = concat(&[client_frame(0x82, b""), client_frame(0x81, b"")]);
+        let mut conn = Connection::new(ServerEnd);
+        assert_eq!(conn.receive_batch(&mut empties, &LIMITS, 1).len(), 2);
+    }
+
+    #[test]
+    fn a_batch_takes_nothing_mid_message_or_once_the_connection_is_closing() {
+        let mut shared = SharedDeflate::new();
+        let mut out = Outbox::new();
+        let mut conn = Connection::new(ServerEnd);
+        conn.receive(
+            &mut client_frame(0x01, b"frag"),
+            &mut out,
+            &LIMITS,
+            &mut shared,
+        )
+        .unwrap();
+        let mut last = client_frame(0x80, b"ment");
+        assert!(
+            conn.receive_batch(&mut last, &LIMITS, usize::MAX)
+                .is_empty()
+        );
+        assert_eq!(last, client_frame(0x80, b"ment"), "left as it came");
+
+        let mut conn = Connection::new(ServerEnd);
+        assert!(conn.delivers_messages());
+        conn.close(CloseCode::NORMAL, "", &mut out).unwrap();
+        let mut input = client_frame(0x81, b"late");
+        assert!(
+            conn.receive_batch(&mut input, &LIMITS, usize::MAX)
+                .is_empty()
+        );
+        // A server's application that closed gets no more messages; a client's does.
+        assert!(!conn.delivers_messages());
+        let mut client = Connection::new(ClientEnd(crate::entropy::Sequence(0)));
+        client.close(CloseCode::NORMAL, "", &mut out).unwrap();
+        assert!(client.delivers_messages());
+    }
+
+    #[test]
+    fn a_client_takes_batches_of_unmasked_frames_and_stops_at_a_masked_one() {
+        let mut conn = Connection::new(ClientEnd(crate::entropy::Sequence(0)));
+        let masked = client_frame(0x81, b"masked");
+        let mut input = concat(&[
+            vec![0x81, 0x02, b'h', b'i'],
+            vec![0x82, 0x00],
+            masked.clone(),
+        ]);
+        let batch = conn.receive_batch(&mut input, &LIMITS, usize::MAX);
+        assert_eq!(
+            batch_messages(&batch),
+            [Seen::Text("hi".into()), Seen::Binary(vec![])]
+        );
+        assert_eq!(input[6..], masked);
     }
 }

@@ -14,6 +14,7 @@
 //!      └───────────────────────────────────────────────────────────► Closed
 //! ```
 
+use crate::batch::Batch;
 use crate::close::CloseCode;
 use crate::closure::{CloseCause, Closure};
 use crate::connection::{Connection, Endpoint, Event, Received};
@@ -158,6 +159,29 @@ impl<H, P: Endpoint> Lifecycle<H, P> {
             self.end_open(ended, first_to_close, now);
         }
         received
+    }
+
+    /// Takes the whole messages at the front of the input, while open
+    /// ([`Connection::receive_batch`]); nothing in any other stage.
+    #[inline(always)]
+    pub fn receive_batch<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        now: Instant,
+        limits: &Limits,
+        payload_budget: usize,
+    ) -> Batch<'a> {
+        match &mut self.stage {
+            Stage::Open(session) => session.receive_batch(input, now, limits, payload_budget),
+            _ => Batch::new().finish(input),
+        }
+    }
+
+    /// Whether a message received now goes to the application: only while the session lasts
+    /// ([`Connection::delivers_messages`]).
+    #[inline(always)]
+    pub fn delivers_messages(&self) -> bool {
+        matches!(&self.stage, Stage::Open(session) if session.delivers_messages())
     }
 
     /// Room for the next payload bytes to be read in place, while open

@@ -58,6 +58,7 @@
 //! assert!(conn.is_closed() && conn.closure().unwrap().was_clean());
 //! ```
 
+use crate::batch::Batch;
 use crate::close::{CloseCode, CloseFrame};
 #[cfg(test)]
 use crate::closure::CloseCause;
@@ -440,6 +441,35 @@ impl ServerConnection {
             .receive(input, now, limits, shared, FirstToClose::Us)
             .map_err(Error::Protocol)?;
         Ok(received.map(ServerEvent::from))
+    }
+
+    /// Takes, from the front of `input`, the complete frames that each carry one whole
+    /// uncompressed message, in one call (see [`crate::batch`]): the fast path for a client that
+    /// pipelines small messages. Give the input after [`Batch::consumed`] to
+    /// [`handle_input`](Self::handle_input), which takes any other frame. At most
+    /// [`BATCH_MAX`](crate::batch::BATCH_MAX) messages are taken, and no more once their
+    /// payloads reach `payload_budget` bytes; nothing is taken unless the connection is open
+    /// with no message in progress.
+    ///
+    /// Give the application each message only while
+    /// [`delivers_messages`](Self::delivers_messages): it may close the connection while it
+    /// handles an earlier one.
+    #[inline(always)]
+    pub fn receive_batch<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        now: Instant,
+        payload_budget: usize,
+    ) -> Batch<'a> {
+        self.lifecycle
+            .receive_batch(input, now, &self.config.limits, payload_budget)
+    }
+
+    /// Whether a message received now goes to the application: while the connection is open,
+    /// and not after our Close (§5.5.1: the application asked to stop).
+    #[inline(always)]
+    pub fn delivers_messages(&self) -> bool {
+        self.lifecycle.delivers_messages()
     }
 
     /// Room for the next payload bytes of a large frame, to be read straight into the message

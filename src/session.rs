@@ -4,6 +4,7 @@
 //! [`ClientConnection`](crate::ClientConnection) each hold one while open and differ only in
 //! what comes before (their side of the handshake) and after (who closes TCP first, §7.1.1).
 
+use crate::batch::Batch;
 use crate::close::{CloseCode, CloseFrame};
 use crate::closure::{CloseCause, Closure, Deadline};
 use crate::connection::{Connection, Endpoint, Event, Received, State};
@@ -102,6 +103,26 @@ impl<P: Endpoint> Session<P> {
     ) -> Result<Received<Event<'a>>, ProtocolError> {
         self.note_input(input.len(), now);
         self.connection.receive(input, out, limits, shared)
+    }
+
+    /// Takes the whole messages at the front of the input, as [`Connection::receive_batch`]
+    /// does. A batch never ends the connection.
+    #[inline(always)]
+    pub fn receive_batch<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        now: Instant,
+        limits: &Limits,
+        payload_budget: usize,
+    ) -> Batch<'a> {
+        self.note_input(input.len(), now);
+        self.connection.receive_batch(input, limits, payload_budget)
+    }
+
+    /// Whether a message received now goes to the application
+    /// ([`Connection::delivers_messages`]).
+    pub fn delivers_messages(&self) -> bool {
+        self.connection.delivers_messages()
     }
 
     /// Room for the next payload bytes to be read in place ([`Connection::payload_room`]).

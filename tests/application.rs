@@ -7,7 +7,7 @@ mod common;
 use common::{Client, config, read_response_head, read_to_eof, start_with, tcp, upgrade_request};
 use rfc6455::frame::Opcode;
 use rfc6455::server::{Context, Handler, Opening, PeerId, Upgrade};
-use rfc6455::{CloseCause, Closure, Message, MessageKind, Request, Response};
+use rfc6455::{CloseCause, CloseCode, Closure, Message, MessageKind, Request, Response};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -21,6 +21,7 @@ enum Seen {
         protocol: Option<String>,
         from_loopback: bool,
     },
+    Message(Vec<u8>),
     Close {
         code: u16,
         reason: String,
@@ -29,7 +30,7 @@ enum Seen {
     },
 }
 
-/// Shouts text back in upper case; upgrades only `/room/...` with `?token=secret`, choosing the
+/// Shouts text back in upper case and closes on "bye" (code 4001); upgrades only `/room/...` with `?token=secret`, choosing the
 /// `chat` subprotocol when offered; serves `/hello` as plain HTTP; reports opens and closes.
 struct App {
     seen: Sender<Seen>,
@@ -60,7 +61,10 @@ impl Handler for App {
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_>, peer: PeerId, message: Message<'_>) {
-        if let Some(text) = message.as_text() {
+        let _ = self.seen.send(Seen::Message(message.as_bytes().to_vec()));
+        if message.as_bytes() == b"bye" {
+            let _ = ctx.close(peer, CloseCode(4001), "asked to leave");
+        } else if let Some(text) = message.as_text() {
             let _ = ctx.send(peer, message.kind(), text.to_uppercase().as_bytes());
         }
     }
@@ -168,6 +172,10 @@ fn close_reports_the_peers_code_and_reason_and_a_clean_close() {
     drop(client);
     assert_eq!(
         seen.recv_timeout(WAIT).unwrap(),
+        Seen::Message(b"quiet please".to_vec())
+    );
+    assert_eq!(
+        seen.recv_timeout(WAIT).unwrap(),
         Seen::Close {
             code: 4000,
             reason: "leaving now".into(),
@@ -256,4 +264,46 @@ fn the_connection_count_counts_every_connection_and_forgets_a_closed_one() {
     drop(third);
     assert_eq!(first.expect_frame().payload, b"2");
     assert_eq!(second.expect_frame().payload, b"2");
+}
+
+#[test]
+fn messages_that_arrived_with_the_one_the_application_closed_on_are_not_delivered() {
+    let (server, seen, _) = start_app();
+    let (mut client, _) = Client::connect_with_path(server.addr, "/room/a?token=secret", "");
+    assert!(matches!(
+        seen.recv_timeout(WAIT).unwrap(),
+        Seen::Open { .. }
+    ));
+    // Four messages in one write: the server reads them together, and the application closes
+    // while handling the second.
+    let mut burst = Vec::new();
+    for text in ["hi", "bye", "after", "more"] {
+        burst.extend_from_slice(&Client::encode(true, Opcode::Text, text.as_bytes()));
+    }
+    client.stream.write_all(&burst).unwrap();
+    assert_eq!(client.expect_frame().payload, b"HI");
+    assert_eq!(client.expect_close(), Some(4001));
+    client.send_frame(true, Opcode::Close, &1000u16.to_be_bytes());
+    client.expect_eof();
+    assert_eq!(
+        seen.recv_timeout(WAIT).unwrap(),
+        Seen::Message(b"hi".to_vec())
+    );
+    assert_eq!(
+        seen.recv_timeout(WAIT).unwrap(),
+        Seen::Message(b"bye".to_vec())
+    );
+    // What arrived after the message the application closed on is read but not delivered
+    // (RFC 6455 §5.5.1: the application asked to stop).
+    // (The closure's code is the one the peer's Close answered with.)
+    assert_eq!(
+        seen.recv_timeout(WAIT).unwrap(),
+        Seen::Close {
+            code: 1000,
+            reason: String::new(),
+            clean: true,
+            by_peer: false,
+        }
+    );
+    assert_eq!(server.stop().messages_in, 2);
 }

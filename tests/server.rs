@@ -206,6 +206,46 @@ fn request_and_frames_dripped_one_byte_at_a_time() {
 }
 
 #[test]
+fn a_ping_among_pipelined_messages_is_answered_in_its_place() {
+    let server = start(Mode::Echo, config());
+    let mut client = Client::connect(server.addr);
+    let mut burst = Vec::new();
+    burst.extend_from_slice(&Client::encode(true, Opcode::Text, b"one"));
+    burst.extend_from_slice(&Client::encode(true, Opcode::Binary, b"two"));
+    burst.extend_from_slice(&Client::encode(true, Opcode::Ping, b"ping"));
+    burst.extend_from_slice(&Client::encode(true, Opcode::Text, b"three"));
+    client.stream.write_all(&burst).unwrap();
+    // The Pong does not overtake the replies to the messages before its Ping.
+    for (opcode, payload) in [
+        (Opcode::Text, &b"one"[..]),
+        (Opcode::Binary, b"two"),
+        (Opcode::Pong, b"ping"),
+        (Opcode::Text, b"three"),
+    ] {
+        let frame = client.expect_frame();
+        assert_eq!((frame.opcode, &frame.payload[..]), (opcode, payload));
+    }
+}
+
+#[test]
+fn invalid_text_among_pipelined_messages_fails_the_connection_after_the_messages_before_it() {
+    let server = start(Mode::Echo, config());
+    let mut client = Client::connect(server.addr);
+    let mut burst = Vec::new();
+    burst.extend_from_slice(&Client::encode(true, Opcode::Text, b"one"));
+    burst.extend_from_slice(&Client::encode(true, Opcode::Text, b"two"));
+    burst.extend_from_slice(&Client::encode(true, Opcode::Text, b"\xff not UTF-8"));
+    burst.extend_from_slice(&Client::encode(true, Opcode::Text, b"never echoed"));
+    client.stream.write_all(&burst).unwrap();
+    assert_eq!(client.expect_frame().payload, b"one");
+    assert_eq!(client.expect_frame().payload, b"two");
+    // RFC 6455 §8.1: the connection fails with 1007, after the replies already due.
+    assert_eq!(client.expect_close(), Some(1007));
+    client.expect_eof();
+    assert_eq!(server.stop().messages_in, 2);
+}
+
+#[test]
 fn pipelined_messages_come_back_in_order() {
     let server = start(Mode::Echo, config());
     let mut client = Client::connect(server.addr);

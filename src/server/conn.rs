@@ -4,6 +4,7 @@
 //! the role's rules (masking, who closes TCP first) are the core's.
 
 use super::outbound::Outbound;
+use crate::batch::Batch;
 use crate::client_connection::{ClientError, ClientEvent};
 use crate::close::CloseCode;
 use crate::closure::Closure;
@@ -79,6 +80,34 @@ impl Conn {
                 // `Outbound::read_response`.
                 Err(ClientError::Handshake(_)) => Ok(Received::used(len, None)),
             },
+        }
+    }
+
+    /// Takes the whole messages at the front of `input` in one call (see
+    /// [`ServerConnection::receive_batch`]); only for accepted connections (an outbound one's
+    /// input goes frame by frame through [`receive`](Self::receive)).
+    #[inline(always)]
+    pub fn receive_batch<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        now: Instant,
+        payload_budget: usize,
+    ) -> Batch<'a> {
+        match self {
+            Conn::Accepted(conn) => conn.receive_batch(input, now, payload_budget),
+            Conn::Outbound(_) => Batch::new().finish(input),
+        }
+    }
+
+    /// Whether a message of a batch still goes to the application (see
+    /// [`ServerConnection::delivers_messages`]).
+    #[inline(always)]
+    pub fn delivers_messages(&self) -> bool {
+        match self {
+            Conn::Accepted(conn) => conn.delivers_messages(),
+            // A client's messages are delivered even after its Close (and an outbound
+            // connection takes no batch).
+            Conn::Outbound(_) => true,
         }
     }
 

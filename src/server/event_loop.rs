@@ -27,12 +27,13 @@ use super::outbound::{self, ConnectError};
 use super::peer::ReadOutcome;
 use super::peers::{Flushed, PeerId, Peers, split_token};
 use super::stats::{Stats, bump};
+use crate::batch::Batch;
 use crate::client_connection::ClientError;
 use crate::close::{CloseCode, CloseFrame};
 use crate::closure::{CloseCause, Closure, Deadline};
 use crate::error::Error;
 use crate::http::Response;
-use crate::message::INFLATE_PER_CALL;
+use crate::message::{INFLATE_PER_CALL, Message};
 use crate::prepared::PreparedFrame;
 use crate::server_connection::ServerEvent;
 use mio::net::TcpListener;
@@ -717,6 +718,26 @@ impl Server {
             let Some(parts) = self.peers.parts(key) else {
                 return false;
             };
+            // Whole messages first, many in one call; any other frame is taken one at a time
+            // below (and the batch after it in the next pass).
+            let batch =
+                parts
+                    .peer
+                    .conn
+                    .receive_batch(&mut self.read_buffer[pos..len], now, *budget);
+            if !batch.is_empty() {
+                pos += batch.consumed();
+                deliver_batch(
+                    &mut self.peers,
+                    &self.handle,
+                    key,
+                    id,
+                    &batch,
+                    handler,
+                    budget,
+                );
+                continue;
+            }
             // A Close received while open is answered with one (§5.5.1); counted below.
             let was_open = parts.peer.conn.is_open();
             let input = &mut self.read_buffer[pos..len];
@@ -984,14 +1005,51 @@ fn deliver<H: Handler>(
 ) {
     match event {
         Some(ServerEvent::Message(message)) => {
-            peers.stats.messages_in += 1;
-            *budget = budget.saturating_sub(message.as_bytes().len());
-            let mut ctx = Context { peers, handle };
-            handler.on_message(&mut ctx, id, message);
+            deliver_message(peers, handle, id, message, handler, budget)
         }
         Some(ServerEvent::Close(frame)) => count_close(&mut peers.stats, frame, was_open),
         _ => {}
     }
+}
+
+/// Gives the application the messages of a batch, each only while the connection still
+/// delivers messages (the application may close it while handling one).
+#[inline(always)]
+fn deliver_batch<H: Handler>(
+    peers: &mut Peers,
+    handle: &Handle,
+    key: usize,
+    id: PeerId,
+    batch: &Batch<'_>,
+    handler: &mut H,
+    budget: &mut usize,
+) {
+    for index in 0..batch.len() {
+        if index > 0
+            && !peers
+                .slot(key)
+                .is_some_and(|peer| peer.conn.delivers_messages())
+        {
+            return;
+        }
+        deliver_message(peers, handle, id, batch.message(index), handler, budget);
+    }
+}
+
+/// Gives the application a message, which uses up its size of the turn's `budget`.
+#[inline(always)]
+fn deliver_message<H: Handler>(
+    peers: &mut Peers,
+    handle: &Handle,
+    id: PeerId,
+    message: Message<'_>,
+    handler: &mut H,
+    budget: &mut usize,
+) {
+    peers.stats.messages_in += 1;
+    *budget = budget.saturating_sub(message.as_bytes().len());
+    let mut ctx = Context { peers, handle };
+    handler.on_message(&mut ctx, id, message);
 }
 
 /// Counts a Close received, and the one sent back when it came while open (§5.5.1).
