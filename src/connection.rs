@@ -414,13 +414,7 @@ impl<P: Endpoint> Connection<P> {
             else {
                 break;
             };
-            //= https://www.rfc-editor.org/rfc/rfc6455#section-6.2
-            //# A server MUST remove masking for data frames received from a client
-            //# as described in Section 5.3.
-            if let Some(key) = header.mask {
-                apply_mask(payload, key, 0);
-            }
-            if kind == MessageKind::Text && std::str::from_utf8(payload).is_err() {
+            if unmask_whole_message(kind, header.mask, payload).is_err() {
                 // Left as it came for `receive` to fail the connection on (after the messages
                 // before it are handled): masking again undoes the unmasking.
                 if let Some(key) = header.mask {
@@ -513,20 +507,8 @@ impl<P: Endpoint> Connection<P> {
         {
             // The common case: a whole single-frame message in the input. Deliver it in place.
             let payload = rest.split_at_mut(payload_len).0;
-            //= https://www.rfc-editor.org/rfc/rfc6455#section-6.2
-            //# A server MUST remove masking for data frames received from a client
-            //# as described in Section 5.3.
-            if let Some(key) = header.mask {
-                apply_mask(payload, key, 0);
-            }
+            unmask_whole_message(kind, header.mask, payload)?;
             let payload: &'a [u8] = payload;
-            //= https://www.rfc-editor.org/rfc/rfc6455#section-8.1
-            //# When an endpoint is to interpret a byte stream as UTF-8 but finds
-            //# that the byte stream is not, in fact, a valid UTF-8 stream, that
-            //# endpoint MUST _Fail the WebSocket Connection_.
-            if kind == MessageKind::Text && std::str::from_utf8(payload).is_err() {
-                return Err(ProtocolError::InvalidUtf8);
-            }
             let message = Message::new(kind, Cow::Borrowed(payload));
             return Ok(Received::used(
                 header_len + payload_len,
@@ -1101,6 +1083,30 @@ impl<P: Endpoint> Connection<P> {
             None => header,
         }
     }
+}
+
+/// Unmasks, in place, the payload of a frame that carries one whole message, and checks that
+/// text is UTF-8 (as `receive`'s fast path and `receive_batch` take such a frame).
+#[inline(always)]
+fn unmask_whole_message(
+    kind: MessageKind,
+    mask: Option<[u8; 4]>,
+    payload: &mut [u8],
+) -> Result<(), ProtocolError> {
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-6.2
+    //# A server MUST remove masking for data frames received from a client
+    //# as described in Section 5.3.
+    if let Some(key) = mask {
+        apply_mask(payload, key, 0);
+    }
+    //= https://www.rfc-editor.org/rfc/rfc6455#section-8.1
+    //# When an endpoint is to interpret a byte stream as UTF-8 but finds
+    //# that the byte stream is not, in fact, a valid UTF-8 stream, that
+    //# endpoint MUST _Fail the WebSocket Connection_.
+    if kind == MessageKind::Text && std::str::from_utf8(payload).is_err() {
+        return Err(ProtocolError::InvalidUtf8);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
