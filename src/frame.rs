@@ -241,16 +241,22 @@ pub fn decode_header(buf: &[u8]) -> Result<Status<(FrameHeader, usize)>, Protoco
     Ok(Status::Complete((header, pos)))
 }
 
+/// The first byte of a frame: FIN, the three reserved bits and the opcode (§5.2).
+#[inline(always)]
+fn first_byte(header: &FrameHeader) -> u8 {
+    (header.fin as u8) << 7
+        | (header.rsv1 as u8) << 6
+        | (header.rsv2 as u8) << 5
+        | (header.rsv3 as u8) << 4
+        | header.opcode.as_u8()
+}
+
 /// Encodes `header` into `out` with the minimal length form and returns how many bytes it used.
 ///
 /// A server sets `mask: None` (RFC 6455 §5.1); a client sets a
 /// fresh key and masks the payload with [`apply_mask`](crate::mask::apply_mask).
 pub fn encode_header(header: &FrameHeader, out: &mut [u8; MAX_HEADER_LEN]) -> usize {
-    out[0] = (header.fin as u8) << 7
-        | (header.rsv1 as u8) << 6
-        | (header.rsv2 as u8) << 5
-        | (header.rsv3 as u8) << 4
-        | header.opcode.as_u8();
+    out[0] = first_byte(header);
     //= https://www.rfc-editor.org/rfc/rfc6455#section-5.3
     //# A masked frame MUST have the field frame-masked set to 1, as defined
     //# in Section 5.2.
@@ -301,6 +307,21 @@ pub fn encode_header(header: &FrameHeader, out: &mut [u8; MAX_HEADER_LEN]) -> us
 #[inline(always)]
 pub fn encode_frame(header: &FrameHeader, payload: &[u8], out: &mut Vec<u8>) {
     debug_assert_eq!(header.payload_len, payload.len() as u64);
+    // The most frequent frame, a server's short one, is two header bytes and the payload:
+    // written here, where the caller's code can absorb it, and any other frame out of line.
+    match header.payload_len {
+        len @ 0..=125 if header.mask.is_none() => {
+            out.reserve(2 + payload.len());
+            out.extend_from_slice(&[first_byte(header), len as u8]);
+            out.extend_from_slice(payload);
+        }
+        _ => encode_any_frame(header, payload, out),
+    }
+}
+
+/// [`encode_frame`] for any header: the length in its minimal form, and the payload masked.
+#[inline(never)]
+fn encode_any_frame(header: &FrameHeader, payload: &[u8], out: &mut Vec<u8>) {
     let mut buf = [0u8; MAX_HEADER_LEN];
     let n = encode_header(header, &mut buf);
     // The whole header buffer is copied and the unused end cut off again: a copy of a fixed
@@ -591,6 +612,35 @@ mod tests {
                     rsv3: bits & 1 != 0,
                     ..header(opcode, fin, Some([5, 6, 7, 8]), 200)
                 });
+            }
+        }
+    }
+
+    /// `encode_frame` writes a short unmasked frame by itself and any other through the header
+    /// encoder: both give the header, then the payload (masked when the header has a key).
+    #[test]
+    fn encode_frame_writes_the_header_then_the_payload_at_every_length_form() {
+        for len in [0, 1, 125, 126, 127, 0xFFFF, 0x1_0000] {
+            let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            for mask in [None, Some([1, 2, 3, 4])] {
+                for (opcode, rsv1) in [(Opcode::Text, false), (Opcode::Binary, true)] {
+                    let h = FrameHeader {
+                        rsv1,
+                        ..header(opcode, true, mask, len as u64)
+                    };
+                    let mut expected = [0u8; MAX_HEADER_LEN];
+                    let n = encode_header(&h, &mut expected);
+                    let mut expected = expected[..n].to_vec();
+                    let mut body = payload.clone();
+                    if let Some(key) = mask {
+                        crate::mask::apply_mask(&mut body, key, 0);
+                    }
+                    expected.extend_from_slice(&body);
+                    let mut out = vec![0xEE];
+                    encode_frame(&h, &payload, &mut out);
+                    assert_eq!(out[0], 0xEE, "what was in the buffer stays");
+                    assert_eq!(out[1..], expected[..], "{len} {mask:?} {opcode:?}");
+                }
             }
         }
     }

@@ -328,13 +328,14 @@ impl Outbox {
         const SLICES: usize = 64;
         let mut total = 0;
         while !self.is_empty() {
-            let mut slices = [IoSlice::new(&[]); SLICES];
-            let count = self.io_slices(&mut slices);
             // One contiguous buffer (the common case) goes out with a plain write, which costs
-            // the kernel less than a one-element writev.
-            let result = match count {
-                1 => writer.write(&slices[0]),
-                _ => writer.write_vectored(&slices[..count]),
+            // the kernel less than a one-element writev, and needs no list of slices filled.
+            let result = if self.chunks.len() == 1 {
+                writer.write(self.chunks[0].bytes())
+            } else {
+                let mut slices = [IoSlice::new(&[]); SLICES];
+                let count = self.io_slices(&mut slices);
+                writer.write_vectored(&slices[..count])
             };
             match result {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
