@@ -8,12 +8,18 @@
 #   autobahn/run.sh client                   # the client run: examples/autobahn_client against
 #                                            # wstest -m fuzzingserver, compared with
 #                                            # expected-results-client.json
-#   CASES='["6.4.*"]' autobahn/run.sh client  # a subset (the count check is skipped)
+#   autobahn/run.sh tls                      # the server run over TLS (wss://): cases 1 to 10
+#                                            # (all but compression), compared with the same
+#                                            # expected-results.json, so that every case gives
+#                                            # the same result through TLS as without it
+#   CASES='["6.4.*"]' autobahn/run.sh client  # a subset (the count check is skipped); with tls,
+#                                            # CASES='["*"]' runs every case over TLS (slow)
 #
 # Installs what it needs on first use: a Python 2.7 virtualenv under autobahn/venv with the
-# pinned autobahntestsuite (requirements.txt). Reports go to autobahn/reports/: the server run's
-# to reports/core/ and reports/compression/, the client run's to reports/client/ (open each
-# index.html in a browser).
+# pinned autobahntestsuite (requirements.txt; it brings pyOpenSSL and service-identity, which
+# Twisted's TLS needs). Reports go to autobahn/reports/: the server run's to reports/core/ and
+# reports/compression/, the client run's to reports/client/, the TLS run's to reports/tls/ (open
+# each index.html in a browser).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
@@ -21,9 +27,9 @@ cd "$here"
 
 runs=${1:-both}
 case "$runs" in
-server | client | both) ;;
+server | client | both | tls) ;;
 *)
-    echo "usage: autobahn/run.sh [server|client]" >&2
+    echo "usage: autobahn/run.sh [server|client|tls]" >&2
     exit 2
     ;;
 esac
@@ -62,7 +68,8 @@ fi
 
 source "$root/.ci/lib/cargo-bin.sh"
 pids=()
-trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done' EXIT
+scratch=$(mktemp -d)
+trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; rm -rf "$scratch"' EXIT
 
 free_port() {
     venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -192,7 +199,46 @@ client_run() {
     venv/bin/python compare.py expected-results-client.json "$expect_count" "${indexes[@]}"
 }
 
+# 5. The server run over TLS: the fuzzing client against `rfc6455 echo --tls-cert --tls-key`
+#    with a certificate made for the run (tests/tls/make-certs.sh; the suite's client, Twisted's
+#    ClientContextFactory, does not verify it), judged by the plain run's expectation file.
+tls_run() {
+    local server port server_pid cases
+    venv/bin/python -c 'import OpenSSL, service_identity' || {
+        echo "autobahn/run.sh: the venv lacks pyOpenSSL or service-identity" >&2
+        return 1
+    }
+    server=$(cargo_bin "$root/Cargo.toml" rfc6455) || return 1
+    "$root/tests/tls/make-certs.sh" "$scratch" || return 1
+    port=$(free_port)
+    RUST_LOG=warn "$server" echo --port "$port" --tls-cert "$scratch/cert.pem" --tls-key "$scratch/key.pem" &
+    server_pid=$!
+    pids+=("$server_pid")
+    wait_for_port "$port" "$server_pid" || {
+        echo "the server did not start" >&2
+        return 1
+    }
+    cases=${CASES:-'["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*"]'}
+    rm -rf reports/tls
+    mkdir -p reports/tls
+    write_spec fuzzingclient.json "wss://localhost:$port" "$cases" '[]' reports/tls >reports/tls/spec.json
+    echo "Running the Autobahn|Testsuite fuzzing client against rfc6455 echo over TLS on port $port"
+    venv/bin/wstest -m fuzzingclient -s reports/tls/spec.json >reports/tls/wstest.log 2>&1 || {
+        echo "wstest (tls) failed:" >&2
+        tail -20 reports/tls/wstest.log >&2
+        return 1
+    }
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    venv/bin/python compare.py expected-results.json 0 reports/tls/index.json
+}
+
 status=0
+if [ "$runs" = tls ]; then
+    echo "== Autobahn|Testsuite: rfc6455 as the server, over TLS"
+    tls_run || status=1
+    exit "$status"
+fi
 if [ "$runs" != client ]; then
     echo "== Autobahn|Testsuite: rfc6455 as the server"
     server_run || status=1

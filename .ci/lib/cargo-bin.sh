@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sourced by the scripts that build an executable and then run it: autobahn/run.sh,
-# autobahn/run-tls.sh, tests/browser/run.sh, tests/tls/run.sh, tests/interop/run.sh, bench/run.sh
+# autobahn/run.sh tls, tests/browser/run.sh, tests/tls/run.sh, tests/interop/run.sh, bench/run.sh
 # and bench/redis.sh.
 #
 #   path=$(cargo_bin MANIFEST NAME)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes a throwaway certificate authority and a server certificate for localhost and 127.0.0.1
 # signed by it, for the TLS test suites (tests/tls/run.sh, tests/browser/run.sh,
-# autobahn/run-tls.sh, bench/run.sh). Nothing it makes is committed or kept:
+# autobahn/run.sh tls, bench/run.sh). Nothing it makes is committed or kept:
 #
 #   tests/tls/make-certs.sh DIR    # writes DIR/ca.pem, DIR/cert.pem, DIR/key.pem
 #
