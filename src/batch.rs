@@ -15,7 +15,7 @@ use crate::message::{Message, MessageKind};
 use std::borrow::Cow;
 
 /// The most messages one batch holds: input beyond them waits for the next call. (Each costs
-/// twelve bytes of the batch, which lives on the stack.)
+/// twelve bytes of the batch, which its owner keeps from one call to the next.)
 pub const BATCH_MAX: usize = 32;
 
 /// One message of a batch: its kind, and where its payload is in the input.
@@ -33,20 +33,29 @@ const NONE_TAKEN: Taken = Taken {
 };
 
 /// The whole messages taken from the front of one input (see the [module](self) notes). Their
-/// payloads stay where they arrived, unmasked, and text is valid UTF-8.
+/// payloads stay where they arrived, unmasked, and text is valid UTF-8: the batch holds where
+/// they are, and [`message`](Self::message) reads them from that same input.
+///
+/// The caller owns the batch and hands it to every call, which empties it first: so a call that
+/// takes nothing (mid-message, or a control frame first) costs no more than its checks, and a
+/// batch is not built and copied on every call.
 #[derive(Debug)]
-pub struct Batch<'a> {
-    input: &'a [u8],
+pub struct Batch {
     consumed: usize,
     len: usize,
     taken: [Taken; BATCH_MAX],
 }
 
-impl<'a> Batch<'a> {
+impl Default for Batch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Batch {
     /// A batch that took nothing (yet).
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Batch {
-            input: &[],
             consumed: 0,
             len: 0,
             taken: [NONE_TAKEN; BATCH_MAX],
@@ -74,10 +83,11 @@ impl<'a> Batch<'a> {
         self.consumed = payload.end;
     }
 
-    /// Ends the batch: the input its messages are read from, now holding their frames unmasked.
-    pub(crate) fn finish(mut self, input: &'a [u8]) -> Self {
-        self.input = input;
-        self
+    /// Empties it, for the next call to fill.
+    #[inline(always)]
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+        self.consumed = 0;
     }
 
     /// How many bytes from the front of the input the batch's frames used. Give the rest to
@@ -96,14 +106,15 @@ impl<'a> Batch<'a> {
         self.len == 0
     }
 
-    /// Its `index`th message.
+    /// Its `index`th message, read from `input`: the input the batch was taken from.
     ///
     /// # Panics
-    /// If `index` is not below [`len`](Self::len).
+    /// If `index` is not below [`len`](Self::len), or `input` is shorter than what the batch
+    /// took.
     #[inline(always)]
-    pub fn message(&self, index: usize) -> Message<'a> {
+    pub fn message<'a>(&self, input: &'a [u8], index: usize) -> Message<'a> {
         let taken = self.taken[..self.len][index];
-        let payload = &self.input[taken.start as usize..taken.end as usize];
+        let payload = &input[taken.start as usize..taken.end as usize];
         Message::new(taken.kind, Cow::Borrowed(payload))
     }
 }

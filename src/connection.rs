@@ -303,7 +303,8 @@ impl<P: Endpoint> Connection<P> {
 
     /// Processes bytes from the peer, unmasking them in place.
     ///
-    /// Consumes at most one frame, or the part of a data frame's payload that has arrived, and
+    /// Consumes at most one frame that can complete something (or the part of a data frame's
+    /// payload that has arrived), after any non-final fragments of a message before it, and
     /// returns at most one event. Call it again with the unconsumed rest until
     /// [`Received::needs_more`]. A partial header or a partial control frame is not consumed;
     /// present it again with more bytes appended (at most [`MAX_HEADER_LEN`] + 125 bytes).
@@ -327,9 +328,63 @@ impl<P: Endpoint> Connection<P> {
         if matches!(self.state, State::CloseReceived | State::Failed) {
             return Ok(Received::used(input.len(), None));
         }
-        let mut received = self.receive_frame(input, out, limits, shared);
+        let (fragments, unfinished) = self.receive_fragments(input, out, limits, shared)?;
+        if unfinished {
+            return Ok(Received {
+                consumed: fragments,
+                event: None,
+                unfinished,
+            });
+        }
+        let mut received = self.receive_frame(&mut input[fragments..], out, limits, shared);
         self.settle(&mut received, out);
+        if let Ok(received) = &mut received {
+            received.consumed += fragments;
+        }
         received
+    }
+
+    /// Takes the non-final fragments of a message at the front of `input` (§5.4), which only
+    /// add to the message being assembled and complete nothing, so that a peer sending a
+    /// message in many small fragments costs one call for the lot rather than one per frame.
+    /// Stops before any other frame (a final fragment, a control frame, a whole message), at a
+    /// frame whose payload has not all arrived, and when a compressed message has inflating
+    /// left to do. Returns the bytes used, and whether inflating is left. On an error the
+    /// connection is failed, as [`receive`](Self::receive) does.
+    fn receive_fragments(
+        &mut self,
+        input: &mut [u8],
+        out: &mut Outbox,
+        limits: &Limits,
+        shared: &mut SharedDeflate,
+    ) -> Result<(usize, bool), ProtocolError> {
+        let mut used = 0;
+        // Not mid-frame (the input would continue a payload) nor with inflating left (which
+        // comes first, and may complete a message).
+        while !self.is_mid_frame()
+            && !self.has_pending_work()
+            && input
+                .get(used)
+                .is_some_and(|&first| frame::is_non_final_data_frame(first))
+        {
+            match self.receive_frame(&mut input[used..], out, limits, shared) {
+                Ok(received) => {
+                    debug_assert!(received.event.is_none(), "a fragment completes nothing");
+                    used += received.consumed;
+                    if received.unfinished {
+                        return Ok((used, true));
+                    }
+                    if received.consumed == 0 {
+                        break; // the header is not all there yet
+                    }
+                }
+                Err(error) => {
+                    self.fail(error, out);
+                    return Err(error);
+                }
+            }
+        }
+        Ok((used, false))
     }
 
     /// What a call that took input returns: on an error, the connection is failed first; what
@@ -369,9 +424,10 @@ impl<P: Endpoint> Connection<P> {
         self.state == State::Open || P::ROLE == Role::Client
     }
 
-    /// Takes, from the front of `input`, the complete frames that each carry one whole
-    /// uncompressed message, unmasking them in place, and stops before the first frame that is
-    /// anything else (see [`crate::batch`]): give the input after [`Batch::consumed`] to
+    /// Takes into `batch` (emptied first), from the front of `input`, the complete frames that
+    /// each carry one whole uncompressed message, unmasking them in place, and stops before the
+    /// first frame that is anything else (see [`crate::batch`]): read the messages from `input`
+    /// ([`Batch::message`]), and give the input after [`Batch::consumed`] to
     /// [`receive`](Self::receive). Takes at most [`BATCH_MAX`](crate::batch::BATCH_MAX) messages, and no more once their
     /// payloads reach `payload_budget` bytes; takes nothing unless the connection is open with
     /// no message in progress.
@@ -379,15 +435,16 @@ impl<P: Endpoint> Connection<P> {
     /// The application may close the connection while it handles one of the messages: give it
     /// each only while [`delivers_messages`](Self::delivers_messages).
     #[inline(always)]
-    pub fn receive_batch<'a>(
+    pub fn receive_batch(
         &mut self,
-        input: &'a mut [u8],
+        input: &mut [u8],
         limits: &Limits,
         payload_budget: usize,
-    ) -> Batch<'a> {
-        let mut batch = Batch::new();
+        batch: &mut Batch,
+    ) {
+        batch.clear();
         if self.state != State::Open || self.incoming.is_some() {
-            return batch.finish(input);
+            return;
         }
         // A batch addresses its input with 32-bit offsets.
         let end = input.len().min(u32::MAX as usize);
@@ -426,7 +483,6 @@ impl<P: Endpoint> Connection<P> {
             pos = start + payload.len();
             batch.push(kind, start..pos);
         }
-        batch.finish(input)
     }
 
     #[inline(always)]
@@ -1190,16 +1246,18 @@ mod tests {
         let mut out = Outbox::new();
         let mut seen = Vec::new();
         let mut pending: Vec<u8> = Vec::new();
+        // One batch for the whole run, as the loop keeps one: each call empties it first.
+        let mut batch = Batch::new();
         'feed: for chunk in input.chunks(piece.max(1)) {
             pending.extend_from_slice(chunk);
             let mut pos = 0;
             loop {
                 if let Some(budget) = batch_budget {
-                    let batch = conn.receive_batch(&mut pending[pos..], &limits, budget);
+                    conn.receive_batch(&mut pending[pos..], &limits, budget, &mut batch);
                     if !batch.is_empty() {
                         assert!(batch.len() <= crate::batch::BATCH_MAX);
                         for index in 0..batch.len() {
-                            seen.push(seen_message(batch.message(index)));
+                            seen.push(seen_message(batch.message(&pending[pos..], index)));
                         }
                         pos += batch.consumed();
                         continue;
@@ -2392,10 +2450,131 @@ mod tests {
         assert!(message.as_bytes()[..300 * 1024] == payload[..]);
     }
 
-    /// The messages of a batch, owned.
-    fn batch_messages(batch: &Batch<'_>) -> Vec<Seen> {
+    /// Non-final fragments in front of a frame that completes something are taken in the same
+    /// call as that frame: a control frame among fragments, or the message's final frame.
+    #[test]
+    fn one_receive_takes_a_run_of_fragments_and_the_frame_after_it() {
+        let mut shared = SharedDeflate::new();
+        let mut out = Outbox::new();
+        let mut conn = Connection::new(ServerEnd);
+        let fragments = concat(&[
+            client_frame(0x01, b"He"),
+            client_frame(0x00, b""),
+            client_frame(0x00, b"l"),
+        ]);
+        let ping = client_frame(0x89, b"p");
+        let last = client_frame(0x80, b"lo");
+        let mut input = concat(&[fragments.clone(), ping.clone(), last.clone()]);
+        let received = conn
+            .receive(&mut input, &mut out, &LIMITS, &mut shared)
+            .unwrap();
+        assert_eq!(received.consumed, fragments.len() + ping.len());
+        assert!(matches!(received.event, Some(Event::Ping(b"p"))));
+        let rest = &mut input[fragments.len() + ping.len()..];
+        let received = conn.receive(rest, &mut out, &LIMITS, &mut shared).unwrap();
+        assert_eq!(received.consumed, last.len());
+        let Some(Event::Message(message)) = received.event else {
+            panic!("the final fragment completes the message");
+        };
+        assert_eq!(message.as_text(), Some("Hello"));
+
+        // Fragments and their final frame together: one call.
+        let mut whole = concat(&[fragments.clone(), last.clone()]);
+        let whole_len = whole.len();
+        let received = conn
+            .receive(&mut whole, &mut out, &LIMITS, &mut shared)
+            .unwrap();
+        assert_eq!(received.consumed, whole_len);
+        assert!(matches!(received.event, Some(Event::Message(m)) if m.as_text() == Some("Hello")));
+
+        // A fragment cut short ends the run mid-frame: its bytes are taken, the rest awaited.
+        let mut cut = concat(&[fragments.clone(), client_frame(0x00, b"xyz")[..8].to_vec()]);
+        let cut_len = cut.len();
+        let received = conn
+            .receive(&mut cut, &mut out, &LIMITS, &mut shared)
+            .unwrap();
+        assert_eq!((received.consumed, received.event), (cut_len, None));
+        assert!(conn.is_mid_frame());
+        assert_eq!(
+            drain(&mut out),
+            [0x8A, 0x01, b'p'],
+            "only the Pong was sent"
+        );
+    }
+
+    /// A fragment that breaks a rule in the middle of a run fails the connection, as it would
+    /// on its own.
+    #[test]
+    fn a_run_of_fragments_fails_on_the_first_bad_one() {
+        let mut shared = SharedDeflate::new();
+        let mut out = Outbox::new();
+        let mut conn = Connection::new(ServerEnd);
+        let limits = Limits {
+            max_fragments: 3,
+            ..LIMITS
+        };
+        let mut input = concat(&[
+            client_frame(0x02, b"a"),
+            client_frame(0x00, b"b"),
+            client_frame(0x00, b"c"),
+            client_frame(0x00, b"d"),
+        ]);
+        let error = conn
+            .receive(&mut input, &mut out, &limits, &mut shared)
+            .unwrap_err();
+        assert_eq!(conn.state(), State::Failed);
+        assert_eq!(drain(&mut out), failure(error, 1008));
+
+        // A new message's first frame inside a fragmented one (§5.4): 1002.
+        let mut conn = Connection::new(ServerEnd);
+        let mut input = concat(&[client_frame(0x01, b"a"), client_frame(0x01, b"b")]);
+        assert_eq!(
+            conn.receive(&mut input, &mut out, &LIMITS, &mut shared),
+            Err(ProtocolError::ExpectedContinuation)
+        );
+        assert_eq!(conn.state(), State::Failed);
+    }
+
+    #[test]
+    fn a_non_final_data_frame_is_known_by_its_first_byte() {
+        for (first, expected) in [
+            (0x00, true),
+            (0x01, true),
+            (0x02, true),
+            (0x80, false),
+            (0x81, false),
+            (0x82, false),
+            (0x03, false),
+            (0x08, false),
+            (0x09, false),
+            (0x0A, false),
+            (0x89, false),
+            (0x41, true),
+        ] {
+            assert_eq!(
+                frame::is_non_final_data_frame(first),
+                expected,
+                "{first:#04x}"
+            );
+        }
+    }
+
+    /// The batch `conn` takes from the front of `input`.
+    fn take_batch<P: Endpoint>(
+        conn: &mut Connection<P>,
+        input: &mut [u8],
+        limits: &Limits,
+        budget: usize,
+    ) -> Batch {
+        let mut batch = Batch::new();
+        conn.receive_batch(input, limits, budget, &mut batch);
+        batch
+    }
+
+    /// The messages of a batch taken from `input`, owned.
+    fn batch_messages(batch: &Batch, input: &[u8]) -> Vec<Seen> {
         (0..batch.len())
-            .map(|index| seen_message(batch.message(index)))
+            .map(|index| seen_message(batch.message(input, index)))
             .collect()
     }
 
@@ -2433,9 +2612,9 @@ mod tests {
             let mut input = concat(&[first.clone(), stopper.clone()]);
             let mut conn = Connection::new(ServerEnd);
             let mut out = Outbox::new();
-            let batch = conn.receive_batch(&mut input, &limits, usize::MAX);
+            let mut batch = take_batch(&mut conn, &mut input, &limits, usize::MAX);
             assert_eq!(
-                batch_messages(&batch),
+                batch_messages(&batch, &input),
                 [Seen::Text("a".into()), Seen::Binary(b"bc".to_vec())],
                 "{name}"
             );
@@ -2443,12 +2622,10 @@ mod tests {
             assert_eq!(input[first.len()..], stopper, "{name}: left as it came");
             assert_eq!(drain(&mut out), b"", "{name}: nothing sent");
             assert_eq!(conn.state(), State::Open, "{name}");
-            // Nothing more to take until `receive` has taken the frame.
-            assert!(
-                conn.receive_batch(&mut input[first.len()..], &limits, usize::MAX)
-                    .is_empty(),
-                "{name}"
-            );
+            // Nothing more to take until `receive` has taken the frame: the same batch, given
+            // again, is emptied.
+            conn.receive_batch(&mut input[first.len()..], &limits, usize::MAX, &mut batch);
+            assert!(batch.is_empty() && batch.consumed() == 0, "{name}");
         }
     }
 
@@ -2462,8 +2639,8 @@ mod tests {
         let mut conn = Connection::new(ServerEnd);
         let mut out = Outbox::new();
         let mut shared = SharedDeflate::new();
-        let batch = conn.receive_batch(&mut input, &LIMITS, usize::MAX);
-        assert_eq!(batch_messages(&batch), [Seen::Text("ok".into())]);
+        let batch = take_batch(&mut conn, &mut input, &LIMITS, usize::MAX);
+        assert_eq!(batch_messages(&batch, &input), [Seen::Text("ok".into())]);
         let consumed = batch.consumed();
         assert_eq!(
             conn.receive(&mut input[consumed..], &mut out, &LIMITS, &mut shared),
@@ -2488,16 +2665,16 @@ mod tests {
         ] {
             let mut conn = Connection::new(ServerEnd);
             let mut copy = input.clone();
-            let batch = conn.receive_batch(&mut copy, &LIMITS, budget);
+            let batch = take_batch(&mut conn, &mut copy, &LIMITS, budget);
             assert_eq!(batch.len(), taken, "a budget of {budget}");
             assert_eq!(batch.consumed(), frames[..taken].concat().len());
             let expected: Vec<Seen> = (0..taken).map(|i| Seen::Binary(vec![i as u8; 3])).collect();
-            assert_eq!(batch_messages(&batch), expected);
+            assert_eq!(batch_messages(&batch, &copy), expected);
         }
         // Empty messages use no budget: they are taken as long as some is left.
         let mut empties = concat(&[client_frame(0x82, b""), client_frame(0x81, b"")]);
         let mut conn = Connection::new(ServerEnd);
-        assert_eq!(conn.receive_batch(&mut empties, &LIMITS, 1).len(), 2);
+        assert_eq!(take_batch(&mut conn, &mut empties, &LIMITS, 1).len(), 2);
     }
 
     #[test]
@@ -2513,20 +2690,14 @@ mod tests {
         )
         .unwrap();
         let mut last = client_frame(0x80, b"ment");
-        assert!(
-            conn.receive_batch(&mut last, &LIMITS, usize::MAX)
-                .is_empty()
-        );
+        assert!(take_batch(&mut conn, &mut last, &LIMITS, usize::MAX).is_empty());
         assert_eq!(last, client_frame(0x80, b"ment"), "left as it came");
 
         let mut conn = Connection::new(ServerEnd);
         assert!(conn.delivers_messages());
         conn.close(CloseCode::NORMAL, "", &mut out).unwrap();
         let mut input = client_frame(0x81, b"late");
-        assert!(
-            conn.receive_batch(&mut input, &LIMITS, usize::MAX)
-                .is_empty()
-        );
+        assert!(take_batch(&mut conn, &mut input, &LIMITS, usize::MAX).is_empty());
         // A server's application that closed gets no more messages; a client's does.
         assert!(!conn.delivers_messages());
         let mut client = Connection::new(ClientEnd(crate::entropy::Sequence(0)));
@@ -2543,9 +2714,9 @@ mod tests {
             vec![0x82, 0x00],
             masked.clone(),
         ]);
-        let batch = conn.receive_batch(&mut input, &LIMITS, usize::MAX);
+        let batch = take_batch(&mut conn, &mut input, &LIMITS, usize::MAX);
         assert_eq!(
-            batch_messages(&batch),
+            batch_messages(&batch, &input),
             [Seen::Text("hi".into()), Seen::Binary(vec![])]
         );
         assert_eq!(input[6..], masked);

@@ -241,6 +241,12 @@ pub fn decode_header(buf: &[u8]) -> Result<Status<(FrameHeader, usize)>, Protoco
     Ok(Status::Complete((header, pos)))
 }
 
+/// Whether a frame whose first byte is `first` is a data frame (text, binary or continuation)
+/// with FIN clear: a fragment that is not the last of its message (§5.4).
+pub fn is_non_final_data_frame(first: u8) -> bool {
+    first & 0x80 == 0 && matches!(first & 0x0F, 0x0..=0x2)
+}
+
 /// The first byte of a frame: FIN, the three reserved bits and the opcode (§5.2).
 #[inline(always)]
 fn first_byte(header: &FrameHeader) -> u8 {

@@ -164,16 +164,19 @@ impl<H, P: Endpoint> Lifecycle<H, P> {
     /// Takes the whole messages at the front of the input, while open
     /// ([`Connection::receive_batch`]); nothing in any other stage.
     #[inline(always)]
-    pub fn receive_batch<'a>(
+    pub fn receive_batch(
         &mut self,
-        input: &'a mut [u8],
+        input: &mut [u8],
         now: Instant,
         limits: &Limits,
         payload_budget: usize,
-    ) -> Batch<'a> {
+        batch: &mut Batch,
+    ) {
         match &mut self.stage {
-            Stage::Open(session) => session.receive_batch(input, now, limits, payload_budget),
-            _ => Batch::new().finish(input),
+            Stage::Open(session) => {
+                session.receive_batch(input, now, limits, payload_budget, batch)
+            }
+            _ => batch.clear(),
         }
     }
 

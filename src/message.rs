@@ -189,6 +189,9 @@ impl Assembler {
             return Ok(());
         }
         self.return_room();
+        if bytes.is_empty() {
+            return Ok(()); // an empty fragment adds nothing (a peer may send many)
+        }
         self.reserve(bytes.len(), message_rest);
         let start = self.buffer.len();
         match mask {
@@ -295,7 +298,20 @@ impl Assembler {
     /// Inflates what it can of the compressed bytes received, at most [`INFLATE_PER_CALL`] of
     /// output, validating text as it comes out (§8.1: fail fast, compressed or not). Returns
     /// whether work is left that needs no more input.
+    #[inline(always)]
     pub(crate) fn inflate(
+        &mut self,
+        deflate: Option<&mut Deflate>,
+        limits: &Limits,
+    ) -> Result<bool, ProtocolError> {
+        if self.inflation.is_none() {
+            return Ok(false); // not compressed: checked here, in the caller, for every piece
+        }
+        self.inflate_some(deflate, limits)
+    }
+
+    /// [`inflate`](Self::inflate) for a compressed message.
+    fn inflate_some(
         &mut self,
         deflate: Option<&mut Deflate>,
         limits: &Limits,

@@ -455,14 +455,15 @@ impl ServerConnection {
     /// [`delivers_messages`](Self::delivers_messages): it may close the connection while it
     /// handles an earlier one.
     #[inline(always)]
-    pub fn receive_batch<'a>(
+    pub fn receive_batch(
         &mut self,
-        input: &'a mut [u8],
+        input: &mut [u8],
         now: Instant,
         payload_budget: usize,
-    ) -> Batch<'a> {
+        batch: &mut Batch,
+    ) {
         self.lifecycle
-            .receive_batch(input, now, &self.config.limits, payload_budget)
+            .receive_batch(input, now, &self.config.limits, payload_budget, batch)
     }
 
     /// Whether a message received now goes to the application: while the connection is open,

@@ -108,15 +108,17 @@ impl<P: Endpoint> Session<P> {
     /// Takes the whole messages at the front of the input, as [`Connection::receive_batch`]
     /// does. A batch never ends the connection.
     #[inline(always)]
-    pub fn receive_batch<'a>(
+    pub fn receive_batch(
         &mut self,
-        input: &'a mut [u8],
+        input: &mut [u8],
         now: Instant,
         limits: &Limits,
         payload_budget: usize,
-    ) -> Batch<'a> {
+        batch: &mut Batch,
+    ) {
         self.note_input(input.len(), now);
-        self.connection.receive_batch(input, limits, payload_budget)
+        self.connection
+            .receive_batch(input, limits, payload_budget, batch)
     }
 
     /// Whether a message received now goes to the application

@@ -87,15 +87,16 @@ impl Conn {
     /// [`ServerConnection::receive_batch`]); only for accepted connections (an outbound one's
     /// input goes frame by frame through [`receive`](Self::receive)).
     #[inline(always)]
-    pub fn receive_batch<'a>(
+    pub fn receive_batch(
         &mut self,
-        input: &'a mut [u8],
+        input: &mut [u8],
         now: Instant,
         payload_budget: usize,
-    ) -> Batch<'a> {
+        batch: &mut Batch,
+    ) {
         match self {
-            Conn::Accepted(conn) => conn.receive_batch(input, now, payload_budget),
-            Conn::Outbound(_) => Batch::new().finish(input),
+            Conn::Accepted(conn) => conn.receive_batch(input, now, payload_budget, batch),
+            Conn::Outbound(_) => batch.clear(),
         }
     }
 

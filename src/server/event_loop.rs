@@ -73,6 +73,9 @@ pub struct Server {
     spare: Spare,
     peers: Peers,
     read_buffer: Vec<u8>,
+    /// Where the whole messages taken from the read buffer in one call are (refilled by every
+    /// call, kept so that none builds one).
+    batch: Batch,
     accept_paused_until: Option<Instant>,
     handle: Handle,
     commands: Receiver<Command>,
@@ -143,6 +146,7 @@ impl Server {
             spare,
             peers,
             read_buffer,
+            batch: Batch::new(),
             accept_paused_until: None,
             handle,
             commands,
@@ -720,22 +724,23 @@ impl Server {
             };
             // Whole messages first, many in one call; any other frame is taken one at a time
             // below (and the batch after it in the next pass).
-            let batch =
-                parts
-                    .peer
-                    .conn
-                    .receive_batch(&mut self.read_buffer[pos..len], now, *budget);
-            if !batch.is_empty() {
-                pos += batch.consumed();
+            parts.peer.conn.receive_batch(
+                &mut self.read_buffer[pos..len],
+                now,
+                *budget,
+                &mut self.batch,
+            );
+            if !self.batch.is_empty() {
                 deliver_batch(
                     &mut self.peers,
                     &self.handle,
-                    key,
                     id,
-                    &batch,
+                    &self.batch,
+                    &self.read_buffer[pos..len],
                     handler,
                     budget,
                 );
+                pos += self.batch.consumed();
                 continue;
             }
             // A Close received while open is answered with one (§5.5.1); counted below.
@@ -1018,21 +1023,28 @@ fn deliver<H: Handler>(
 fn deliver_batch<H: Handler>(
     peers: &mut Peers,
     handle: &Handle,
-    key: usize,
     id: PeerId,
-    batch: &Batch<'_>,
+    batch: &Batch,
+    input: &[u8],
     handler: &mut H,
     budget: &mut usize,
 ) {
     for index in 0..batch.len() {
         if index > 0
             && !peers
-                .slot(key)
+                .slot(id.key)
                 .is_some_and(|peer| peer.conn.delivers_messages())
         {
             return;
         }
-        deliver_message(peers, handle, id, batch.message(index), handler, budget);
+        deliver_message(
+            peers,
+            handle,
+            id,
+            batch.message(input, index),
+            handler,
+            budget,
+        );
     }
 }
 

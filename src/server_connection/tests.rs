@@ -2,6 +2,7 @@
 //! passing instants, never by sleeping.
 
 use super::*;
+use crate::batch::Batch;
 use crate::closure::Deadline;
 use crate::frame::{FrameHeader, Opcode, encode_frame};
 use crate::handshake::OriginPolicy;
@@ -1014,19 +1015,19 @@ fn a_batch_is_taken_only_while_open_and_moves_the_idle_deadline() {
     let mut h = Harness::new(ServerConfig::default());
     // While the request head is awaited, nothing is taken (not even what looks like frames).
     let mut early = masked(0x81, b"early");
-    assert!(
-        h.conn
-            .receive_batch(&mut early, h.at(0.0), usize::MAX)
-            .is_empty()
-    );
+    let mut batch = Batch::new();
+    h.conn
+        .receive_batch(&mut early, h.at(0.0), usize::MAX, &mut batch);
+    assert!(batch.is_empty());
     let mut h = Harness::open(ServerConfig::default());
     assert_eq!(h.deadline(), Some(60.0));
     let mut input = [masked(0x81, b"one"), masked(0x82, b"two")].concat();
     let now = h.at(30.0);
-    let batch = h.conn.receive_batch(&mut input, now, usize::MAX);
+    h.conn
+        .receive_batch(&mut input, now, usize::MAX, &mut batch);
     assert_eq!(batch.len(), 2);
-    assert_eq!(batch.message(0).as_text(), Some("one"));
-    assert_eq!(batch.message(1).as_bytes(), b"two");
+    assert_eq!(batch.message(&input, 0).as_text(), Some("one"));
+    assert_eq!(batch.message(&input, 1).as_bytes(), b"two");
     assert_eq!(h.deadline(), Some(90.0), "input shows the peer is alive");
     assert!(h.conn.delivers_messages());
     h.conn.close(CloseCode::NORMAL, "", h.at(31.0)).unwrap();
@@ -1035,9 +1036,7 @@ fn a_batch_is_taken_only_while_open_and_moves_the_idle_deadline() {
         "§5.5.1: the application asked to stop"
     );
     let mut late = masked(0x81, b"late");
-    assert!(
-        h.conn
-            .receive_batch(&mut late, h.at(32.0), usize::MAX)
-            .is_empty()
-    );
+    h.conn
+        .receive_batch(&mut late, h.at(32.0), usize::MAX, &mut batch);
+    assert!(batch.is_empty());
 }
