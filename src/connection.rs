@@ -328,19 +328,22 @@ impl<P: Endpoint> Connection<P> {
         if matches!(self.state, State::CloseReceived | State::Failed) {
             return Ok(Received::used(input.len(), None));
         }
-        let (fragments, unfinished) = self.receive_fragments(input, out, limits, shared)?;
-        if unfinished {
-            return Ok(Received {
+        let mut received = match self.receive_fragments(input, out, limits, shared) {
+            Ok((fragments, false)) => {
+                let mut received = self.receive_frame(&mut input[fragments..], out, limits, shared);
+                if let Ok(received) = &mut received {
+                    received.consumed += fragments;
+                }
+                received
+            }
+            Ok((fragments, true)) => Ok(Received {
                 consumed: fragments,
                 event: None,
-                unfinished,
-            });
-        }
-        let mut received = self.receive_frame(&mut input[fragments..], out, limits, shared);
+                unfinished: true,
+            }),
+            Err(error) => Err(error),
+        };
         self.settle(&mut received, out);
-        if let Ok(received) = &mut received {
-            received.consumed += fragments;
-        }
         received
     }
 
@@ -349,8 +352,8 @@ impl<P: Endpoint> Connection<P> {
     /// message in many small fragments costs one call for the lot rather than one per frame.
     /// Stops before any other frame (a final fragment, a control frame, a whole message), at a
     /// frame whose payload has not all arrived, and when a compressed message has inflating
-    /// left to do. Returns the bytes used, and whether inflating is left. On an error the
-    /// connection is failed, as [`receive`](Self::receive) does.
+    /// left to do. Returns the bytes used, and whether inflating is left; an error is
+    /// [`receive`](Self::receive)'s to settle, as one from the frame after the run.
     fn receive_fragments(
         &mut self,
         input: &mut [u8],
@@ -367,21 +370,14 @@ impl<P: Endpoint> Connection<P> {
                 .get(used)
                 .is_some_and(|&first| frame::is_non_final_data_frame(first))
         {
-            match self.receive_frame(&mut input[used..], out, limits, shared) {
-                Ok(received) => {
-                    debug_assert!(received.event.is_none(), "a fragment completes nothing");
-                    used += received.consumed;
-                    if received.unfinished {
-                        return Ok((used, true));
-                    }
-                    if received.consumed == 0 {
-                        break; // the header is not all there yet
-                    }
-                }
-                Err(error) => {
-                    self.fail(error, out);
-                    return Err(error);
-                }
+            let received = self.receive_frame(&mut input[used..], out, limits, shared)?;
+            debug_assert!(received.event.is_none(), "a fragment completes nothing");
+            used += received.consumed;
+            if received.unfinished {
+                return Ok((used, true));
+            }
+            if received.consumed == 0 {
+                break; // the header is not all there yet
             }
         }
         Ok((used, false))
